@@ -1,0 +1,68 @@
+"""Customers of a store, keyed by normalised email."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from db import Conn
+from db.queries import sql
+
+_UPSERT = sql("upsert_customers")
+_LIST = sql("list_customers")
+_COUNT = sql("count_customers")
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerFields:
+    email: str
+    external_id: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    phone: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerRow:
+    email: str
+    external_id: str | None
+    first_name: str | None
+    last_name: str | None
+    phone: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class UpsertCounts:
+    added: int
+    updated: int
+
+
+def upsert(conn: Conn, store_id: str, customers: Sequence[CustomerFields]) -> UpsertCounts:
+    """Insert new customers and fill in fields of existing ones, in one statement.
+
+    Emails must be normalised and unique within `customers`. Rows whose values would not change
+    are not updated and not counted.
+    """
+    params = {
+        "store_id": store_id,
+        "emails": [c.email for c in customers],
+        "external_ids": [c.external_id for c in customers],
+        "first_names": [c.first_name for c in customers],
+        "last_names": [c.last_name for c in customers],
+        "phones": [c.phone for c in customers],
+    }
+    flags = [row[0] for row in conn.execute(_UPSERT, params).fetchall()]
+    added = sum(flags)
+    return UpsertCounts(added=added, updated=len(flags) - added)
+
+
+def list_page(conn: Conn, store_id: str, limit: int) -> list[CustomerRow]:
+    return [CustomerRow(*row) for row in conn.execute(_LIST, {"store_id": store_id, "limit": limit})]
+
+
+def count(conn: Conn, store_id: str) -> int:
+    row = conn.execute(_COUNT, {"store_id": store_id}).fetchone()
+    assert row is not None
+    return int(row[0])

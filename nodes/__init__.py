@@ -1,0 +1,1 @@
+"""Node types of Subscription Experience flows, one module each, behind one registry (SPEC §4)."""

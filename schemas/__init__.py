@@ -1,0 +1,1 @@
+"""Pydantic models at segflow's edges: flow definitions, event envelopes, `--json` reports."""

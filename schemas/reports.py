@@ -1,0 +1,46 @@
+"""The `--json` shapes scripts rely on (SPEC §7). Keys may be added, never renamed."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Report(BaseModel):
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+
+class StoreOut(Report):
+    id: str
+    name: str
+    plan: str
+    created_at: datetime
+
+
+class InvalidRow(Report):
+    line: int
+    """Physical line in the file where the record starts (header = 1)."""
+    reason: str
+
+
+class ImportReport(Report):
+    """`customers import` and `segments import`; keys that do not apply are 0."""
+
+    rows: int = 0
+    """Data records read (blank lines excluded)."""
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    already_members: int = 0
+    unknown_emails: int = 0
+    duplicates_in_file: int = 0
+    invalid_rows: list[InvalidRow] = []
+
+
+class CustomerOut(Report):
+    email: str
+    external_id: str | None
+    first_name: str | None
+    last_name: str | None
+    phone: str | None

@@ -1,0 +1,33 @@
+"""`segflow broker`: the embedded Kafka-protocol broker in the foreground."""
+
+from __future__ import annotations
+
+import signal
+from types import FrameType
+
+import click
+
+from segflow.embedded import EmbeddedBroker
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=9092, show_default=True, type=click.IntRange(1, 65535))
+def broker(host: str, port: int) -> None:
+    """Run the embedded broker (memory-only tansu) until Ctrl-C. For development."""
+    server = EmbeddedBroker(host, port)
+
+    def terminate(_signum: int, _frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    server.start(output=None)
+    click.echo(f"broker listening on {server.bootstrap} (memory only); Ctrl-C stops it", err=True)
+    try:
+        server.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+        signal.signal(signal.SIGTERM, previous)
+        click.echo("broker stopped", err=True)

@@ -1,0 +1,58 @@
+"""What every command shares: the app context, `--json`, and printing reports."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import click
+from pydantic import BaseModel
+
+from db import Conn
+from segflow.config import Config
+from segflow.database import connect
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class AppContext:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+
+    @contextmanager
+    def db(self) -> Iterator[Conn]:
+        with connect(self.config) as conn:
+            yield conn
+
+    def close(self) -> None:
+        """Nothing held between commands yet; the hook is where pooled resources will go."""
+
+
+def json_option(func: F) -> F:
+    return click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")(func)
+
+
+def store_option(func: F) -> F:
+    return click.option("--store", "store_id", required=True, help="The store (tenant) id.")(func)
+
+
+pass_app = click.make_pass_decorator(AppContext)
+
+
+def print_json(value: BaseModel | Sequence[BaseModel] | dict[str, Any]) -> None:
+    if isinstance(value, BaseModel):
+        data: Any = value.model_dump(mode="json")
+    elif isinstance(value, list):
+        data = [item.model_dump(mode="json") for item in value]
+    else:
+        data = value
+    click.echo(json.dumps(data, ensure_ascii=False))
+
+
+def print_table(headers: list[str], rows: list[list[str]]) -> None:
+    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
+    click.echo("  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
+    for row in rows:
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())

@@ -1,0 +1,47 @@
+"""`segflow stores ...`"""
+
+from __future__ import annotations
+
+import click
+
+from schemas.reports import StoreOut
+from segflow import stores as store_service
+from segflow.cli.common import AppContext, json_option, pass_app, print_json, print_table
+
+
+@click.group()
+def stores() -> None:
+    """Create and list stores (tenants)."""
+
+
+@stores.command("create")
+@click.argument("store_id")
+@click.option("--plan", type=click.Choice(store_service.PLANS), required=True)
+@click.option("--name", help="Display name (defaults to the id).")
+@json_option
+@pass_app
+def create(app: AppContext, store_id: str, plan: str, name: str | None, as_json: bool) -> None:
+    """Create store STORE_ID on a plan. Segments need pro or custom."""
+    with app.db() as conn:
+        row = store_service.create(conn, store_id, plan, name)
+    out = StoreOut(id=row.id, name=row.name, plan=row.plan, created_at=row.created_at)
+    if as_json:
+        print_json(out)
+    else:
+        click.echo(f"created store {out.id} ({out.plan})")
+
+
+@stores.command("list")
+@json_option
+@pass_app
+def list_(app: AppContext, as_json: bool) -> None:
+    """List every store."""
+    with app.db() as conn:
+        rows = store_service.list_all(conn)
+    out = [StoreOut(id=r.id, name=r.name, plan=r.plan, created_at=r.created_at) for r in rows]
+    if as_json:
+        print_json(out)
+    elif not out:
+        click.echo("no stores yet: segflow stores create STORE --plan pro")
+    else:
+        print_table(["id", "name", "plan"], [[s.id, s.name, s.plan] for s in out])

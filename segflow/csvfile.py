@@ -1,0 +1,112 @@
+"""Reading merchant CSV files: encodings, dialects, headers and line numbers, in one place.
+
+Accepted: UTF-8 with or without BOM, LF or CRLF, quoted fields, comma/semicolon/tab delimiters
+(sniffed from the header). Header names are matched case-insensitively. Line numbers are the
+physical line a record starts on, as a spreadsheet user counts them (header = line 1).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from segflow.errors import InvalidInput, NotFound
+
+if TYPE_CHECKING:
+    from _csv import Reader
+
+_DELIMITERS = ",;\t"
+
+
+@dataclass(frozen=True, slots=True)
+class CsvRow:
+    line: int
+    values: dict[str, str]
+    """Every header column, stripped; missing trailing fields are empty strings."""
+
+
+@dataclass(frozen=True, slots=True)
+class CsvFile:
+    path: Path
+    columns: list[str]
+    rows: list[CsvRow]
+    bad_rows: list[tuple[int, str]]
+    """Records that cannot be read as a row of this header: (line, reason)."""
+
+
+def decode(path: Path, data: bytes) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise InvalidInput(
+            f"{path}: line {line} is not UTF-8 (byte 0x{data[exc.start]:02x}); save the file as UTF-8"
+        ) from None
+
+
+def _dialect(sample: str) -> type[csv.Dialect] | csv.Dialect:
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=_DELIMITERS)
+    except csv.Error:
+        return csv.excel
+
+
+def read(path: Path, *, required: tuple[str, ...], allowed: tuple[str, ...]) -> CsvFile:
+    """Parse the whole file. Raises InvalidInput for file-level problems (encoding, header)."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise NotFound(f"{path}: no such file") from None
+    except OSError as exc:
+        raise InvalidInput(f"{path}: cannot read ({exc.strerror})") from None
+    text = decode(path, data)
+    if not text.strip():
+        raise InvalidInput(f"{path}: the file is empty; expected a header line with {', '.join(required)}")
+    first_line = text.splitlines()[0]
+    reader = csv.reader(io.StringIO(text, newline=""), _dialect(first_line))
+    try:
+        header = [name.strip().lower() for name in next(reader)]
+    except csv.Error as exc:
+        raise InvalidInput(f"{path}: line 1: {exc}") from None
+    _check_header(path, header, required, allowed)
+    return CsvFile(path, header, *_records(path, reader, header))
+
+
+def _check_header(path: Path, header: list[str], required: tuple[str, ...], allowed: tuple[str, ...]) -> None:
+    missing = [name for name in required if name not in header]
+    if missing:
+        raise InvalidInput(f"{path}: line 1: no {', '.join(missing)} column in the header (found: {', '.join(header)})")
+    unknown = [name for name in header if name not in allowed]
+    if unknown:
+        raise InvalidInput(f"{path}: line 1: unknown column {', '.join(unknown)} (allowed: {', '.join(allowed)})")
+    seen: set[str] = set()
+    for name in header:
+        if name in seen:
+            raise InvalidInput(f"{path}: line 1: column {name} appears twice")
+        seen.add(name)
+
+
+def _records(path: Path, reader: Reader, header: list[str]) -> tuple[list[CsvRow], list[tuple[int, str]]]:
+    rows: list[CsvRow] = []
+    bad: list[tuple[int, str]] = []
+    line_num = reader.line_num
+    while True:
+        start = line_num + 1
+        try:
+            fields = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            raise InvalidInput(f"{path}: line {start}: {exc}") from None
+        line_num = reader.line_num
+        if not fields or all(not f.strip() for f in fields):
+            continue  # blank lines (common at the end of exported files) are not rows
+        if len(fields) > len(header):
+            bad.append((start, f"{len(fields)} fields but the header has {len(header)}"))
+            continue
+        padded = fields + [""] * (len(header) - len(fields))
+        rows.append(CsvRow(start, {name: value.strip() for name, value in zip(header, padded, strict=True)}))
+    return rows, bad

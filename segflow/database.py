@@ -1,0 +1,55 @@
+"""Where the database is, and a connection that is ready to use (SPEC §8).
+
+With SEGFLOW_DATABASE_URL unset, segflow starts (or reuses) the embedded PostgreSQL under
+SEGFLOW_HOME and keeps its schema migrated itself. A configured database is the operator's:
+segflow never migrates it implicitly and asks for `segflow db migrate` when it is behind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import psycopg
+
+from db import Conn
+from db import migrate as migrations
+from segflow.config import Config
+from segflow.embedded import start_postgres
+from segflow.errors import SchemaOutOfDate, ServiceUnavailable
+
+
+def database_url(config: Config) -> str:
+    if config.database_url:
+        return config.database_url
+    return start_postgres(config.embedded_pgdata).url
+
+
+def open_connection(url: str) -> Conn:
+    try:
+        return psycopg.connect(url, autocommit=True)
+    except psycopg.OperationalError as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ServiceUnavailable(f"cannot connect to PostgreSQL: {reason}") from exc
+
+
+def check_schema(conn: Conn, *, embedded: bool) -> None:
+    if embedded:
+        migrations.migrate(conn)
+        return
+    todo = migrations.pending(conn)
+    if todo:
+        names = ", ".join(f"{m.version:04d}_{m.name}" for m in todo)
+        raise SchemaOutOfDate(f"the database needs {len(todo)} migration(s) ({names}): run `segflow db migrate`")
+
+
+@contextmanager
+def connect(config: Config, *, check: bool = True) -> Iterator[Conn]:
+    """A connection in autocommit mode: callers open `conn.transaction()` for their writes."""
+    conn = open_connection(database_url(config))
+    try:
+        if check:
+            check_schema(conn, embedded=config.database_url is None)
+        yield conn
+    finally:
+        conn.close()
