@@ -47,11 +47,17 @@ def decode(path: Path, data: bytes) -> str:
         ) from None
 
 
-def _dialect(sample: str) -> type[csv.Dialect] | csv.Dialect:
+class _Merchant(csv.excel):
+    """Spreadsheet CSV (quotes doubled inside quoted fields), delimiter chosen per file."""
+
+
+def _dialect(header_line: str) -> type[csv.Dialect]:
+    # Sniff only the delimiter: from a header line alone the Sniffer guesses quoting wrong.
     try:
-        return csv.Sniffer().sniff(sample, delimiters=_DELIMITERS)
+        delimiter = csv.Sniffer().sniff(header_line, delimiters=_DELIMITERS).delimiter
     except csv.Error:
-        return csv.excel
+        delimiter = ","
+    return type("MerchantCsv", (_Merchant,), {"delimiter": delimiter})
 
 
 def read(path: Path, *, required: tuple[str, ...], allowed: tuple[str, ...]) -> CsvFile:

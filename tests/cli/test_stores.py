@@ -1,0 +1,33 @@
+import json
+
+
+def test_create_then_list_as_json(cli):
+    assert 0 == cli("stores", "create", "acme", "--plan", "pro", "--name", "Acme Co").code
+    assert 0 == cli("stores", "create", "basic", "--plan", "standard").code
+    result = cli("stores", "list", "--json")
+    assert 0 == result.code
+    stores = json.loads(result.out)
+    assert [("acme", "Acme Co", "pro"), ("basic", "basic", "standard")] == [
+        (s["id"], s["name"], s["plan"]) for s in stores
+    ]
+
+
+def test_creating_an_existing_store_is_a_user_error(cli):
+    cli("stores", "create", "acme", "--plan", "pro")
+    result = cli("stores", "create", "acme", "--plan", "custom")
+    assert 1 == result.code
+    assert "error: store acme already exists\n" == result.err
+    assert "pro" == json.loads(cli("stores", "list", "--json").out)[0]["plan"]
+
+
+def test_a_store_id_must_be_a_slug(cli):
+    result = cli("stores", "create", "Acme Co", "--plan", "pro")
+    assert 1 == result.code
+    assert "'Acme Co'" in result.err
+    assert [] == json.loads(cli("stores", "list", "--json").out)
+
+
+def test_an_unknown_plan_is_a_usage_error(cli):
+    result = cli("stores", "create", "acme", "--plan", "gold")
+    assert 2 == result.code
+    assert "gold" in result.err

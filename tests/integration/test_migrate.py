@@ -1,0 +1,67 @@
+import json
+import subprocess
+import sys
+
+import psycopg
+
+from db import migrate as migrations
+
+TABLES = {
+    "stores",
+    "customers",
+    "segments",
+    "segment_members",
+    "flows",
+    "flow_versions",
+    "runs",
+    "processed_events",
+    "consumer_offsets",
+    "outbox",
+    "schema_migrations",
+}
+
+
+def public_tables(url: str) -> list[str]:
+    with psycopg.connect(url) as conn:
+        rows = conn.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'").fetchall()
+    return sorted(r[0] for r in rows)
+
+
+def applied_versions(url: str) -> list[int]:
+    with psycopg.connect(url) as conn:
+        return [r[0] for r in conn.execute("SELECT version FROM schema_migrations ORDER BY version")]
+
+
+def test_migrate_creates_every_table_on_an_empty_database(empty_database_url):
+    with psycopg.connect(empty_database_url, autocommit=True) as conn:
+        applied = migrations.migrate(conn)
+    assert [m.version for m in applied] == [m.version for m in migrations.available()]
+    assert sorted(TABLES) == public_tables(empty_database_url)
+
+
+def test_second_migrate_applies_nothing(empty_database_url):
+    with psycopg.connect(empty_database_url, autocommit=True) as conn:
+        migrations.migrate(conn)
+        assert [] == migrations.migrate(conn)
+    assert [m.version for m in migrations.available()] == applied_versions(empty_database_url)
+
+
+def test_two_processes_migrating_at_once_leave_one_schema(empty_database_url):
+    env = {"SEGFLOW_DATABASE_URL": empty_database_url, "SEGFLOW_LOG_FORMAT": "json", "PATH": ""}
+    command = [sys.executable, "-m", "segflow", "db", "migrate", "--json"]
+    procs = [subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]
+    results = [p.communicate(timeout=60) for p in procs]
+    assert [0, 0] == [p.returncode for p in procs], results
+    applied = sorted(len(json.loads(out)["applied"]) for out, _ in results)
+    # Exactly one of them applied the files; the other waited on the lock and found none left.
+    assert [0, len(migrations.available())] == applied
+    assert [m.version for m in migrations.available()] == applied_versions(empty_database_url)
+    assert sorted(TABLES) == public_tables(empty_database_url)
+
+
+def test_commands_on_a_configured_database_ask_for_migrate(cli, empty_database_url, monkeypatch):
+    monkeypatch.setenv("SEGFLOW_DATABASE_URL", empty_database_url)
+    result = cli("stores", "list")
+    assert 1 == result.code
+    assert "run `segflow db migrate`" in result.err
+    assert [] == public_tables(empty_database_url)

@@ -1,0 +1,58 @@
+"""docker-compose.yml must wire the services to the configuration the code actually reads."""
+
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+
+from segflow.config import DEFAULT_KAFKA_BOOTSTRAP, ENV_VARS, Config
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def compose():
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def test_services_and_images(compose):
+    services = compose["services"]
+    assert {"postgres", "kafka", "migrate", "worker"} == set(services)
+    assert "postgres:17" == services["postgres"]["image"]
+    assert services["kafka"]["image"].startswith("apache/kafka:3.9")
+    assert "broker,controller" == services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"]  # KRaft, no ZooKeeper
+    assert ["segflow", "db", "migrate"] == services["migrate"]["command"]
+    assert ["segflow", "worker"] == services["worker"]["command"]
+    assert "service_completed_successfully" == services["worker"]["depends_on"]["migrate"]["condition"]
+
+
+@pytest.mark.parametrize("service", ["migrate", "worker"])
+def test_segflow_env_is_what_the_code_reads(compose, service):
+    env = {k: str(v) for k, v in compose["services"][service]["environment"].items()}
+    assert set(env) <= set(ENV_VARS)
+    config = Config.from_env(env)
+    db = urlsplit(config.database_url or "")
+    pg = compose["services"]["postgres"]["environment"]
+    assert ("postgres", 5432) == (db.hostname, db.port)
+    assert (pg["POSTGRES_USER"], pg["POSTGRES_PASSWORD"], "/" + pg["POSTGRES_DB"]) == (
+        db.username,
+        db.password,
+        db.path,
+    )
+    kafka_env = compose["services"]["kafka"]["environment"]
+    assert f"INTERNAL://{config.kafka_bootstrap}" in kafka_env["KAFKA_ADVERTISED_LISTENERS"].split(",")
+
+
+def test_host_ports_match_the_cli_defaults(compose):
+    kafka = compose["services"]["kafka"]
+    default_port = DEFAULT_KAFKA_BOOTSTRAP.split(":")[1]
+    assert f"{default_port}:{default_port}" in kafka["ports"]
+    assert f"EXTERNAL://{DEFAULT_KAFKA_BOOTSTRAP}" in kafka["environment"]["KAFKA_ADVERTISED_LISTENERS"].split(",")
+    assert "5432:5432" in compose["services"]["postgres"]["ports"]
+
+
+def test_dockerfile_copies_every_package():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    for package in ("segflow", "engine", "nodes", "consumers", "schemas", "db"):
+        assert f"COPY {package} {package}" in dockerfile

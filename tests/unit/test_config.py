@@ -1,0 +1,40 @@
+from pathlib import Path
+
+import pytest
+
+from segflow.config import Config
+from segflow.errors import InvalidInput
+
+
+def test_defaults_follow_the_spec():
+    config = Config.from_env({"HOME": "/home/u", "SEGFLOW_LOG_FORMAT": "json"})
+    assert (None, "localhost:9092", "segflow-worker") == (config.database_url, config.kafka_bootstrap, config.group_id)
+    assert ("segflow.customer-events", "segflow.flow-events", "segflow.dead-letter") == (
+        config.input_topic,
+        config.output_topic,
+        config.dlq_topic,
+    )
+    assert "https://a.klaviyo.com" == config.klaviyo_base_url
+    assert config.home.parts[-3:] == (".local", "share", "segflow")
+
+
+def test_environment_overrides(tmp_path):
+    config = Config.from_env(
+        {
+            "SEGFLOW_DATABASE_URL": "postgresql://db/segflow",
+            "SEGFLOW_HOME": str(tmp_path),
+            "SEGFLOW_KAFKA_BOOTSTRAP": "kafka:9092",
+            "SEGFLOW_GROUP_ID": "g",
+            "SEGFLOW_LOG_FORMAT": "console",
+            "SEGFLOW_KLAVIYO_BASE_URL": "http://127.0.0.1:8000/",
+        }
+    )
+    assert "postgresql://db/segflow" == config.database_url
+    assert Path(tmp_path) / "pgdata" == config.embedded_pgdata
+    assert ("kafka:9092", "g", "console") == (config.kafka_bootstrap, config.group_id, config.log_format)
+    assert "http://127.0.0.1:8000" == config.klaviyo_base_url
+
+
+def test_bad_log_format_is_named():
+    with pytest.raises(InvalidInput, match="SEGFLOW_LOG_FORMAT must be console or json, not 'xml'"):
+        Config.from_env({"SEGFLOW_LOG_FORMAT": "xml"})
