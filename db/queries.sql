@@ -65,3 +65,93 @@ FROM customers WHERE store_id = %(store_id)s ORDER BY email LIMIT %(limit)s;
 -- name: count_customers
 -- How many customers a store has.
 SELECT count(*) FROM customers WHERE store_id = %(store_id)s;
+
+-- name: insert_segment
+-- Creates a segment; the unique index on lower(name) reports a clash as no row.
+INSERT INTO segments (store_id, name, source, auto_sync)
+VALUES (%(store_id)s, %(name)s, %(source)s, %(auto_sync)s)
+ON CONFLICT DO NOTHING
+RETURNING id, name, source, created_at, auto_sync, last_synced_at;
+
+-- name: get_segment
+-- One segment by name, case-insensitively (SPEC §1).
+SELECT id, name, source, created_at, auto_sync, last_synced_at,
+       (SELECT count(*) FROM segment_members m WHERE m.store_id = s.store_id AND m.segment_id = s.id)
+FROM segments s
+WHERE s.store_id = %(store_id)s AND lower(s.name) = lower(%(name)s);
+
+-- name: lock_segment
+-- Serialises membership changes to one segment (imports, deletes) inside a transaction.
+SELECT id FROM segments WHERE store_id = %(store_id)s AND id = %(segment_id)s FOR UPDATE;
+
+-- name: list_segments
+-- `segments list`: every segment of a store with its member count.
+SELECT s.id, s.name, s.source, s.created_at, s.auto_sync, s.last_synced_at, count(m.customer_id)
+FROM segments s
+LEFT JOIN segment_members m ON m.store_id = s.store_id AND m.segment_id = s.id
+WHERE s.store_id = %(store_id)s
+GROUP BY s.id
+ORDER BY lower(s.name);
+
+-- name: segment_members_page
+-- `segments show`: members with their customer fields, newest first.
+SELECT c.email, c.first_name, c.last_name, c.phone, m.added_at, m.added_by
+FROM segment_members m
+JOIN customers c ON c.store_id = m.store_id AND c.id = m.customer_id
+WHERE m.store_id = %(store_id)s AND m.segment_id = %(segment_id)s
+ORDER BY m.added_at DESC, c.email
+LIMIT %(limit)s;
+
+-- name: resolve_customers
+-- Maps normalised emails to the store's customers in one round trip; unknown emails drop out.
+SELECT c.id, c.email
+FROM unnest(%(emails)s::text[]) AS e (email)
+JOIN customers c ON c.store_id = %(store_id)s AND c.email = e.email;
+
+-- name: add_members
+-- Adds customers to a segment; RETURNING lists only real additions (no duplicates, SPEC §1).
+INSERT INTO segment_members (store_id, segment_id, customer_id, added_at, added_by)
+SELECT %(store_id)s, %(segment_id)s, customer_id, %(now)s, %(added_by)s
+FROM unnest(%(customer_ids)s::bigint[]) AS c (customer_id)
+ON CONFLICT (segment_id, customer_id) DO NOTHING
+RETURNING customer_id;
+
+-- name: remove_members
+-- Removes customers from a segment; RETURNING lists only real removals.
+DELETE FROM segment_members
+WHERE store_id = %(store_id)s AND segment_id = %(segment_id)s AND customer_id = ANY(%(customer_ids)s::bigint[])
+RETURNING customer_id;
+
+-- name: remove_all_members
+-- Empties a segment before it is deleted, listing who was removed (for their outbox events).
+DELETE FROM segment_members m
+USING customers c
+WHERE m.store_id = %(store_id)s AND m.segment_id = %(segment_id)s
+  AND c.store_id = m.store_id AND c.id = m.customer_id
+RETURNING c.email;
+
+-- name: delete_segment
+-- Deletes the segment row itself (members were removed first).
+DELETE FROM segments WHERE store_id = %(store_id)s AND id = %(segment_id)s;
+
+-- name: flows_with_status
+-- Latest definition of a store's flows in the given statuses (segment references are read in Python).
+SELECT f.id, f.status, v.definition
+FROM flows f
+JOIN flow_versions v ON v.store_id = f.store_id AND v.flow_id = f.id AND v.version = f.latest_version
+WHERE f.store_id = %(store_id)s AND f.status = ANY(%(statuses)s::text[])
+ORDER BY f.id;
+
+-- name: set_flow_status
+-- pause / resume / archive, and pausing flows before a forced segment delete.
+UPDATE flows SET status = %(status)s, updated_at = now()
+WHERE store_id = %(store_id)s AND id = ANY(%(flow_ids)s::text[]);
+
+-- name: insert_outbox
+-- Queues output events in the transaction of the change that caused them (SPEC §3).
+-- Ids are deterministic, so a retried cause cannot queue an event twice.
+INSERT INTO outbox (store_id, event_id, event_type, key, payload)
+SELECT %(store_id)s, event_id, event_type, key, payload
+FROM unnest(%(event_ids)s::text[], %(event_types)s::text[], %(keys)s::text[], %(payloads)s::jsonb[])
+     AS o (event_id, event_type, key, payload)
+ON CONFLICT (store_id, event_id) DO NOTHING;

@@ -44,3 +44,35 @@ class CustomerOut(Report):
     first_name: str | None
     last_name: str | None
     phone: str | None
+
+
+class SegmentOut(Report):
+    name: str
+    source: str
+    members: int
+    created_at: datetime
+    auto_sync: bool
+    last_synced_at: datetime | None
+
+
+class MemberOut(Report):
+    email: str
+    first_name: str | None
+    last_name: str | None
+    phone: str | None
+    added_at: datetime
+    added_by: str
+    """`manual`, `csv`, `klaviyo` or `flow:<flow_id>@<version>`."""
+
+
+class SegmentShow(Report):
+    segment: SegmentOut
+    members: list[MemberOut]
+
+
+class MembershipReport(Report):
+    """`segments add` / `segments remove`."""
+
+    changed: list[str]
+    unchanged: list[str]
+    unknown: list[str]

@@ -1,0 +1,1 @@
+"""segflow's own benchmarks. Run with `python -m benchmarks.<name>`; see benchmarks/README.md."""

@@ -1,0 +1,91 @@
+"""Time `segments import` of an 8,900-row CSV into a store with 100,000 customers.
+
+    .venv/bin/python -m benchmarks.import_csv [--customers 100000] [--rows 8900] [--repeat 5] [--json]
+
+Uses a throw-away database on the configured PostgreSQL (SEGFLOW_DATABASE_URL, or the embedded
+server under SEGFLOW_HOME), created and dropped here. Each repeat imports into a fresh segment,
+so every run adds all rows; the time covers what the CLI does: parse, validate, resolve,
+insert members and outbox rows, commit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import psycopg
+from psycopg.conninfo import make_conninfo
+
+from db.customers import CustomerFields, upsert
+from db.migrate import migrate
+from segflow import segments, stores
+from segflow.config import Config
+from segflow.database import database_url
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", type=int, default=100_000)
+    parser.add_argument("--rows", type=int, default=8_900)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+
+    admin_url = database_url(Config.from_env())
+    name = f"segflow_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"'.encode())
+    try:
+        with psycopg.connect(make_conninfo(admin_url, dbname=name), autocommit=True) as conn:
+            migrate(conn)
+            stores.create(conn, "bench", "pro")
+            with conn.transaction():
+                upsert(
+                    conn,
+                    "bench",
+                    [CustomerFields(email=f"c{i}@example.com", first_name="C") for i in range(args.customers)],
+                )
+            conn.execute("ANALYZE")
+            with tempfile.TemporaryDirectory() as tmp:
+                path = Path(tmp) / "import.csv"
+                step = max(1, args.customers // args.rows)
+                path.write_text(
+                    "email,first_name,last_name,phone\n"
+                    + "".join(f"C{i * step}@Example.com,,,\n" for i in range(args.rows)),
+                    encoding="utf-8",
+                )
+                timings = []
+                for run in range(args.repeat):
+                    started = time.perf_counter()
+                    _segment, report = segments.import_csv(conn, "bench", f"Bench {run}", path)
+                    timings.append(time.perf_counter() - started)
+                    assert report.added == args.rows, report
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'.encode())
+
+    figures = {
+        "customers": args.customers,
+        "rows": args.rows,
+        "runs": args.repeat,
+        "median_s": round(statistics.median(timings), 3),
+        "min_s": round(min(timings), 3),
+        "max_s": round(max(timings), 3),
+    }
+    if args.json:
+        print(json.dumps(figures))
+    else:
+        print(f"segments import: {args.rows:,} rows into a store of {args.customers:,} customers")
+        print(
+            f"  median {figures['median_s']:.3f} s, min {figures['min_s']:.3f} s, max {figures['max_s']:.3f} s"
+            f" over {args.repeat} runs"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,100 @@
+"""Segments and their members. Set-based: one statement per batch of customers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from db import Conn
+from db.queries import sql
+
+_INSERT = sql("insert_segment")
+_GET = sql("get_segment")
+_LOCK = sql("lock_segment")
+_LIST = sql("list_segments")
+_MEMBERS_PAGE = sql("segment_members_page")
+_RESOLVE = sql("resolve_customers")
+_ADD = sql("add_members")
+_REMOVE = sql("remove_members")
+_REMOVE_ALL = sql("remove_all_members")
+_DELETE = sql("delete_segment")
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentRow:
+    id: int
+    name: str
+    source: str
+    created_at: datetime
+    auto_sync: bool
+    last_synced_at: datetime | None
+    members: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class MemberRow:
+    email: str
+    first_name: str | None
+    last_name: str | None
+    phone: str | None
+    added_at: datetime
+    added_by: str
+
+
+def insert(conn: Conn, store_id: str, name: str, source: str, auto_sync: bool = False) -> SegmentRow | None:
+    """None if the store already has a segment of that name (in any case)."""
+    params = {"store_id": store_id, "name": name, "source": source, "auto_sync": auto_sync}
+    row = conn.execute(_INSERT, params).fetchone()
+    return SegmentRow(*row) if row else None
+
+
+def get(conn: Conn, store_id: str, name: str) -> SegmentRow | None:
+    row = conn.execute(_GET, {"store_id": store_id, "name": name}).fetchone()
+    return SegmentRow(*row) if row else None
+
+
+def lock(conn: Conn, store_id: str, segment_id: int) -> None:
+    conn.execute(_LOCK, {"store_id": store_id, "segment_id": segment_id})
+
+
+def list_all(conn: Conn, store_id: str) -> list[SegmentRow]:
+    return [SegmentRow(*row) for row in conn.execute(_LIST, {"store_id": store_id})]
+
+
+def members_page(conn: Conn, store_id: str, segment_id: int, limit: int) -> list[MemberRow]:
+    params = {"store_id": store_id, "segment_id": segment_id, "limit": limit}
+    return [MemberRow(*row) for row in conn.execute(_MEMBERS_PAGE, params)]
+
+
+def resolve_customers(conn: Conn, store_id: str, emails: Sequence[str]) -> dict[str, int]:
+    """email -> customer id for the emails that are customers of the store."""
+    rows = conn.execute(_RESOLVE, {"store_id": store_id, "emails": list(emails)}).fetchall()
+    return {email: customer_id for customer_id, email in rows}
+
+
+def add_members(
+    conn: Conn, store_id: str, segment_id: int, customer_ids: Sequence[int], added_by: str, now: datetime
+) -> set[int]:
+    """Returns the customers really added (those already members are left as they were)."""
+    params = {
+        "store_id": store_id,
+        "segment_id": segment_id,
+        "customer_ids": list(customer_ids),
+        "added_by": added_by,
+        "now": now,
+    }
+    return {row[0] for row in conn.execute(_ADD, params)}
+
+
+def remove_members(conn: Conn, store_id: str, segment_id: int, customer_ids: Sequence[int]) -> set[int]:
+    params = {"store_id": store_id, "segment_id": segment_id, "customer_ids": list(customer_ids)}
+    return {row[0] for row in conn.execute(_REMOVE, params)}
+
+
+def delete(conn: Conn, store_id: str, segment_id: int) -> list[str]:
+    """Deletes the segment; returns the emails of the members it had."""
+    params = {"store_id": store_id, "segment_id": segment_id}
+    emails = [row[0] for row in conn.execute(_REMOVE_ALL, params)]
+    conn.execute(_DELETE, params)
+    return emails

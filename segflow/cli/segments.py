@@ -1,0 +1,219 @@
+"""`segflow segments ...` (SPEC §6, §7). Segments are for pro and custom stores."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from tqdm import tqdm
+
+from db.segments import SegmentRow
+from schemas.reports import ImportReport, MemberOut, MembershipReport, SegmentOut, SegmentShow
+from segflow import segments as segment_service
+from segflow.cli.common import AppContext, json_option, pass_app, print_json, print_table, store_option
+
+
+def segment_out(row: SegmentRow) -> SegmentOut:
+    return SegmentOut(
+        name=row.name,
+        source=row.source,
+        members=row.members,
+        created_at=row.created_at,
+        auto_sync=row.auto_sync,
+        last_synced_at=row.last_synced_at,
+    )
+
+
+@click.group()
+def segments() -> None:
+    """Create, view, fill and delete customer segments."""
+
+
+@segments.command("create")
+@click.argument("name")
+@store_option
+@json_option
+@pass_app
+def create(app: AppContext, name: str, store_id: str, as_json: bool) -> None:
+    """Create an empty segment NAME (unique per store, case-insensitively)."""
+    with app.db() as conn:
+        row = segment_service.create(conn, store_id, name)
+    if as_json:
+        print_json(segment_out(row))
+    else:
+        click.echo(f'created segment "{row.name}" in store {store_id}')
+
+
+@segments.command("list")
+@store_option
+@json_option
+@pass_app
+def list_(app: AppContext, store_id: str, as_json: bool) -> None:
+    """List a store's segments with member counts and sync status."""
+    with app.db() as conn:
+        rows = [segment_out(r) for r in segment_service.list_all(conn, store_id)]
+    if as_json:
+        print_json(rows)
+    elif not rows:
+        click.echo(f"store {store_id} has no segments yet: segflow segments create NAME --store {store_id}")
+    else:
+        print_table(
+            ["name", "source", "members", "created", "sync"],
+            [[r.name, r.source, str(r.members), f"{r.created_at:%Y-%m-%d}", sync_status(r)] for r in rows],
+        )
+
+
+def sync_status(segment: SegmentOut) -> str:
+    if segment.source != "klaviyo":
+        return "-"
+    last = f"{segment.last_synced_at:%Y-%m-%d %H:%M}" if segment.last_synced_at else "never"
+    return f"{'daily' if segment.auto_sync else 'manual'}, last {last}"
+
+
+@segments.command("show")
+@click.argument("name")
+@store_option
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(0), help="Members to list.")
+@json_option
+@pass_app
+def show(app: AppContext, name: str, store_id: str, limit: int, as_json: bool) -> None:
+    """Show a segment and its most recently added members."""
+    with app.db() as conn:
+        row, members = segment_service.show(conn, store_id, name, limit)
+    out = SegmentShow(
+        segment=segment_out(row),
+        members=[
+            MemberOut(
+                email=m.email,
+                first_name=m.first_name,
+                last_name=m.last_name,
+                phone=m.phone,
+                added_at=m.added_at,
+                added_by=m.added_by,
+            )
+            for m in members
+        ],
+    )
+    if as_json:
+        print_json(out)
+        return
+    click.echo(f'segment "{row.name}" ({row.source}): {row.members} members, created {row.created_at:%Y-%m-%d}')
+    if out.members:
+        print_table(
+            ["email", "name", "phone", "added", "by"],
+            [
+                [
+                    m.email,
+                    " ".join(p for p in (m.first_name, m.last_name) if p),
+                    m.phone or "",
+                    f"{m.added_at:%Y-%m-%d %H:%M}",
+                    m.added_by,
+                ]
+                for m in out.members
+            ],
+        )
+        if row.members > len(out.members):
+            click.echo(f"… {row.members - len(out.members)} more (--limit)")
+
+
+def _membership_command(operation: segment_service.Operation) -> click.Command:
+    verb = "Add" if operation == "add" else "Remove"
+
+    @click.argument("name")
+    @click.argument("emails", nargs=-1, required=True)
+    @store_option
+    @json_option
+    @pass_app
+    def command(app: AppContext, name: str, emails: tuple[str, ...], store_id: str, as_json: bool) -> None:
+        with app.db() as conn:
+            result = segment_service.change_by_email(conn, store_id, name, operation, emails)
+        report = MembershipReport(changed=result.changed, unchanged=result.unchanged, unknown=result.unknown)
+        if as_json:
+            print_json(report)
+            return
+        done, noop = ("added to", "already a member") if operation == "add" else ("removed from", "not a member")
+        for email in report.changed:
+            click.echo(f'{email}: {done} "{name}"')
+        for email in report.unchanged:
+            click.echo(f"{email}: {noop}, nothing to do")
+        for email in report.unknown:
+            click.echo(f"{email}: no such customer in store {store_id}")
+
+    command.__doc__ = f"{verb} customers (by email) {'to' if operation == 'add' else 'from'} segment NAME."
+    return click.command(operation)(command)
+
+
+segments.add_command(_membership_command("add"))
+segments.add_command(_membership_command("remove"))
+
+
+@segments.command("template")
+@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), help="Write to FILE, not stdout.")
+def template(output: Path | None) -> None:
+    """Print (or write) the CSV template for `segments import`."""
+    if output is None:
+        click.echo(segment_service.template(), nl=False)
+        return
+    output.write_text(segment_service.template(), encoding="utf-8")
+    click.echo(f"wrote {output}", err=True)
+
+
+@segments.command("import")
+@click.argument("name")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@store_option
+@json_option
+@pass_app
+def import_(app: AppContext, name: str, file: Path, store_id: str, as_json: bool) -> None:
+    """Add the customers listed in FILE (CSV with an email column) to segment NAME.
+
+    At most 8,900 rows. Unknown emails are ignored and counted, bad rows reported by line,
+    existing members not duplicated. All or nothing. Creates the segment if needed.
+    """
+    with app.db() as conn, tqdm(total=0, unit=" rows", disable=not sys.stderr.isatty(), leave=False) as bar:
+
+        def advance(rows: int) -> None:
+            bar.total = max(bar.total or 0, bar.n + rows)
+            bar.update(rows)
+
+        segment, report = segment_service.import_csv(conn, store_id, name, file, progress=advance)
+    if as_json:
+        print_json(report)
+    else:
+        print_import_report(segment.name, report)
+
+
+def print_import_report(segment: str, report: ImportReport) -> None:
+    click.echo(f'import into "{segment}": {report.rows} rows read')
+    click.echo(f"  {report.added} added")
+    click.echo(f"  {report.already_members} already members")
+    click.echo(f"  {report.unknown_emails} unknown emails (ignored)")
+    click.echo(f"  {report.duplicates_in_file} duplicates in the file")
+    click.echo(f"  {len(report.invalid_rows)} invalid rows")
+    for row in report.invalid_rows[:20]:
+        click.echo(f"    line {row.line}: {row.reason}")
+    if len(report.invalid_rows) > 20:
+        click.echo(f"    … and {len(report.invalid_rows) - 20} more (--json lists all)")
+
+
+@segments.command("delete")
+@click.argument("name")
+@store_option
+@click.option("--force", is_flag=True, help="Pause the active flows that use the segment, then delete.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@json_option
+@pass_app
+def delete(app: AppContext, name: str, store_id: str, force: bool, yes: bool, as_json: bool) -> None:
+    """Delete segment NAME and its memberships. Permanent."""
+    with app.db() as conn:
+        if not yes and sys.stdin.isatty():
+            row = segment_service.get(conn, store_id, name)
+            click.confirm(f'Permanently delete segment "{row.name}" and its {row.members} memberships?', abort=True)
+        segment, paused = segment_service.delete(conn, store_id, name, force=force)
+    if as_json:
+        print_json({"deleted": segment.name, "members_removed": segment.members, "paused_flows": paused})
+        return
+    for flow_id in paused:
+        click.echo(f"paused flow {flow_id}")
+    click.echo(f'deleted segment "{segment.name}" ({segment.members} memberships removed)')

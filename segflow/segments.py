@@ -1,0 +1,261 @@
+"""Segments service: every way a merchant changes a segment, with one membership path.
+
+`change_members` is the single implementation of "add/remove customers to/from a segment":
+membership rows that never duplicate, `added_by` recorded, and one outbox event per real
+change, all in the caller's transaction. The CLI, CSV import, Klaviyo sync and the engine's
+Segment nodes go through it.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+from db import Conn, outbox
+from db import flows as flow_rows
+from db import segments as segment_rows
+from db.segments import MemberRow, SegmentRow
+from db.stores import StoreRow
+from engine.ids import event_id
+from engine.refs import refers_to
+from schemas.email import normalise_email
+from schemas.events import Cause, EventCustomer, OutputEvent
+from schemas.reports import ImportReport, InvalidRow
+from segflow import csvfile, stores
+from segflow.errors import AlreadyExists, ImportTooLarge, InvalidInput, NotFound, PlanRequired, UserError
+
+MAX_IMPORT_ROWS = 8_900  # SPEC §6: per upload; a larger file is refused whole
+MAX_NAME_LENGTH = 100
+TEMPLATE_COLUMNS = ("email", "first_name", "last_name", "phone")
+SEGMENT_PLANS = ("pro", "custom")
+# Emails per round trip in an import: big enough to amortise latency, small enough for a smooth progress bar.
+IMPORT_CHUNK = 1_000
+
+Operation = Literal["add", "remove"]
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+@dataclass(frozen=True, slots=True)
+class MembershipChange:
+    changed: list[str]
+    unchanged: list[str]
+    unknown: list[str]
+
+
+def require_segments(conn: Conn, store_id: str) -> StoreRow:
+    store = stores.require(conn, store_id)
+    if store.plan not in SEGMENT_PLANS:
+        raise PlanRequired(f"Segments are available to Pro or Custom plans; store {store_id} is on {store.plan}")
+    return store
+
+
+def check_name(name: str) -> str:
+    cleaned = name.strip()
+    if not cleaned:
+        raise InvalidInput("a segment name cannot be empty")
+    if len(cleaned) > MAX_NAME_LENGTH:
+        raise InvalidInput(f"segment name {cleaned[:20]!r}… is {len(cleaned)} characters; the limit is 100")
+    if _CONTROL.search(cleaned):
+        raise InvalidInput(f"segment name {cleaned!r} contains control characters")
+    return cleaned
+
+
+def create(conn: Conn, store_id: str, name: str, source: str = "manual") -> SegmentRow:
+    require_segments(conn, store_id)
+    cleaned = check_name(name)
+    with conn.transaction():
+        row = segment_rows.insert(conn, store_id, cleaned, source)
+    if row is None:
+        raise AlreadyExists(f'segment "{cleaned}" already exists in store {store_id}')
+    return row
+
+
+def get(conn: Conn, store_id: str, name: str) -> SegmentRow:
+    require_segments(conn, store_id)
+    row = segment_rows.get(conn, store_id, name.strip())
+    if row is None:
+        raise NotFound(f'segment "{name.strip()}" not found in store {store_id}')
+    return row
+
+
+def list_all(conn: Conn, store_id: str) -> list[SegmentRow]:
+    require_segments(conn, store_id)
+    return segment_rows.list_all(conn, store_id)
+
+
+def show(conn: Conn, store_id: str, name: str, limit: int) -> tuple[SegmentRow, list[MemberRow]]:
+    segment = get(conn, store_id, name)
+    return segment, segment_rows.members_page(conn, store_id, segment.id, limit)
+
+
+def change_members(
+    conn: Conn,
+    store_id: str,
+    segment: SegmentRow,
+    operation: Operation,
+    customers: dict[str, int],
+    added_by: str,
+    cause: Cause,
+    now: datetime,
+) -> set[str]:
+    """Apply one membership change for `customers` (email -> id); returns the emails that changed.
+
+    Must run inside the caller's transaction: the outbox rows commit with the change or not at all.
+    """
+    ids = list(customers.values())
+    if operation == "add":
+        changed_ids = segment_rows.add_members(conn, store_id, segment.id, ids, added_by, now)
+        event_type: Literal["segment.member_added", "segment.member_removed"] = "segment.member_added"
+    else:
+        changed_ids = segment_rows.remove_members(conn, store_id, segment.id, ids)
+        event_type = "segment.member_removed"
+    changed = {email for email, customer_id in customers.items() if customer_id in changed_ids}
+    outbox.enqueue(conn, store_id, member_events(store_id, segment, event_type, sorted(changed), cause, now))
+    return changed
+
+
+def member_events(
+    store_id: str,
+    segment: SegmentRow,
+    event_type: Literal["segment.member_added", "segment.member_removed"],
+    emails: Iterable[str],
+    cause: Cause,
+    now: datetime,
+) -> list[OutputEvent]:
+    cause_key = cause.event_id or cause.operation_id or ""
+    return [
+        OutputEvent(
+            event_id=event_id(store_id, event_type, segment.id, email, cause_key, cause.node_id or ""),
+            type=event_type,
+            store_id=store_id,
+            occurred_at=now,
+            customer=EventCustomer(email=email),
+            cause=cause,
+            data={"segment": segment.name},
+        )
+        for email in emails
+    ]
+
+
+def operation_cause(operation: Literal["manual", "csv", "klaviyo_sync", "delete"]) -> Cause:
+    # One id per merchant operation: its events are distinct from any other operation's.
+    return Cause(operation=operation, operation_id=f"op_{uuid.uuid4().hex}")
+
+
+def change_by_email(
+    conn: Conn, store_id: str, name: str, operation: Operation, raw_emails: Sequence[str]
+) -> MembershipChange:
+    """`segments add|remove NAME EMAIL...`: unknown emails are reported, the others applied."""
+    emails: list[str] = []
+    for raw in raw_emails:
+        try:
+            email = normalise_email(raw)
+        except ValueError as exc:
+            raise InvalidInput(f"{exc}; nothing was changed") from None
+        if email not in emails:
+            emails.append(email)
+    with conn.transaction():
+        segment = get(conn, store_id, name)
+        customers = segment_rows.resolve_customers(conn, store_id, emails)
+        changed = change_members(
+            conn, store_id, segment, operation, customers, "manual", operation_cause("manual"), datetime.now(UTC)
+        )
+    return MembershipChange(
+        changed=[e for e in emails if e in changed],
+        unchanged=[e for e in emails if e in customers and e not in changed],
+        unknown=[e for e in emails if e not in customers],
+    )
+
+
+def import_csv(
+    conn: Conn,
+    store_id: str,
+    name: str,
+    path: Path,
+    progress: Callable[[int], None] = lambda _n: None,
+) -> tuple[SegmentRow, ImportReport]:
+    """`segments import` (SPEC §6): atomic, set-based, at most 8,900 rows.
+
+    The segment is created (source `csv`) if it does not exist yet. `progress` is told how many
+    rows each chunk covered, for a progress bar.
+    """
+    require_segments(conn, store_id)
+    cleaned = check_name(name)
+    parsed = csvfile.read(path, required=("email",), allowed=TEMPLATE_COLUMNS)
+    rows = len(parsed.rows) + len(parsed.bad_rows)
+    if rows > MAX_IMPORT_ROWS:
+        raise ImportTooLarge(
+            f"{path} has {rows:,} rows; the limit is {MAX_IMPORT_ROWS:,} customers per import; nothing was imported"
+        )
+    invalid = [InvalidRow(line=line, reason=reason) for line, reason in parsed.bad_rows]
+    emails: list[str] = []
+    seen: set[str] = set()
+    duplicates = 0
+    for row in parsed.rows:
+        try:
+            email = normalise_email(row.values["email"])
+        except ValueError as exc:
+            invalid.append(InvalidRow(line=row.line, reason=str(exc)))
+            continue
+        if email in seen:
+            duplicates += 1
+            continue
+        seen.add(email)
+        emails.append(email)
+    invalid.sort(key=lambda r: r.line)
+
+    report = ImportReport(rows=rows, invalid_rows=invalid, duplicates_in_file=duplicates)
+    cause = operation_cause("csv")
+    now = datetime.now(UTC)
+    with conn.transaction():
+        segment = segment_rows.get(conn, store_id, cleaned) or segment_rows.insert(conn, store_id, cleaned, "csv")
+        if segment is None:  # created by someone else between the two statements
+            raise UserError(f'segment "{cleaned}" was created concurrently; run the import again')
+        segment_rows.lock(conn, store_id, segment.id)
+        for start in range(0, len(emails), IMPORT_CHUNK):
+            chunk = emails[start : start + IMPORT_CHUNK]
+            customers = segment_rows.resolve_customers(conn, store_id, chunk)
+            added = change_members(conn, store_id, segment, "add", customers, "csv", cause, now)
+            report.added += len(added)
+            report.already_members += len(customers) - len(added)
+            report.unknown_emails += len(chunk) - len(customers)
+            progress(len(chunk))
+    return segment, report
+
+
+def referencing_flows(conn: Conn, store_id: str, name: str) -> list[str]:
+    """Active flows whose latest version uses the segment (Segment node or segment condition)."""
+    return [
+        fid
+        for fid, _status, definition in flow_rows.flows_with_status(conn, store_id, ["active"])
+        if refers_to(definition, name)
+    ]
+
+
+def delete(conn: Conn, store_id: str, name: str, force: bool = False) -> tuple[SegmentRow, list[str]]:
+    """Permanently delete a segment and its memberships; returns it and the flows paused for it."""
+    with conn.transaction():
+        segment = get(conn, store_id, name)
+        segment_rows.lock(conn, store_id, segment.id)
+        flows = referencing_flows(conn, store_id, segment.name)
+        if flows and not force:
+            raise UserError(
+                f'segment "{segment.name}" is used by active flow(s) {", ".join(flows)}; '
+                "pause them first or use --force"
+            )
+        if flows:
+            flow_rows.set_flow_status(conn, store_id, flows, "paused")
+        emails = sorted(segment_rows.delete(conn, store_id, segment.id))
+        now = datetime.now(UTC)
+        cause = operation_cause("delete")
+        outbox.enqueue(conn, store_id, member_events(store_id, segment, "segment.member_removed", emails, cause, now))
+    return segment, flows
+
+
+def template() -> str:
+    return ",".join(TEMPLATE_COLUMNS) + "\n"
