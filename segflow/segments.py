@@ -177,12 +177,12 @@ def import_csv(
     store_id: str,
     name: str,
     path: Path,
-    progress: Callable[[int], None] = lambda _n: None,
+    progress: Callable[[int, int], None] = lambda _done, _total: None,
 ) -> tuple[SegmentRow, ImportReport]:
     """`segments import` (SPEC §6): atomic, set-based, at most 8,900 rows.
 
-    The segment is created (source `csv`) if it does not exist yet. `progress` is told how many
-    rows each chunk covered, for a progress bar.
+    The segment is created (source `csv`) if it does not exist yet. `progress(done, total)` is
+    called after each chunk of distinct emails, for a progress bar.
     """
     require_segments(conn, store_id)
     cleaned = check_name(name)
@@ -224,7 +224,7 @@ def import_csv(
             report.added += len(added)
             report.already_members += len(customers) - len(added)
             report.unknown_emails += len(chunk) - len(customers)
-            progress(len(chunk))
+            progress(start + len(chunk), len(emails))
     return segment, report
 
 

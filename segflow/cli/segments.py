@@ -171,11 +171,11 @@ def import_(app: AppContext, name: str, file: Path, store_id: str, as_json: bool
     At most 8,900 rows. Unknown emails are ignored and counted, bad rows reported by line,
     existing members not duplicated. All or nothing. Creates the segment if needed.
     """
-    with app.db() as conn, tqdm(total=0, unit=" rows", disable=not sys.stderr.isatty(), leave=False) as bar:
+    with app.db() as conn, tqdm(total=0, unit=" emails", disable=not sys.stderr.isatty(), leave=False) as bar:
 
-        def advance(rows: int) -> None:
-            bar.total = max(bar.total or 0, bar.n + rows)
-            bar.update(rows)
+        def advance(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
 
         segment, report = segment_service.import_csv(conn, store_id, name, file, progress=advance)
     if as_json:
