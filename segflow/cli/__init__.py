@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import click
 
-from segflow.cli import broker, customers, database, demo, segments, stores
+from segflow.cli import broker, customers, database, demo, flows, segments, stores
 from segflow.cli.common import AppContext
 from segflow.config import Config
 from segflow.errors import SegflowError
@@ -28,7 +28,15 @@ def cli(ctx: click.Context) -> None:
     ctx.call_on_close(ctx.obj.close)
 
 
-for group in (database.db, stores.stores, customers.customers, segments.segments, broker.broker, demo.demo):
+for group in (
+    database.db,
+    stores.stores,
+    customers.customers,
+    segments.segments,
+    flows.flows,
+    broker.broker,
+    demo.demo,
+):
     cli.add_command(group)
 
 
@@ -38,6 +46,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
         return 1
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code
