@@ -15,14 +15,7 @@ from segflow.cli.common import AppContext, json_option, pass_app, print_json, pr
 
 
 def segment_out(row: SegmentRow) -> SegmentOut:
-    return SegmentOut(
-        name=row.name,
-        source=row.source,
-        members=row.members,
-        created_at=row.created_at,
-        auto_sync=row.auto_sync,
-        last_synced_at=row.last_synced_at,
-    )
+    return SegmentOut.model_validate(row, from_attributes=True)
 
 
 @click.group()
@@ -83,17 +76,7 @@ def show(app: AppContext, name: str, store_id: str, limit: int, as_json: bool) -
         row, members = segment_service.show(conn, store_id, name, limit)
     out = SegmentShow(
         segment=segment_out(row),
-        members=[
-            MemberOut(
-                email=m.email,
-                first_name=m.first_name,
-                last_name=m.last_name,
-                phone=m.phone,
-                added_at=m.added_at,
-                added_by=m.added_by,
-            )
-            for m in members
-        ],
+        members=[MemberOut.model_validate(m, from_attributes=True) for m in members],
     )
     if as_json:
         print_json(out)
