@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from schemas.email import normalise_email
 from segflow.errors import InvalidInput, NotFound
 
 if TYPE_CHECKING:
@@ -116,3 +117,35 @@ def _records(path: Path, reader: Reader, header: list[str]) -> tuple[list[CsvRow
         padded = fields + [""] * (len(header) - len(fields))
         rows.append(CsvRow(start, {name: value.strip() for name, value in zip(header, padded, strict=True)}))
     return rows, bad
+
+
+@dataclass(frozen=True, slots=True)
+class EmailRows:
+    """A file's rows keyed by normalised email: the one reading both imports share."""
+
+    first: list[tuple[CsvRow, str]]
+    """Rows whose email appears for the first time in the file, with that email normalised."""
+    repeats: list[tuple[int, str, int]]
+    """(line, email, line where the email first appeared) for every later occurrence."""
+    invalid: list[tuple[int, str]]
+    """(line, reason) for unreadable records and missing or malformed emails, in line order."""
+
+
+def email_rows(parsed: CsvFile) -> EmailRows:
+    first: list[tuple[CsvRow, str]] = []
+    repeats: list[tuple[int, str, int]] = []
+    invalid = list(parsed.bad_rows)
+    first_line: dict[str, int] = {}
+    for row in parsed.rows:
+        try:
+            email = normalise_email(row.values["email"])
+        except ValueError as exc:
+            invalid.append((row.line, str(exc)))
+            continue
+        if email in first_line:
+            repeats.append((row.line, email, first_line[email]))
+            continue
+        first_line[email] = row.line
+        first.append((row, email))
+    invalid.sort()
+    return EmailRows(first, repeats, invalid)

@@ -11,7 +11,6 @@ from pathlib import Path
 from db import Conn
 from db import customers as customer_rows
 from db.customers import CustomerFields
-from schemas.email import normalise_email
 from schemas.reports import ImportReport
 from segflow import csvfile, stores
 from segflow.errors import InvalidInput
@@ -22,31 +21,21 @@ COLUMNS = ("email", "external_id", "first_name", "last_name", "phone")
 def parse(path: Path) -> list[CustomerFields]:
     """Read and check the whole file; InvalidInput names the first bad line and the count."""
     parsed = csvfile.read(path, required=("email",), allowed=COLUMNS)
-    problems = list(parsed.bad_rows)
-    customers: list[CustomerFields] = []
-    first_line: dict[str, int] = {}
-    for row in parsed.rows:
-        try:
-            email = normalise_email(row.values["email"])
-        except ValueError as exc:
-            problems.append((row.line, str(exc)))
-            continue
-        if email in first_line:
-            problems.append((row.line, f"{email} already appears on line {first_line[email]}"))
-            continue
-        first_line[email] = row.line
-        values = row.values
-        customers.append(
-            CustomerFields(
-                email=email,
-                external_id=values.get("external_id") or None,
-                first_name=values.get("first_name") or None,
-                last_name=values.get("last_name") or None,
-                phone=values.get("phone") or None,
-            )
+    rows = csvfile.email_rows(parsed)
+    problems = sorted(
+        rows.invalid + [(line, f"{email} already appears on line {first}") for line, email, first in rows.repeats]
+    )
+    customers = [
+        CustomerFields(
+            email=email,
+            external_id=row.values.get("external_id") or None,
+            first_name=row.values.get("first_name") or None,
+            last_name=row.values.get("last_name") or None,
+            phone=row.values.get("phone") or None,
         )
+        for row, email in rows.first
+    ]
     if problems:
-        problems.sort()
         line, reason = problems[0]
         more = f" (and {len(problems) - 1} more invalid rows)" if len(problems) > 1 else ""
         raise InvalidInput(f"{path}: line {line}: {reason}{more}; nothing was imported")

@@ -192,24 +192,13 @@ def import_csv(
         raise ImportTooLarge(
             f"{path} has {rows:,} rows; the limit is {MAX_IMPORT_ROWS:,} customers per import; nothing was imported"
         )
-    invalid = [InvalidRow(line=line, reason=reason) for line, reason in parsed.bad_rows]
-    emails: list[str] = []
-    seen: set[str] = set()
-    duplicates = 0
-    for row in parsed.rows:
-        try:
-            email = normalise_email(row.values["email"])
-        except ValueError as exc:
-            invalid.append(InvalidRow(line=row.line, reason=str(exc)))
-            continue
-        if email in seen:
-            duplicates += 1
-            continue
-        seen.add(email)
-        emails.append(email)
-    invalid.sort(key=lambda r: r.line)
-
-    report = ImportReport(rows=rows, invalid_rows=invalid, duplicates_in_file=duplicates)
+    read = csvfile.email_rows(parsed)
+    emails = [email for _row, email in read.first]
+    report = ImportReport(
+        rows=rows,
+        invalid_rows=[InvalidRow(line=line, reason=reason) for line, reason in read.invalid],
+        duplicates_in_file=len(read.repeats),
+    )
     cause = operation_cause("csv")
     now = datetime.now(UTC)
     with conn.transaction():
