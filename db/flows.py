@@ -14,8 +14,8 @@ _SET_FLOW_STATUS = sql("set_flow_status")
 
 def flows_with_status(conn: Conn, store_id: str, statuses: Sequence[str]) -> list[tuple[str, str, Any]]:
     """(flow id, status, latest definition as parsed JSON)."""
-    rows = conn.execute(_FLOWS_WITH_STATUS, {"store_id": store_id, "statuses": list(statuses)}).fetchall()
-    return [(row[0], row[1], row[2]) for row in rows]
+    params = {"store_id": store_id, "statuses": list(statuses)}
+    return [(flow_id, status, definition) for flow_id, status, definition in conn.execute(_FLOWS_WITH_STATUS, params)]
 
 
 def set_flow_status(conn: Conn, store_id: str, flow_ids: Sequence[str], status: str) -> None:
