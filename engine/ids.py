@@ -8,10 +8,18 @@ from __future__ import annotations
 import hashlib
 
 
+def _digest(parts: tuple[str | int, ...]) -> str:
+    return hashlib.sha256("\x1f".join(str(p) for p in parts).encode()).hexdigest()[:32]
+
+
 def event_id(*parts: str | int) -> str:
     """`evt_` + 32 hex chars of sha256 over the parts, joined unambiguously."""
-    digest = hashlib.sha256("\x1f".join(str(p) for p in parts).encode()).hexdigest()
-    return f"evt_{digest[:32]}"
+    return f"evt_{_digest(parts)}"
+
+
+def run_key(store_id: str, flow_id: str, email: str, entering_event_id: str) -> str:
+    """A run is named by what started it, so replaying that event finds the same run."""
+    return f"run_{_digest((store_id, flow_id, email, entering_event_id))}"
 
 
 def customer_key(store_id: str, email: str) -> str:

@@ -1,10 +1,20 @@
-"""Engine value types shared with `nodes/` (a leaf module: it imports nothing of segflow's)."""
+"""Engine value types shared with `nodes/` (a leaf module: it imports nothing of segflow's).
+
+A node visit is pure: it gets a `Context` (the customer, the event driving the run, a
+membership view and the time) and returns an `Outcome`: where to go next, the effects it wants,
+or that the run pauses, exits or fails. The engine applies outcomes; nodes never do I/O.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+RunStatus = Literal["active", "waiting", "completed", "exited", "failed"]
+LIVE_STATUSES: tuple[RunStatus, ...] = ("active", "waiting")
+Wake = Literal["timer", "event"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,12 +26,128 @@ class Edge:
 
 
 @dataclass(frozen=True, slots=True)
+class Event:
+    """An input event as the engine sees it (SPEC §2), already validated at the edge."""
+
+    event_id: str
+    type: str
+    occurred_at: datetime
+    data: Mapping[str, Any]
+
+
+class Membership(Protocol):
+    """What a node may ask about segments; names compare case-insensitively."""
+
+    def is_member(self, email: str, segment: str) -> bool: ...
+
+    def exists(self, segment: str) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    store_id: str
+    flow_id: str
+    email: str
+    customer: Mapping[str, Any]
+    """The customer record: email, external_id, first_name, last_name, phone."""
+    event: Event | None
+    """The event driving the run now; None when a timer woke it."""
+    members: Membership
+    now: datetime
+    wake: Wake | None = None
+    """Set only for the node a paused run resumes at: what woke it."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeMembership:
+    segment: str
+    operation: Literal["add", "remove"]
+    create_if_missing: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RequestAction:
+    action: str
+    params: Mapping[str, Any]
+
+
+Effect = ChangeMembership | RequestAction
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What a node visit decided. Exactly one of: go to `next` (None ends the run as completed),
+    pause until `wake_at` (optionally also woken by the `waiting_for` event), exit, or fail."""
+
+    next: str | None = None
+    effects: tuple[Effect, ...] = ()
+    wake_at: datetime | None = None
+    waiting_for: str | None = None
+    exit: bool = False
+    failure: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class NodeHandler:
-    """One node type: how the validator walks it, and what it checks on its own."""
+    """One node type: how it runs, how the validator walks it, and what it checks on its own."""
 
     type: str
+    visit: Callable[[Any, Context], Outcome]
     successors: Callable[[Any], list[Edge]]
     check: Callable[[Any], list[str]]
     """One-line problems with the node's own fields (references are checked by the graph)."""
     pauses: bool = False
     """True for node types a run can wait in; a cycle through one is not an infinite loop."""
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """One customer's journey through one flow version (SPEC §1)."""
+
+    key: str
+    """Deterministic: the same entering event gives the same run, so a retried batch cannot fork it."""
+    flow_id: str
+    flow_version: int
+    email: str
+    node_id: str | None
+    status: RunStatus
+    entered_at: datetime
+    updated_at: datetime
+    wake_at: datetime | None = None
+    waiting_for: str | None = None
+    reason: str | None = None
+
+    @property
+    def live(self) -> bool:
+        return self.status in LIVE_STATUSES
+
+
+@dataclass(slots=True)
+class MembershipView:
+    """In-memory segment membership: the batch's snapshot plus what earlier steps changed.
+
+    Event 2 of a batch sees event 1's add (SPEC §5). Segment names are kept lower-cased.
+    """
+
+    segments: dict[str, str] = field(default_factory=dict)
+    """Segments that exist in the store: lower-cased name -> name as created."""
+    members: dict[str, set[str]] = field(default_factory=dict)
+    """email -> segments the customer is in."""
+
+    def is_member(self, email: str, segment: str) -> bool:
+        return segment.lower() in self.members.get(email, ())
+
+    def exists(self, segment: str) -> bool:
+        return segment.lower() in self.segments
+
+    def name_of(self, segment: str) -> str:
+        return self.segments.get(segment.lower(), segment)
+
+    def create(self, segment: str) -> None:
+        self.segments.setdefault(segment.lower(), segment)
+
+    def add(self, email: str, segment: str) -> None:
+        self.members.setdefault(email, set()).add(segment.lower())
+
+    def remove(self, email: str, segment: str) -> None:
+        self.members.get(email, set()).discard(segment.lower())

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from engine.model import Edge, NodeHandler
+from engine.model import Context, Edge, NodeHandler, Outcome, RequestAction
 from schemas.flow import ActionNode
+
+
+def visit(node: ActionNode, _ctx: Context) -> Outcome:
+    return Outcome(next=node.next, effects=(RequestAction(node.action, node.params),))
 
 
 def successors(node: ActionNode) -> list[Edge]:
@@ -14,4 +18,4 @@ def check(_node: ActionNode) -> list[str]:
     return []
 
 
-HANDLER = NodeHandler(type="action", successors=successors, check=check)
+HANDLER = NodeHandler(type="action", visit=visit, successors=successors, check=check)

@@ -1,9 +1,86 @@
-"""Condition node: go to `then` or `else` by a rule over segments and fields (SPEC §4)."""
+"""Condition node: go to `then` or `else` by a rule over segments and fields (SPEC §4).
+
+The rule language lives here; the engine also uses `evaluate` for a trigger's `where`.
+
+Fields: `data.a.b` walks the driving event's data (a timer-woken run has no event, so its
+data fields are missing); `customer.x` reads the customer record. A field that is absent or
+null is missing: `exists` is false for it and every other op is false.
+"""
 
 from __future__ import annotations
 
-from engine.model import Edge, NodeHandler
-from schemas.flow import ConditionNode
+from collections.abc import Mapping
+from typing import Any
+
+from engine.model import Context, Edge, NodeHandler, Outcome
+from schemas.flow import AllRule, AnyRule, ConditionNode, FieldRule, InSegmentRule, NotInSegmentRule, NotRule, Rule
+
+_MISSING = object()
+
+
+def visit(node: ConditionNode, ctx: Context) -> Outcome:
+    return Outcome(next=node.then if evaluate(node.if_, ctx) else node.else_)
+
+
+def evaluate(rule: Rule, ctx: Context) -> bool:
+    match rule:
+        case InSegmentRule():
+            return ctx.members.is_member(ctx.email, rule.in_segment)
+        case NotInSegmentRule():
+            return not ctx.members.is_member(ctx.email, rule.not_in_segment)
+        case AllRule():
+            return all(evaluate(r, ctx) for r in rule.all)
+        case AnyRule():
+            return any(evaluate(r, ctx) for r in rule.any)
+        case NotRule():
+            return not evaluate(rule.not_, ctx)
+        case FieldRule():
+            return compare(resolve(rule.field, ctx), rule.op, rule.value)
+    raise AssertionError(f"unhandled rule {rule!r}")
+
+
+def resolve(path: str, ctx: Context) -> Any:
+    root, *parts = path.split(".")
+    value: Any = ctx.customer if root == "customer" else (ctx.event.data if ctx.event is not None else {})
+    for part in parts:
+        if not isinstance(value, Mapping) or part not in value:
+            return _MISSING
+        value = value[part]
+    return _MISSING if value is None else value
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def compare(actual: Any, op: str, expected: Any) -> bool:
+    if op == "exists":
+        return (actual is not _MISSING) == bool(expected)
+    if actual is _MISSING:
+        return False
+    if op == "eq":
+        return bool(actual == expected)
+    if op == "ne":
+        return bool(actual != expected)
+    if op in ("in", "not_in"):
+        inside = isinstance(expected, list) and actual in expected
+        return inside if op == "in" else not inside
+    if op == "contains":
+        if isinstance(actual, str) and isinstance(expected, str):
+            return expected in actual
+        return isinstance(actual, list) and expected in actual
+    # Ordering compares numbers with numbers and strings with strings; anything else is false.
+    if not ((_number(actual) and _number(expected)) or (isinstance(actual, str) and isinstance(expected, str))):
+        return False
+    if op == "gt":
+        return bool(actual > expected)
+    if op == "gte":
+        return bool(actual >= expected)
+    if op == "lt":
+        return bool(actual < expected)
+    if op == "lte":
+        return bool(actual <= expected)
+    raise AssertionError(f"unhandled op {op!r}")
 
 
 def successors(node: ConditionNode) -> list[Edge]:
@@ -14,4 +91,4 @@ def check(_node: ConditionNode) -> list[str]:
     return []
 
 
-HANDLER = NodeHandler(type="condition", successors=successors, check=check)
+HANDLER = NodeHandler(type="condition", visit=visit, successors=successors, check=check)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from engine.model import Edge, NodeHandler
+from engine.model import Context, Edge, NodeHandler, Outcome
 from schemas.flow import ExitNode
+
+
+def visit(_node: ExitNode, _ctx: Context) -> Outcome:
+    return Outcome(exit=True)
 
 
 def successors(_node: ExitNode) -> list[Edge]:
@@ -14,4 +18,4 @@ def check(_node: ExitNode) -> list[str]:
     return []
 
 
-HANDLER = NodeHandler(type="exit", successors=successors, check=check)
+HANDLER = NodeHandler(type="exit", visit=visit, successors=successors, check=check)

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
-from engine.model import Edge, NodeHandler
+from engine.model import ChangeMembership, Context, Edge, NodeHandler, Outcome
 from schemas.flow import SegmentNode
+
+
+def visit(node: SegmentNode, ctx: Context) -> Outcome:
+    # A segment deleted after deploy cannot be written to; the run fails rather than guess.
+    if not node.create_if_missing and not ctx.members.exists(node.segment):
+        return Outcome(failure=f'segment "{node.segment}" does not exist in store {ctx.store_id}')
+    return Outcome(next=node.next, effects=(ChangeMembership(node.segment, node.operation, node.create_if_missing),))
 
 
 def successors(node: SegmentNode) -> list[Edge]:
@@ -16,4 +23,4 @@ def check(node: SegmentNode) -> list[str]:
     return []
 
 
-HANDLER = NodeHandler(type="segment", successors=successors, check=check)
+HANDLER = NodeHandler(type="segment", visit=visit, successors=successors, check=check)

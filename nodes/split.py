@@ -2,8 +2,26 @@
 
 from __future__ import annotations
 
-from engine.model import Edge, NodeHandler
+import hashlib
+
+from engine.model import Context, Edge, NodeHandler, Outcome
 from schemas.flow import SplitNode
+
+
+def bucket(store_id: str, flow_id: str, node_id: str, email: str) -> int:
+    """0-99, fixed per (customer, flow, node): sha256, because `hash()` is salted per process."""
+    digest = hashlib.sha256("\x1f".join((store_id, flow_id, node_id, email)).encode()).digest()
+    return int.from_bytes(digest[:8], "big") % 100
+
+
+def visit(node: SplitNode, ctx: Context) -> Outcome:
+    point = bucket(ctx.store_id, ctx.flow_id, node.id, ctx.email)
+    upper = 0
+    for branch in node.branches:
+        upper += branch.percent
+        if point < upper:
+            return Outcome(next=branch.next)
+    raise AssertionError("validated branch percents sum to 100")
 
 
 def successors(node: SplitNode) -> list[Edge]:
@@ -15,4 +33,4 @@ def check(node: SplitNode) -> list[str]:
     return [] if total == 100 else [f"branch percents sum to {total}, not 100"]
 
 
-HANDLER = NodeHandler(type="split", successors=successors, check=check)
+HANDLER = NodeHandler(type="split", visit=visit, successors=successors, check=check)

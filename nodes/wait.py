@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import isodate
 
-from engine.model import Edge, NodeHandler
+from engine.model import Context, Edge, NodeHandler, Outcome
 from schemas.flow import EVENT_TYPE_PATTERN, WaitNode
 
 
@@ -22,6 +22,16 @@ def parse_duration(text: str) -> timedelta:
     if value <= timedelta(0):
         raise ValueError(f"{text!r} is not a positive duration")
     return value
+
+
+def visit(node: WaitNode, ctx: Context) -> Outcome:
+    """Arriving pauses the run; resuming (ctx.wake) picks the way out."""
+    if ctx.wake is None:
+        length = parse_duration(node.duration if node.duration is not None else node.timeout or "")
+        return Outcome(wake_at=ctx.now + length, waiting_for=node.until_event)
+    if ctx.wake == "timer" and node.until_event is not None:
+        return Outcome(next=node.on_timeout)
+    return Outcome(next=node.next)
 
 
 def successors(node: WaitNode) -> list[Edge]:
@@ -53,4 +63,4 @@ def check(node: WaitNode) -> list[str]:
     return problems
 
 
-HANDLER = NodeHandler(type="wait", successors=successors, check=check, pauses=True)
+HANDLER = NodeHandler(type="wait", visit=visit, successors=successors, check=check, pauses=True)

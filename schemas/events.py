@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
+from schemas.flow import EVENT_TYPE_PATTERN
 
 OutputEventType = Literal[
     "segment.member_added",
@@ -35,7 +38,7 @@ class Cause(BaseModel):
     flow_id: str | None = None
     flow_version: int | None = None
     node_id: str | None = None
-    operation: Literal["manual", "csv", "klaviyo_sync", "delete"] | None = None
+    operation: Literal["manual", "csv", "klaviyo_sync", "delete", "timer", "archive"] | None = None
     """For changes made outside flows: which kind of operation."""
     operation_id: str | None = None
     """Unique per operation (one CLI call, one import, one sync)."""
@@ -51,4 +54,45 @@ class OutputEvent(BaseModel):
     occurred_at: datetime
     customer: EventCustomer
     cause: Cause
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+# --- input (SPEC §2) ---------------------------------------------------------------------------
+
+# The hot path checks an email's shape only; the full email-validator check (IDNA and all) costs
+# more than the rest of an event's processing. Imports still use the full check.
+_EMAIL_SHAPE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+class InputCustomer(BaseModel):
+    model_config = ConfigDict(extra="ignore", use_attribute_docstrings=True)
+
+    email: str = Field(max_length=320)
+    """Required; trimmed and lower-cased here, so every later step sees the normalised form."""
+    external_id: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    phone: str | None = None
+
+    @field_validator("email")
+    @classmethod
+    def _normalise(cls, value: str) -> str:
+        email = value.strip().lower()
+        if not _EMAIL_SHAPE.match(email):
+            raise ValueError(f"{value.strip()!r} is not an email address")
+        return email
+
+
+class InputEvent(BaseModel):
+    """A customer event on the input topic. Unknown top-level fields are ignored, so producers
+    can add fields without their events being dead-lettered."""
+
+    model_config = ConfigDict(extra="ignore", use_attribute_docstrings=True)
+
+    event_id: str = Field(min_length=1, max_length=200)
+    """Producer-assigned, unique per store; a repeat is skipped."""
+    type: str = Field(pattern=EVENT_TYPE_PATTERN)
+    store_id: str = Field(min_length=1, max_length=63)
+    occurred_at: AwareDatetime
+    customer: InputCustomer
     data: dict[str, Any] = Field(default_factory=dict)

@@ -1,0 +1,145 @@
+"""Applying a customer's events and timers across all of a store's flows (SPEC §4, §5).
+
+`Batch` holds the in-memory state a batch needs (flows, each customer's live runs, the
+membership view) and records every step, so one transaction can write them all. Used by the
+worker (events and timers from Kafka and the scheduler) and by `flows simulate`, which is
+how the simulator runs exactly the engine's code.
+
+Per event, in order: waiting runs whose `until_event` this is resume first, then every
+active flow triggered by the event type (and its `where`) starts a run if its re-entry rule
+allows: `once` never again, `not_while_active` not while a run of the flow is live,
+`always` every time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from engine import step as steps
+from engine.ids import run_key
+from engine.model import Context, Event, MembershipView, Run
+from engine.step import CompiledFlow, MemberChange, Step
+from nodes.condition import evaluate
+from schemas.events import OutputEvent
+
+
+@dataclass(slots=True)
+class FlowSet:
+    """A store's flows: the latest version of each by trigger, and every version runs are on."""
+
+    latest: dict[str, CompiledFlow] = field(default_factory=dict)
+    status: dict[str, str] = field(default_factory=dict)
+    versions: dict[tuple[str, int], CompiledFlow] = field(default_factory=dict)
+
+    def add(self, cf: CompiledFlow, status: str, latest: bool) -> None:
+        self.versions[(cf.flow.id, cf.version)] = cf
+        if latest:
+            self.latest[cf.flow.id] = cf
+            self.status[cf.flow.id] = status
+
+    def triggered_by(self, event_type: str) -> list[CompiledFlow]:
+        return [
+            cf for flow_id, cf in sorted(self.latest.items())
+            if cf.flow.trigger.event == event_type and self.status.get(flow_id) == "active"
+        ]  # fmt: skip
+
+
+@dataclass(slots=True)
+class CustomerState:
+    email: str
+    fields: dict[str, Any]
+    runs: list[Run] = field(default_factory=list)
+    """Live runs (active or waiting)."""
+    entered: set[str] = field(default_factory=set)
+    """Flows the customer has ever entered (for `reentry: once`)."""
+
+
+@dataclass(slots=True)
+class Batch:
+    store_id: str
+    flows: FlowSet
+    members: MembershipView
+    steps: list[Step] = field(default_factory=list)
+
+    def on_event(self, customer: CustomerState, event: Event, now: datetime) -> list[Step]:
+        taken: list[Step] = []
+        for run in list(customer.runs):
+            if run.status == "waiting" and run.waiting_for == event.type:
+                taken.append(self._resume(customer, run, event, now))
+        for cf in self.flows.triggered_by(event.type):
+            if self._may_enter(customer, cf, event, now):
+                key = run_key(self.store_id, cf.flow.id, customer.email, event.event_id)
+                step = steps.enter(self.store_id, cf, key, customer.email, customer.fields, event, self.members, now)
+                customer.entered.add(cf.flow.id)
+                taken.append(self._record(customer, step))
+        return taken
+
+    def on_timer(self, customer: CustomerState, key: str, now: datetime) -> Step | None:
+        """Wake the run `key` if it is still waiting and due; None if something else moved it."""
+        run = next((r for r in customer.runs if r.key == key), None)
+        if run is None or run.status != "waiting" or run.wake_at is None or run.wake_at > now:
+            return None
+        return self._resume(customer, run, None, now)
+
+    def _resume(self, customer: CustomerState, run: Run, event: Event | None, now: datetime) -> Step:
+        cf = self.flows.versions[(run.flow_id, run.flow_version)]
+        if self.flows.status.get(run.flow_id) == "archived":
+            cause = event.event_id if event is not None else f"archived:{run.key}"
+            return self._record(customer, steps.end(self.store_id, cf, run, "flow archived", cause, now))
+        step = steps.resume(self.store_id, cf, run, customer.fields, event, self.members, now)
+        return self._record(customer, step)
+
+    def _may_enter(self, customer: CustomerState, cf: CompiledFlow, event: Event, now: datetime) -> bool:
+        flow = cf.flow
+        if flow.reentry == "once" and flow.id in customer.entered:
+            return False
+        if flow.reentry == "not_while_active" and any(r.flow_id == flow.id for r in customer.runs):
+            return False
+        if flow.trigger.where is None:
+            return True
+        ctx = Context(
+            store_id=self.store_id, flow_id=flow.id, email=customer.email, customer=customer.fields,
+            event=event, members=self.members, now=now,
+        )  # fmt: skip
+        return evaluate(flow.trigger.where, ctx)
+
+    def _record(self, customer: CustomerState, step: Step) -> Step:
+        customer.runs = [r for r in customer.runs if r.key != step.run.key]
+        if step.run.live:
+            customer.runs.append(step.run)
+        self.steps.append(step)
+        return step
+
+    # --- what the batch did, for the writer -----------------------------------------------
+
+    def runs(self) -> list[Run]:
+        """Final state of every run the batch touched, once each."""
+        final: dict[str, Run] = {}
+        for step in self.steps:
+            final[step.run.key] = step.run
+        return list(final.values())
+
+    def events(self) -> list[OutputEvent]:
+        return [event for step in self.steps for event in step.events]
+
+    def changes(self) -> list[MemberChange]:
+        return [change for step in self.steps for change in step.changes]
+
+
+def net_changes(changes: Iterable[MemberChange]) -> list[MemberChange]:
+    """Collapse ordered changes to one write per (customer, segment).
+
+    Every recorded change was real against the view, so the first says what the row was before
+    the batch and the last what it must be after: equal operations need one write, an add
+    undone by a remove (or the reverse) needs none.
+    """
+    first: dict[tuple[str, str], MemberChange] = {}
+    last: dict[tuple[str, str], MemberChange] = {}
+    for change in changes:
+        pair = (change.email, change.segment.lower())
+        first.setdefault(pair, change)
+        last[pair] = change
+    return [change for pair, change in last.items() if first[pair].operation == change.operation]

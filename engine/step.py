@@ -1,0 +1,264 @@
+"""Advancing one run: visit nodes until the run pauses at a wait or ends (SPEC §4, §5).
+
+Pure: a flow version, a run and what drives it (an event or a timer) in; the new run and
+its effects out. Membership effects are applied to the view as they happen, so a later
+node (and a later event in the batch) sees them. Only real changes are recorded: adding a
+customer who is already a member changes and emits nothing (SPEC §3).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any, Literal
+
+from engine.ids import event_id
+from engine.model import ChangeMembership, Context, Event, MembershipView, Outcome, RequestAction, Run, Wake
+from nodes import REGISTRY
+from schemas.events import Cause, EventCustomer, OutputEvent, OutputEventType
+from schemas.flow import MAX_NODES, Flow, Node
+
+# Validation forbids cycles without a wait, so a step visits each node at most once; the guard
+# turns a bug into a failed run instead of a hung worker.
+MAX_VISITS_PER_STEP = MAX_NODES + 1
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledFlow:
+    """A deployed (or simulated) flow version, indexed for the hot loop."""
+
+    flow: Flow
+    version: int
+    nodes: Mapping[str, Node]
+
+    @classmethod
+    def of(cls, flow: Flow, version: int) -> CompiledFlow:
+        return cls(flow=flow, version=version, nodes={node.id: node for node in flow.nodes})
+
+    @property
+    def added_by(self) -> str:
+        return f"flow:{self.flow.id}@{self.version}"
+
+
+@dataclass(frozen=True, slots=True)
+class MemberChange:
+    email: str
+    segment: str
+    """As the store names it."""
+    operation: Literal["add", "remove"]
+    added_by: str
+    at: datetime
+    created: bool = False
+    """The segment did not exist and this change creates it (create_if_missing)."""
+
+
+@dataclass(slots=True)
+class Step:
+    run: Run
+    path: list[str] = field(default_factory=list)
+    """Node ids visited, in order."""
+    events: list[OutputEvent] = field(default_factory=list)
+    changes: list[MemberChange] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Driver:
+    """What makes a run move: an input event, or a timer (then `event` is None)."""
+
+    cause_key: str
+    event: Event | None
+    wake: Wake | None
+
+
+def enter(
+    store_id: str,
+    cf: CompiledFlow,
+    run_key: str,
+    email: str,
+    customer: Mapping[str, Any],
+    event: Event,
+    members: MembershipView,
+    now: datetime,
+) -> Step:
+    run = Run(
+        key=run_key, flow_id=cf.flow.id, flow_version=cf.version, email=email, node_id=cf.flow.start,
+        status="active", entered_at=now, updated_at=now,
+    )  # fmt: skip
+    step = Step(run=run)
+    driver = Driver(cause_key=event.event_id, event=event, wake=None)
+    step.events.append(_event(store_id, cf, run, driver, "flow.entered", None, {}, now))
+    return _walk(store_id, cf, step, cf.flow.start, customer, driver, members, now)
+
+
+def resume(
+    store_id: str,
+    cf: CompiledFlow,
+    run: Run,
+    customer: Mapping[str, Any],
+    event: Event | None,
+    members: MembershipView,
+    now: datetime,
+) -> Step:
+    """Wake a waiting run: by `event` (its until_event arrived) or, when None, by its timer."""
+    assert run.node_id is not None and run.live
+    if event is not None:
+        driver = Driver(cause_key=event.event_id, event=event, wake="event")
+    else:
+        driver = Driver(
+            cause_key=f"timer:{run.key}:{run.wake_at.isoformat() if run.wake_at else ''}", event=None, wake="timer"
+        )
+    return _walk(store_id, cf, Step(run=run), run.node_id, customer, driver, members, now)
+
+
+def end(store_id: str, cf: CompiledFlow, run: Run, reason: str, cause_key: str, now: datetime) -> Step:
+    """Exit a live run from outside the graph (its flow was archived)."""
+    driver = Driver(cause_key=cause_key, event=None, wake=None)
+    step = Step(run=run)
+    return _finish(store_id, cf, step, "exited", run.node_id, driver, now, reason=reason)
+
+
+def _walk(
+    store_id: str,
+    cf: CompiledFlow,
+    step: Step,
+    node_id: str,
+    customer: Mapping[str, Any],
+    driver: Driver,
+    members: MembershipView,
+    now: datetime,
+) -> Step:
+    email = step.run.email
+    wake = driver.wake
+    for _ in range(MAX_VISITS_PER_STEP):
+        node = cf.nodes.get(node_id)
+        if node is None:
+            return _finish(
+                store_id,
+                cf,
+                step,
+                "failed",
+                node_id,
+                driver,
+                now,
+                reason=f"node {node_id!r} is not in version {cf.version}",
+            )
+        step.path.append(node_id)
+        ctx = Context(
+            store_id=store_id,
+            flow_id=cf.flow.id,
+            email=email,
+            customer=customer,
+            event=driver.event,
+            members=members,
+            now=now,
+            wake=wake,
+        )
+        wake = None
+        try:
+            outcome = REGISTRY[node.type].visit(node, ctx)
+        except Exception as exc:  # a node bug fails this run, never the worker
+            outcome = Outcome(failure=f"{node.type} node raised {type(exc).__name__}: {exc}")
+        if outcome.failure is not None:
+            return _finish(store_id, cf, step, "failed", node_id, driver, now, reason=outcome.failure)
+        for effect in outcome.effects:
+            _apply(store_id, cf, step, node_id, effect, driver, members, now)
+        if outcome.exit:
+            return _finish(store_id, cf, step, "exited", node_id, driver, now)
+        if outcome.wake_at is not None:
+            step.run = replace(
+                step.run, node_id=node_id, status="waiting", wake_at=outcome.wake_at,
+                waiting_for=outcome.waiting_for, updated_at=now,
+            )  # fmt: skip
+            return step
+        if outcome.next is None:
+            return _finish(store_id, cf, step, "completed", node_id, driver, now)
+        node_id = outcome.next
+    return _finish(
+        store_id, cf, step, "failed", node_id, driver, now, reason=f"no wait after {MAX_VISITS_PER_STEP} nodes"
+    )
+
+
+def _apply(
+    store_id: str,
+    cf: CompiledFlow,
+    step: Step,
+    node_id: str,
+    effect: ChangeMembership | RequestAction,
+    driver: Driver,
+    members: MembershipView,
+    now: datetime,
+) -> None:
+    email = step.run.email
+    if isinstance(effect, RequestAction):
+        data = {"action": effect.action, "params": dict(effect.params)}
+        step.events.append(_event(store_id, cf, step.run, driver, "action.requested", node_id, data, now))
+        return
+    created = False
+    if not members.exists(effect.segment):
+        members.create(effect.segment)
+        created = True
+    if (effect.operation == "add") == members.is_member(email, effect.segment):
+        return  # already in (or already out): no change, no event
+    name = members.name_of(effect.segment)
+    if effect.operation == "add":
+        members.add(email, name)
+        kind: OutputEventType = "segment.member_added"
+    else:
+        members.remove(email, name)
+        kind = "segment.member_removed"
+    step.changes.append(MemberChange(email, name, effect.operation, cf.added_by, now, created))
+    step.events.append(_event(store_id, cf, step.run, driver, kind, node_id, {"segment": name}, now))
+
+
+def _finish(
+    store_id: str,
+    cf: CompiledFlow,
+    step: Step,
+    status: Literal["completed", "exited", "failed"],
+    node_id: str | None,
+    driver: Driver,
+    now: datetime,
+    reason: str | None = None,
+) -> Step:
+    step.run = replace(
+        step.run, node_id=node_id, status=status, wake_at=None, waiting_for=None, reason=reason, updated_at=now
+    )
+    data = {"reason": reason} if reason is not None else {}
+    kind: OutputEventType = (
+        "flow.completed" if status == "completed" else ("flow.exited" if status == "exited" else "flow.failed")
+    )
+    step.events.append(_event(store_id, cf, step.run, driver, kind, node_id, data, now))
+    return step
+
+
+def _event(
+    store_id: str,
+    cf: CompiledFlow,
+    run: Run,
+    driver: Driver,
+    kind: OutputEventType,
+    node_id: str | None,
+    data: dict[str, Any],
+    now: datetime,
+) -> OutputEvent:
+    if driver.event is not None:
+        cause = Cause(event_id=driver.event.event_id, flow_id=cf.flow.id, flow_version=cf.version, node_id=node_id)
+    else:
+        cause = Cause(
+            flow_id=cf.flow.id,
+            flow_version=cf.version,
+            node_id=node_id,
+            operation="timer",
+            operation_id=driver.cause_key,
+        )
+    segment = str(data.get("segment", "")).lower()
+    return OutputEvent.model_construct(
+        event_id=event_id(store_id, kind, run.key, driver.cause_key, node_id or "", segment),
+        type=kind,
+        store_id=store_id,
+        occurred_at=now,
+        customer=EventCustomer.model_construct(email=run.email),
+        cause=cause,
+        data=data,
+    )

@@ -1,0 +1,65 @@
+"""Reading JSON Lines files of input events (`flows simulate`, `events produce`).
+
+A file is checked whole before anything uses it: the first bad line is named and nothing is
+sent or simulated (a half-produced file is worse than none).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from schemas.events import InputEvent
+from segflow.errors import InvalidInput, NotFound
+
+
+@dataclass(frozen=True, slots=True)
+class EventLine:
+    line: int
+    raw: bytes
+    """The line as it will be sent: the producer's own bytes, not a re-serialisation."""
+    event: InputEvent
+
+
+def read(path: Path) -> list[EventLine]:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise NotFound(f"{path}: no such file") from None
+    lines: list[EventLine] = []
+    for number, raw in enumerate(data.splitlines(), start=1):
+        if not raw.strip():
+            continue
+        try:
+            event = InputEvent.model_validate_json(raw)
+        except ValidationError as exc:
+            raise InvalidInput(f"{path}: line {number}: {_reason(exc)}") from None
+        lines.append(EventLine(number, raw.strip(), event))
+    return lines
+
+
+def _reason(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    if error["type"] == "json_invalid":
+        return "not valid JSON"
+    where = ".".join(str(part) for part in error["loc"])
+    message = "required field is missing" if error["type"] == "missing" else error["msg"]
+    return f"{where}: {message}" if where else message
+
+
+def read_members(path: Path) -> dict[str, list[str]]:
+    """`{"Segment name": ["email", ...]}`: who is in which segment before the simulation."""
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise NotFound(f"{path}: no such file") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidInput(f"{path}: not a JSON object of segment name to member emails ({exc})") from None
+    if not isinstance(value, dict) or not all(
+        isinstance(emails, list) and all(isinstance(e, str) for e in emails) for emails in value.values()
+    ):
+        raise InvalidInput(f'{path}: expected {{"Segment name": ["email", ...]}}')
+    return value
