@@ -26,7 +26,7 @@ def flow(nodes, start=None, trigger="order.processed", reentry="not_while_active
 
 def batch(*flows, segments=(), members=None, status="active"):
     fs = FlowSet()
-    for i, f in enumerate(flows):
+    for f in flows:
         fs.add(CompiledFlow.of(f, 1), status, latest=True)
     view = MembershipView()
     for name in segments:
