@@ -1,15 +1,61 @@
-"""Deployed flows: status and versions."""
+"""Deployed flows: status and immutable versions."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
+
+from psycopg.types.json import Jsonb
 
 from db import Conn
 from db.queries import sql
 
 _FLOWS_WITH_STATUS = sql("flows_with_status")
 _SET_FLOW_STATUS = sql("set_flow_status")
+_LOCK = sql("lock_flow")
+_INSERT_FLOW = sql("insert_flow")
+_HASH = sql("latest_content_hash")
+_INSERT_VERSION = sql("insert_flow_version")
+_LIST = sql("list_flows")
+_GET_VERSION = sql("get_flow_version")
+_LOCK_RUN_CUSTOMERS = sql("lock_flow_run_customers")
+_EXIT_RUNS = sql("exit_flow_runs")
+
+
+@dataclass(frozen=True, slots=True)
+class FlowHead:
+    status: str
+    latest_version: int
+
+
+@dataclass(frozen=True, slots=True)
+class FlowSummary:
+    id: str
+    version: int
+    status: str
+    trigger: str
+    active_runs: int
+
+
+@dataclass(frozen=True, slots=True)
+class FlowVersionRow:
+    id: str
+    version: int
+    status: str
+    definition: Any
+    content_hash: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ExitedRun:
+    key: str
+    flow_version: int
+    node_id: str | None
+    email: str
+    entered_at: datetime
 
 
 def flows_with_status(conn: Conn, store_id: str, statuses: Sequence[str]) -> list[tuple[str, str, Any]]:
@@ -20,3 +66,55 @@ def flows_with_status(conn: Conn, store_id: str, statuses: Sequence[str]) -> lis
 
 def set_flow_status(conn: Conn, store_id: str, flow_ids: Sequence[str], status: str) -> None:
     conn.execute(_SET_FLOW_STATUS, {"store_id": store_id, "flow_ids": list(flow_ids), "status": status})
+
+
+def lock(conn: Conn, store_id: str, flow_id: str) -> FlowHead | None:
+    row = conn.execute(_LOCK, {"store_id": store_id, "flow_id": flow_id}).fetchone()
+    return FlowHead(status=row[0], latest_version=row[1]) if row else None
+
+
+def insert(conn: Conn, store_id: str, flow_id: str) -> None:
+    conn.execute(_INSERT_FLOW, {"store_id": store_id, "flow_id": flow_id})
+
+
+def content_hash(conn: Conn, store_id: str, flow_id: str, version: int) -> str | None:
+    row = conn.execute(_HASH, {"store_id": store_id, "flow_id": flow_id, "version": version}).fetchone()
+    return str(row[0]) if row else None
+
+
+def insert_version(conn: Conn, store_id: str, flow_id: str, version: int, definition: Any, digest: str) -> None:
+    conn.execute(
+        _INSERT_VERSION,
+        {
+            "store_id": store_id,
+            "flow_id": flow_id,
+            "version": version,
+            "definition": Jsonb(definition),
+            "content_hash": digest,
+        },
+    )
+
+
+def list_all(conn: Conn, store_id: str) -> list[FlowSummary]:
+    return [
+        FlowSummary(id=fid, version=version, status=status, trigger=trigger, active_runs=runs)
+        for fid, version, status, trigger, runs in conn.execute(_LIST, {"store_id": store_id})
+    ]
+
+
+def get_version(conn: Conn, store_id: str, flow_id: str, version: int | None) -> FlowVersionRow | None:
+    row = conn.execute(_GET_VERSION, {"store_id": store_id, "flow_id": flow_id, "version": version}).fetchone()
+    if row is None:
+        return None
+    fid, number, status, definition, digest, created_at = row
+    return FlowVersionRow(fid, number, status, definition, digest, created_at)
+
+
+def exit_live_runs(conn: Conn, store_id: str, flow_id: str, now: datetime) -> list[ExitedRun]:
+    """End a flow's live runs, after locking their customers against the worker."""
+    params = {"store_id": store_id, "flow_id": flow_id, "now": now}
+    conn.execute(_LOCK_RUN_CUSTOMERS, params)
+    return [
+        ExitedRun(key=key, flow_version=version, node_id=node_id, email=email, entered_at=entered_at)
+        for key, version, node_id, email, entered_at in conn.execute(_EXIT_RUNS, params)
+    ]

@@ -155,3 +155,62 @@ SELECT %(store_id)s, event_id, event_type, key, payload
 FROM unnest(%(event_ids)s::text[], %(event_types)s::text[], %(keys)s::text[], %(payloads)s::jsonb[])
      AS o (event_id, event_type, key, payload)
 ON CONFLICT (store_id, event_id) DO NOTHING;
+
+-- name: lock_flow
+-- Serialises deploys and status changes of one flow.
+SELECT status, latest_version FROM flows WHERE store_id = %(store_id)s AND id = %(flow_id)s FOR UPDATE;
+
+-- name: insert_flow
+-- First deploy of a flow id in a store.
+INSERT INTO flows (store_id, id, status, latest_version) VALUES (%(store_id)s, %(flow_id)s, 'active', 0);
+
+-- name: latest_content_hash
+-- An identical redeploy is a no-op: compare with the latest version's hash.
+SELECT content_hash FROM flow_versions
+WHERE store_id = %(store_id)s AND flow_id = %(flow_id)s AND version = %(version)s;
+
+-- name: insert_flow_version
+-- Versions are immutable rows; a deploy adds one and points the flow at it.
+WITH added AS (
+    INSERT INTO flow_versions (store_id, flow_id, version, definition, content_hash)
+    VALUES (%(store_id)s, %(flow_id)s, %(version)s, %(definition)s, %(content_hash)s)
+    RETURNING version
+)
+UPDATE flows SET latest_version = (SELECT version FROM added), updated_at = now()
+WHERE store_id = %(store_id)s AND id = %(flow_id)s;
+
+-- name: list_flows
+-- flows list: one row per flow (its latest version) with its live run count.
+SELECT f.id, f.latest_version, f.status, v.definition -> 'trigger' ->> 'event',
+       (SELECT count(*) FROM runs r
+        WHERE r.store_id = f.store_id AND r.flow_id = f.id AND r.status IN ('active', 'waiting'))
+FROM flows f
+JOIN flow_versions v ON v.store_id = f.store_id AND v.flow_id = f.id AND v.version = f.latest_version
+WHERE f.store_id = %(store_id)s
+ORDER BY f.id;
+
+-- name: get_flow_version
+-- flows show: one version (the latest when version is null).
+SELECT f.id, v.version, f.status, v.definition, v.content_hash, v.created_at
+FROM flows f
+JOIN flow_versions v ON v.store_id = f.store_id AND v.flow_id = f.id
+WHERE f.store_id = %(store_id)s AND f.id = %(flow_id)s AND v.version = coalesce(%(version)s, f.latest_version);
+
+-- name: lock_flow_run_customers
+-- Archiving exits live runs; their customers are locked first, in the order the worker locks
+-- them (by email), so the worker never advances a run the archive is ending.
+SELECT c.id FROM customers c
+WHERE c.store_id = %(store_id)s
+  AND c.id IN (SELECT customer_id FROM runs
+               WHERE store_id = %(store_id)s AND flow_id = %(flow_id)s AND status IN ('active', 'waiting'))
+ORDER BY c.email
+FOR UPDATE OF c;
+
+-- name: exit_flow_runs
+-- Archiving ends in-flight runs (SPEC §1), returning them for their flow.exited events.
+UPDATE runs r SET status = 'exited', reason = 'flow archived', node_id = r.node_id, wake_at = NULL,
+       waiting_for = NULL, updated_at = %(now)s
+FROM customers c
+WHERE r.store_id = %(store_id)s AND r.flow_id = %(flow_id)s AND r.status IN ('active', 'waiting')
+  AND c.store_id = r.store_id AND c.id = r.customer_id
+RETURNING r.key, r.flow_version, r.node_id, c.email, r.entered_at;

@@ -69,6 +69,7 @@ class Driver:
     cause_key: str
     event: Event | None
     wake: Wake | None
+    operation: Literal["timer", "archive"] = "timer"
 
 
 def enter(
@@ -113,9 +114,17 @@ def resume(
 
 def end(store_id: str, cf: CompiledFlow, run: Run, reason: str, cause_key: str, now: datetime) -> Step:
     """Exit a live run from outside the graph (its flow was archived)."""
-    driver = Driver(cause_key=cause_key, event=None, wake=None)
-    step = Step(run=run)
-    return _finish(store_id, cf, step, "exited", run.node_id, driver, now, reason=reason)
+    driver = Driver(cause_key=cause_key, event=None, wake=None, operation="archive")
+    return _finish(store_id, cf, Step(run=run), "exited", run.node_id, driver, now, reason=reason)
+
+
+def archived(store_id: str, flow_id: str, version: int, run: Run, operation_id: str, now: datetime) -> OutputEvent:
+    """The flow.exited event of a run ended by `flows archive` (the run row is updated in SQL)."""
+    driver = Driver(cause_key=f"archive:{operation_id}", event=None, wake=None, operation="archive")
+    ended = replace(run, status="exited", reason="flow archived", updated_at=now)
+    return _event(
+        store_id, (flow_id, version), ended, driver, "flow.exited", run.node_id, {"reason": "flow archived"}, now
+    )
 
 
 def _walk(
@@ -234,7 +243,7 @@ def _finish(
 
 def _event(
     store_id: str,
-    cf: CompiledFlow,
+    cf: CompiledFlow | tuple[str, int],
     run: Run,
     driver: Driver,
     kind: OutputEventType,
@@ -242,14 +251,15 @@ def _event(
     data: dict[str, Any],
     now: datetime,
 ) -> OutputEvent:
+    flow_id, version = (cf.flow.id, cf.version) if isinstance(cf, CompiledFlow) else cf
     if driver.event is not None:
-        cause = Cause(event_id=driver.event.event_id, flow_id=cf.flow.id, flow_version=cf.version, node_id=node_id)
+        cause = Cause(event_id=driver.event.event_id, flow_id=flow_id, flow_version=version, node_id=node_id)
     else:
         cause = Cause(
-            flow_id=cf.flow.id,
-            flow_version=cf.version,
+            flow_id=flow_id,
+            flow_version=version,
             node_id=node_id,
-            operation="timer",
+            operation=driver.operation,
             operation_id=driver.cause_key,
         )
     segment = str(data.get("segment", "")).lower()

@@ -15,7 +15,9 @@ from engine.validate import FlowError, validate
 from schemas.flow import Flow
 from schemas.reports import Report
 from segflow import eventsfile
-from segflow.cli.common import json_option, print_json
+from segflow import flows as flow_service
+from segflow.cli.common import AppContext, json_option, pass_app, print_json, print_table, store_option
+from segflow.flows import StatusChange
 
 
 class ErrorOut(Report):
@@ -31,7 +33,7 @@ class ValidationOut(Report):
 
 @click.group()
 def flows() -> None:
-    """Validate Subscription Experience flow definitions."""
+    """Author, deploy and manage Subscription Experience flows."""
 
 
 def load_definition(path: Path) -> tuple[Any, list[FlowError]]:
@@ -49,14 +51,28 @@ def load_definition(path: Path) -> tuple[Any, list[FlowError]]:
 
 @flows.command("validate")
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--store", "store_id", help="Also check the store-aware rules against this store.")
 @json_option
-def validate_(files: tuple[Path, ...], as_json: bool) -> None:
-    """Check flow files without a database; every problem is listed with its node id."""
+@pass_app
+def validate_(app: AppContext, files: tuple[Path, ...], store_id: str | None, as_json: bool) -> None:
+    """Check flow files; every problem is listed with its node id. No database unless --store."""
     results: list[ValidationOut] = []
+    checked: list[tuple[Path, Flow | None, list[FlowError]]] = []
     for path in files:
         raw, errors = load_definition(path)
+        flow = None
         if not errors:
-            _flow, errors = validate(raw)
+            flow, errors = validate(raw)
+        checked.append((path, flow, errors))
+    if store_id is not None:
+        with app.db() as conn:
+            for _path, flow, errors in checked:
+                if flow is not None and not errors:
+                    if flow.store_id != store_id:
+                        errors.append(FlowError(None, f"store_id is {flow.store_id}, not {store_id}"))
+                    else:
+                        errors.extend(flow_service.store_errors(conn, flow))
+    for path, _flow, errors in checked:
         results.append(
             ValidationOut(
                 file=str(path), ok=not errors, errors=[ErrorOut(node=e.node, message=e.message) for e in errors]
@@ -71,6 +87,112 @@ def validate_(files: tuple[Path, ...], as_json: bool) -> None:
             _print_errors(Path(result.file), [FlowError(e.node, e.message) for e in result.errors])
     if not all(r.ok for r in results):
         raise click.exceptions.Exit(1)
+
+
+class DeployOut(Report):
+    id: str
+    store_id: str
+    version: int
+    created: bool
+
+
+@flows.command("deploy")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False))
+@json_option
+@pass_app
+def deploy(app: AppContext, files: tuple[Path, ...], as_json: bool) -> None:
+    """Deploy flow files as new immutable versions (all or none); identical content is a no-op."""
+    loaded = []
+    for path in files:
+        flow = load_flow(path)
+        raw, _ = load_definition(path)
+        loaded.append((raw, flow))
+    with app.db() as conn:
+        results = [DeployOut.model_validate(d, from_attributes=True) for d in flow_service.deploy(conn, loaded)]
+    if as_json:
+        print_json(results)
+        return
+    for r in results:
+        if r.created:
+            click.echo(f"deployed {r.id}@{r.version} to store {r.store_id}")
+        else:
+            click.echo(f"{r.id}@{r.version} in store {r.store_id} is already this content; nothing deployed")
+
+
+class FlowOut(Report):
+    id: str
+    version: int
+    status: str
+    trigger: str
+    active_runs: int
+
+
+@flows.command("list")
+@store_option
+@json_option
+@pass_app
+def list_(app: AppContext, store_id: str, as_json: bool) -> None:
+    """Every flow of a store (latest version), archived ones included."""
+    with app.db() as conn:
+        rows = [FlowOut.model_validate(r, from_attributes=True) for r in flow_service.list_all(conn, store_id)]
+    if as_json:
+        print_json(rows)
+        return
+    if not rows:
+        click.echo(f"store {store_id} has no flows; deploy one with `segflow flows deploy FILE`")
+        return
+    print_table(
+        ["flow", "version", "status", "trigger", "active runs"],
+        [[r.id, str(r.version), r.status, r.trigger, str(r.active_runs)] for r in rows],
+    )
+
+
+class FlowVersionOut(Report):
+    id: str
+    version: int
+    status: str
+    content_hash: str
+    created_at: datetime
+    definition: Any
+
+
+@flows.command("show")
+@click.argument("flow_id")
+@store_option
+@click.option("--version", type=click.IntRange(min=1), help="A past version (default: the latest).")
+@json_option
+@pass_app
+def show(app: AppContext, flow_id: str, store_id: str, version: int | None, as_json: bool) -> None:
+    """Print a deployed version's definition."""
+    with app.db() as conn:
+        row = FlowVersionOut.model_validate(flow_service.show(conn, store_id, flow_id, version), from_attributes=True)
+    if as_json:
+        print_json(row)
+        return
+    click.echo(f"# {row.id}@{row.version} ({row.status}), deployed {row.created_at.isoformat()}")
+    click.echo(json.dumps(row.definition, indent=2, ensure_ascii=False))
+
+
+def _status_command(change: StatusChange, help_text: str) -> click.Command:
+    @click.command(change, help=help_text)
+    @click.argument("flow_id")
+    @store_option
+    @pass_app
+    def command(app: AppContext, flow_id: str, store_id: str) -> None:
+        with app.db() as conn:
+            status, exited = flow_service.change_status(conn, store_id, flow_id, change)
+        suffix = f"; {exited} in-flight runs exited" if change == "archive" else ""
+        click.echo(f"flow {flow_id} in store {store_id} is {status}{suffix}")
+
+    return command
+
+
+for _change, _help in (
+    ("pause", "Stop new entries; in-flight runs continue."),
+    ("resume", "Let new entries in again."),
+    ("archive", "Stop the flow and exit its in-flight runs."),
+):
+    flows.add_command(_status_command(_change, _help))  # type: ignore[arg-type]
 
 
 def _print_errors(path: Path, errors: list[FlowError]) -> None:

@@ -1,0 +1,165 @@
+"""Flows service: store-aware checks, versioned deploys and status changes (SPEC §1, §4).
+
+A deploy stores an immutable version; the next deploy of changed content is N+1 and an
+identical one (same canonical JSON) is a no-op. Runs stay on the version they entered.
+Several files deploy in one transaction: all of them or none.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from db import Conn, outbox
+from db import flows as flow_rows
+from db import segments as segment_rows
+from db import stores as store_rows
+from db.flows import FlowSummary, FlowVersionRow
+from engine.model import Run
+from engine.step import archived
+from engine.validate import FlowError
+from schemas.flow import ConditionNode, Flow, SegmentNode
+from segflow import stores
+from segflow.errors import InvalidInput, NotFound
+from segflow.segments import SEGMENT_PLANS
+
+StatusChange = Literal["pause", "resume", "archive"]
+_NEW_STATUS = {"pause": "paused", "resume": "active", "archive": "archived"}
+
+
+@dataclass(frozen=True, slots=True)
+class Deployed:
+    id: str
+    store_id: str
+    version: int
+    created: bool
+
+
+def content_hash(raw: Any) -> str:
+    """Canonical JSON (sorted keys, no spaces): whitespace and key order are not changes."""
+    canonical = json.dumps(raw, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _segment_users(flow: Flow) -> list[tuple[str | None, str, bool]]:
+    """(node id or None for the trigger, segment name, created if missing) for each reference."""
+    found: list[tuple[str | None, str, bool]] = []
+
+    def rules(node_id: str | None, value: Any) -> None:
+        if isinstance(value, dict):
+            for key in ("in_segment", "not_in_segment"):
+                if isinstance(value.get(key), str):
+                    found.append((node_id, value[key], False))
+            for item in value.values():
+                rules(node_id, item)
+        elif isinstance(value, list):
+            for item in value:
+                rules(node_id, item)
+
+    if flow.trigger.where is not None:
+        rules(None, flow.trigger.where.model_dump(by_alias=True))
+    for node in flow.nodes:
+        if isinstance(node, SegmentNode):
+            found.append((node.id, node.segment, node.create_if_missing))
+        elif isinstance(node, ConditionNode):
+            rules(node.id, node.if_.model_dump(by_alias=True))
+    return found
+
+
+def store_errors(conn: Conn, flow: Flow) -> list[FlowError]:
+    """SPEC §4 store-aware rules: the store exists, its plan allows segments, segments exist."""
+    store = store_rows.get(conn, flow.store_id)
+    if store is None:
+        return [FlowError(None, f"store {flow.store_id} does not exist")]
+    users = _segment_users(flow)
+    if users and store.plan not in SEGMENT_PLANS:
+        plan = store.plan
+        message = f"uses segments, which are available to Pro or Custom plans; store {flow.store_id} is on {plan}"
+        return [FlowError(node_id, message) for node_id in dict.fromkeys(node_id for node_id, _, _ in users)]
+    created = {name.lower() for _, name, create in users if create}
+    errors: list[FlowError] = []
+    for node_id, name, _create in users:
+        if name.lower() not in created and segment_rows.get(conn, flow.store_id, name) is None:
+            errors.append(FlowError(node_id, f'segment "{name}" does not exist in store {flow.store_id}'))
+    return errors
+
+
+def deploy(conn: Conn, flows: list[tuple[Any, Flow]]) -> list[Deployed]:
+    """Deploy (raw definition, validated flow) pairs atomically; raises InvalidInput on store errors."""
+    results: list[Deployed] = []
+    seen: set[tuple[str, str]] = set()
+    with conn.transaction():
+        for raw, flow in flows:
+            if (flow.store_id, flow.id) in seen:
+                raise InvalidInput(f"flow {flow.id} of store {flow.store_id} is given twice")
+            seen.add((flow.store_id, flow.id))
+            errors = store_errors(conn, flow)
+            if errors:
+                first = errors[0]
+                where = f"node {first.node}" if first.node else "flow"
+                more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+                raise InvalidInput(f"flow {flow.id}: {where}: {first.message}{more}")
+            results.append(_deploy_one(conn, raw, flow))
+    return results
+
+
+def _deploy_one(conn: Conn, raw: Any, flow: Flow) -> Deployed:
+    head = flow_rows.lock(conn, flow.store_id, flow.id)
+    if head is None:
+        flow_rows.insert(conn, flow.store_id, flow.id)
+        latest = 0
+    else:
+        latest = head.latest_version
+    digest = content_hash(raw)
+    if latest and flow_rows.content_hash(conn, flow.store_id, flow.id, latest) == digest:
+        return Deployed(flow.id, flow.store_id, latest, created=False)
+    for _node_id, name, create in _segment_users(flow):
+        if create:
+            segment_rows.insert(conn, flow.store_id, name, "flow")  # no-op when it exists
+    flow_rows.insert_version(conn, flow.store_id, flow.id, latest + 1, raw, digest)
+    return Deployed(flow.id, flow.store_id, latest + 1, created=True)
+
+
+def list_all(conn: Conn, store_id: str) -> list[FlowSummary]:
+    stores.require(conn, store_id)
+    return flow_rows.list_all(conn, store_id)
+
+
+def show(conn: Conn, store_id: str, flow_id: str, version: int | None) -> FlowVersionRow:
+    stores.require(conn, store_id)
+    row = flow_rows.get_version(conn, store_id, flow_id, version)
+    if row is None:
+        what = f"flow {flow_id}" if version is None else f"version {version} of flow {flow_id}"
+        raise NotFound(f"{what} not found in store {store_id}")
+    return row
+
+
+def change_status(conn: Conn, store_id: str, flow_id: str, change: StatusChange) -> tuple[str, int]:
+    """Returns (new status, runs exited). Archiving exits in-flight runs with flow.exited."""
+    stores.require(conn, store_id)
+    now = datetime.now(UTC)
+    with conn.transaction():
+        head = flow_rows.lock(conn, store_id, flow_id)
+        if head is None:
+            raise NotFound(f"flow {flow_id} not found in store {store_id}")
+        status = _NEW_STATUS[change]
+        flow_rows.set_flow_status(conn, store_id, [flow_id], status)
+        exited = 0
+        if change == "archive":
+            operation_id = str(uuid.uuid4())
+            ended = flow_rows.exit_live_runs(conn, store_id, flow_id, now)
+            events = [
+                archived(
+                    store_id, flow_id, r.flow_version,
+                    Run(r.key, flow_id, r.flow_version, r.email, r.node_id, "exited", r.entered_at, now),
+                    operation_id, now,
+                )
+                for r in ended
+            ]  # fmt: skip
+            outbox.enqueue(conn, store_id, events)
+            exited = len(ended)
+    return status, exited
