@@ -17,6 +17,7 @@ TABLES = {
     "processed_events",
     "consumer_offsets",
     "outbox",
+    "relay_positions",
     "schema_migrations",
 }
 
