@@ -66,3 +66,58 @@ def count(conn: Conn, store_id: str) -> int:
     row = conn.execute(_COUNT, {"store_id": store_id}).fetchone()
     assert row is not None
     return int(row[0])
+
+
+@dataclass(frozen=True, slots=True)
+class LockedCustomer:
+    id: int
+    email: str
+    external_id: str | None
+    first_name: str | None
+    last_name: str | None
+    phone: str | None
+
+
+_LOCK_BY_EMAIL = sql("lock_customers_by_email")
+_LOCK_BY_ID_SKIP = sql("lock_customers_by_id_skip_locked")
+_INSERT_FROM_EVENTS = sql("insert_event_customers")
+_UPDATE_FROM_EVENTS = sql("update_event_customers")
+
+
+def lock_by_email(conn: Conn, store_id: str, emails: Sequence[str]) -> list[LockedCustomer]:
+    return [
+        LockedCustomer(*row) for row in conn.execute(_LOCK_BY_EMAIL, {"store_id": store_id, "emails": list(emails)})
+    ]
+
+
+def lock_by_id_skip_locked(conn: Conn, store_id: str, ids: Sequence[int]) -> list[LockedCustomer]:
+    return [LockedCustomer(*row) for row in conn.execute(_LOCK_BY_ID_SKIP, {"store_id": store_id, "ids": list(ids)})]
+
+
+def insert_new(conn: Conn, store_id: str, customers: Sequence[CustomerFields]) -> list[LockedCustomer]:
+    """Insert customers first seen in events; those another transaction inserted first are not returned."""
+    params = {
+        "store_id": store_id,
+        "emails": [c.email for c in customers],
+        "external_ids": [c.external_id for c in customers],
+        "first_names": [c.first_name for c in customers],
+        "last_names": [c.last_name for c in customers],
+        "phones": [c.phone for c in customers],
+    }
+    return [LockedCustomer(*row) for row in conn.execute(_INSERT_FROM_EVENTS, params)]
+
+
+def update_fields(conn: Conn, store_id: str, customers: Sequence[LockedCustomer]) -> None:
+    if not customers:
+        return
+    conn.execute(
+        _UPDATE_FROM_EVENTS,
+        {
+            "store_id": store_id,
+            "ids": [c.id for c in customers],
+            "external_ids": [c.external_id for c in customers],
+            "first_names": [c.first_name for c in customers],
+            "last_names": [c.last_name for c in customers],
+            "phones": [c.phone for c in customers],
+        },
+    )

@@ -118,3 +118,19 @@ def exit_live_runs(conn: Conn, store_id: str, flow_id: str, now: datetime) -> li
         ExitedRun(key=key, flow_version=version, node_id=node_id, email=email, entered_at=entered_at)
         for key, version, node_id, email, entered_at in conn.execute(_EXIT_RUNS, params)
     ]
+
+
+_HEADS = sql("flow_heads")
+_DEFINITIONS = sql("flow_definitions")
+
+
+def heads(conn: Conn, store_id: str) -> dict[str, FlowHead]:
+    return {fid: FlowHead(status, latest) for fid, status, latest in conn.execute(_HEADS, {"store_id": store_id})}
+
+
+def definitions(conn: Conn, store_id: str, wanted: Sequence[tuple[str, int]]) -> list[tuple[str, int, Any]]:
+    """(flow id, version, definition) for the wanted (flow id, version) pairs."""
+    if not wanted:
+        return []
+    params = {"store_id": store_id, "flow_ids": [w[0] for w in wanted], "versions": [w[1] for w in wanted]}
+    return [(fid, version, definition) for fid, version, definition in conn.execute(_DEFINITIONS, params)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from db import Conn
 from db.queries import sql
@@ -26,3 +27,37 @@ def enqueue(conn: Conn, store_id: str, events: Sequence[OutputEvent]) -> None:
             "payloads": [e.model_dump_json(exclude_none=True) for e in events],
         },
     )
+
+
+_UNPUBLISHED = sql("unpublished_outbox")
+_MARK = sql("mark_outbox_published")
+_MARK_BY_EVENT = sql("mark_outbox_published_by_event")
+_COUNT = sql("unpublished_count")
+_TRY_LOCK = sql("try_relay_lock")
+
+
+def unpublished(conn: Conn, limit: int) -> list[tuple[int, str, str]]:
+    """(id, key, payload JSON text), oldest first. Across stores: the relay serves them all."""
+    return [(row_id, key, payload) for row_id, key, payload in conn.execute(_UNPUBLISHED, {"limit": limit})]
+
+
+def mark_published(conn: Conn, ids: Sequence[int], now: datetime) -> None:
+    conn.execute(_MARK, {"ids": list(ids), "now": now})
+
+
+def mark_published_by_event(conn: Conn, published: Sequence[tuple[str, str]], now: datetime) -> int:
+    """(store id, event id) pairs found on the output topic; returns how many rows that settled."""
+    if not published:
+        return 0
+    params = {"store_ids": [p[0] for p in published], "event_ids": [p[1] for p in published], "now": now}
+    return conn.execute(_MARK_BY_EVENT, params).rowcount
+
+
+def unpublished_count(conn: Conn) -> int:
+    row = conn.execute(_COUNT).fetchone()
+    return int(row[0]) if row else 0
+
+
+def try_relay_lock(conn: Conn, key: int) -> bool:
+    row = conn.execute(_TRY_LOCK, {"key": key}).fetchone()
+    return bool(row and row[0])

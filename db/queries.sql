@@ -214,3 +214,175 @@ FROM customers c
 WHERE r.store_id = %(store_id)s AND r.flow_id = %(flow_id)s AND r.status IN ('active', 'waiting')
   AND c.store_id = r.store_id AND c.id = r.customer_id
 RETURNING r.key, r.flow_version, r.node_id, c.email, r.entered_at;
+
+-- ===== the worker's batch (consumers/events.py) =====
+
+-- name: lock_customers_by_email
+-- A batch first locks its customers (by email, the one lock order every writer uses), so two
+-- workers, the scheduler and manual segment changes never interleave on a customer (SPEC §5).
+SELECT id, email, external_id, first_name, last_name, phone FROM customers
+WHERE store_id = %(store_id)s AND email = ANY(%(emails)s::text[])
+ORDER BY email
+FOR UPDATE;
+
+-- name: lock_customers_by_id_skip_locked
+-- The scheduler takes due customers nobody is working on, and leaves the others for later.
+SELECT id, email, external_id, first_name, last_name, phone FROM customers
+WHERE store_id = %(store_id)s AND id = ANY(%(ids)s::bigint[])
+ORDER BY email
+FOR UPDATE SKIP LOCKED;
+
+-- name: insert_event_customers
+-- Customers first seen in events; a concurrent insert of the same email wins and is re-read.
+INSERT INTO customers (store_id, email, external_id, first_name, last_name, phone)
+SELECT %(store_id)s, * FROM unnest(
+    %(emails)s::text[], %(external_ids)s::text[], %(first_names)s::text[], %(last_names)s::text[], %(phones)s::text[]
+) ORDER BY 1
+ON CONFLICT (store_id, email) DO NOTHING
+RETURNING id, email, external_id, first_name, last_name, phone;
+
+-- name: update_event_customers
+-- Fields an event brought that the record did not have yet, or had differently (SPEC §2).
+UPDATE customers c SET external_id = u.external_id, first_name = u.first_name, last_name = u.last_name,
+       phone = u.phone, updated_at = now()
+FROM unnest(%(ids)s::bigint[], %(external_ids)s::text[], %(first_names)s::text[], %(last_names)s::text[], %(phones)s::text[])
+     AS u (id, external_id, first_name, last_name, phone)
+WHERE c.store_id = %(store_id)s AND c.id = u.id;
+
+-- name: claim_events
+-- Dedup (SPEC §2): an event id already processed for the store is not returned, so it is skipped.
+INSERT INTO processed_events (store_id, event_id, processed_at)
+SELECT %(store_id)s, event_id, %(now)s FROM unnest(%(event_ids)s::text[]) AS e (event_id)
+ON CONFLICT (store_id, event_id) DO NOTHING
+RETURNING event_id;
+
+-- name: purge_processed_events
+-- Keeps the dedup table to its window (SPEC §2 asks for at least 7 days).
+DELETE FROM processed_events WHERE processed_at < %(before)s;
+
+-- name: existing_stores
+-- Events of unknown stores are dead-lettered.
+SELECT id FROM stores WHERE id = ANY(%(store_ids)s::text[]);
+
+-- name: flow_heads
+-- Every flow of a store with its status and latest version (active ones take new entries).
+SELECT id, status, latest_version FROM flows WHERE store_id = %(store_id)s;
+
+-- name: flow_definitions
+-- Definitions of the versions a batch needs that the worker has not cached yet.
+SELECT v.flow_id, v.version, v.definition
+FROM flow_versions v
+JOIN unnest(%(flow_ids)s::text[], %(versions)s::int[]) AS w (flow_id, version)
+  ON v.flow_id = w.flow_id AND v.version = w.version
+WHERE v.store_id = %(store_id)s;
+
+-- name: live_runs
+-- The batch's customers' runs that can still move.
+SELECT key, customer_id, flow_id, flow_version, node_id, status, wake_at, waiting_for, reason, entered_at, updated_at
+FROM runs
+WHERE store_id = %(store_id)s AND customer_id = ANY(%(customer_ids)s::bigint[]) AND status IN ('active', 'waiting');
+
+-- name: entered_flows
+-- For `reentry: once`: which of these flows each customer has ever entered.
+SELECT DISTINCT customer_id, flow_id FROM runs
+WHERE store_id = %(store_id)s AND customer_id = ANY(%(customer_ids)s::bigint[]) AND flow_id = ANY(%(flow_ids)s::text[]);
+
+-- name: customer_memberships
+-- The batch's customers' segments, by name, for the in-memory membership view.
+SELECT m.customer_id, s.name FROM segment_members m
+JOIN segments s ON s.store_id = m.store_id AND s.id = m.segment_id
+WHERE m.store_id = %(store_id)s AND m.customer_id = ANY(%(customer_ids)s::bigint[]);
+
+-- name: segment_ids
+-- Every segment of a store (for Segment nodes and rules, by name).
+SELECT id, name FROM segments WHERE store_id = %(store_id)s;
+
+-- name: upsert_runs
+-- A batch's runs, new and moved, in one statement; the key makes a retried batch idempotent.
+INSERT INTO runs AS r (store_id, key, customer_id, flow_id, flow_version, node_id, status, wake_at, waiting_for,
+                       reason, entered_at, updated_at)
+SELECT %(store_id)s, * FROM unnest(
+    %(keys)s::text[], %(customer_ids)s::bigint[], %(flow_ids)s::text[], %(versions)s::int[], %(node_ids)s::text[],
+    %(statuses)s::text[], %(wake_ats)s::timestamptz[], %(waiting_fors)s::text[], %(reasons)s::text[],
+    %(entered_ats)s::timestamptz[], %(updated_ats)s::timestamptz[]
+)
+ON CONFLICT (store_id, key) DO UPDATE SET
+    node_id = excluded.node_id, status = excluded.status, wake_at = excluded.wake_at,
+    waiting_for = excluded.waiting_for, reason = excluded.reason, updated_at = excluded.updated_at;
+
+-- name: add_memberships
+-- Flow Segment nodes' additions across segments in one statement.
+INSERT INTO segment_members (store_id, segment_id, customer_id, added_at, added_by)
+SELECT %(store_id)s, * FROM unnest(
+    %(segment_ids)s::bigint[], %(customer_ids)s::bigint[], %(added_ats)s::timestamptz[], %(added_bys)s::text[]
+)
+ON CONFLICT (segment_id, customer_id) DO NOTHING;
+
+-- name: remove_memberships
+-- Flow Segment nodes' removals across segments in one statement.
+DELETE FROM segment_members m
+USING unnest(%(segment_ids)s::bigint[], %(customer_ids)s::bigint[]) AS d (segment_id, customer_id)
+WHERE m.store_id = %(store_id)s AND m.segment_id = d.segment_id AND m.customer_id = d.customer_id;
+
+-- name: lock_consumer_offsets
+-- Fencing: the batch holds its partitions' offset rows; records before next_offset were
+-- applied by someone else (a previous owner) and are dropped, so nothing applies twice.
+SELECT partition, next_offset FROM consumer_offsets
+WHERE group_id = %(group_id)s AND topic = %(topic)s AND partition = ANY(%(partitions)s::int[])
+FOR UPDATE;
+
+-- name: save_consumer_offsets
+-- Offsets commit with the batch's effects (SPEC §5); they never move backwards.
+INSERT INTO consumer_offsets AS o (group_id, topic, partition, next_offset, updated_at)
+SELECT %(group_id)s, %(topic)s, * , now() FROM unnest(%(partitions)s::int[], %(next_offsets)s::bigint[])
+ON CONFLICT (group_id, topic, partition) DO UPDATE
+SET next_offset = greatest(o.next_offset, excluded.next_offset), updated_at = now();
+
+-- name: consumer_offsets
+-- Where each assigned partition resumes.
+SELECT partition, next_offset FROM consumer_offsets
+WHERE group_id = %(group_id)s AND topic = %(topic)s AND partition = ANY(%(partitions)s::int[]);
+
+-- ===== the scheduler =====
+
+-- name: due_runs
+-- Waits whose time has come, oldest first; rows another scheduler holds are skipped (SPEC §5).
+SELECT store_id, customer_id, key FROM runs
+WHERE status = 'waiting' AND wake_at <= %(now)s
+ORDER BY wake_at
+LIMIT %(limit)s
+FOR UPDATE SKIP LOCKED;
+
+-- ===== the outbox relay =====
+
+-- name: unpublished_outbox
+-- The relay's next slice, in id order (per customer, commit order: their writers hold the customer).
+SELECT id, key, payload::text FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT %(limit)s;
+
+-- name: mark_outbox_published
+-- After the broker acknowledged the slice.
+UPDATE outbox SET published_at = %(now)s WHERE id = ANY(%(ids)s::bigint[]);
+
+-- name: mark_outbox_published_by_event
+-- Recovery: rows found already on the output topic are not sent again.
+UPDATE outbox o SET published_at = %(now)s
+FROM unnest(%(store_ids)s::text[], %(event_ids)s::text[]) AS p (store_id, event_id)
+WHERE o.store_id = p.store_id AND o.event_id = p.event_id AND o.published_at IS NULL;
+
+-- name: relay_positions
+-- Where recovery starts reading the output topic.
+SELECT partition, next_offset FROM relay_positions WHERE topic = %(topic)s;
+
+-- name: save_relay_positions
+-- Everything before these offsets is marked published.
+INSERT INTO relay_positions AS r (topic, partition, next_offset)
+SELECT %(topic)s, * FROM unnest(%(partitions)s::int[], %(next_offsets)s::bigint[])
+ON CONFLICT (topic, partition) DO UPDATE SET next_offset = greatest(r.next_offset, excluded.next_offset);
+
+-- name: try_relay_lock
+-- One relay at a time across workers: a session lock, released when its connection ends.
+SELECT pg_try_advisory_lock(%(key)s);
+
+-- name: unpublished_count
+-- How much the relay still has to do (for idle detection and the demo).
+SELECT count(*) FROM outbox WHERE published_at IS NULL;

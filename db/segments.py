@@ -98,3 +98,41 @@ def delete(conn: Conn, store_id: str, segment_id: int) -> list[str]:
     emails = [row[0] for row in conn.execute(_REMOVE_ALL, params)]
     conn.execute(_DELETE, params)
     return emails
+
+
+_MEMBERSHIPS_OF = sql("customer_memberships")
+_SEGMENT_IDS = sql("segment_ids")
+_ADD_MANY = sql("add_memberships")
+_REMOVE_MANY = sql("remove_memberships")
+
+
+def memberships_of(conn: Conn, store_id: str, customer_ids: Sequence[int]) -> list[tuple[int, str]]:
+    """(customer id, segment name) for each membership of these customers."""
+    params = {"store_id": store_id, "customer_ids": list(customer_ids)}
+    return [(customer_id, name) for customer_id, name in conn.execute(_MEMBERSHIPS_OF, params)]
+
+
+def ids_by_name(conn: Conn, store_id: str) -> dict[str, tuple[int, str]]:
+    """lower-cased name -> (id, name) for every segment of the store."""
+    return {name.lower(): (segment_id, name) for segment_id, name in conn.execute(_SEGMENT_IDS, {"store_id": store_id})}
+
+
+def add_many(conn: Conn, store_id: str, rows: Sequence[tuple[int, int, datetime, str]]) -> None:
+    """(segment id, customer id, added_at, added_by) rows across segments."""
+    if rows:
+        segment_ids, customer_ids, added_ats, added_bys = (list(column) for column in zip(*rows, strict=True))
+        params = {
+            "store_id": store_id,
+            "segment_ids": segment_ids,
+            "customer_ids": customer_ids,
+            "added_ats": added_ats,
+            "added_bys": added_bys,
+        }
+        conn.execute(_ADD_MANY, params)
+
+
+def remove_many(conn: Conn, store_id: str, rows: Sequence[tuple[int, int]]) -> None:
+    """(segment id, customer id) rows across segments."""
+    if rows:
+        params = {"store_id": store_id, "segment_ids": [r[0] for r in rows], "customer_ids": [r[1] for r in rows]}
+        conn.execute(_REMOVE_MANY, params)

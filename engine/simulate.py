@@ -7,7 +7,7 @@ A repeated event id is skipped, as the worker does.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -30,17 +30,28 @@ class Traced:
     step: Step
 
 
-def simulate(flow: Flow, events: Iterable[InputEvent], members: Mapping[str, Iterable[str]]) -> list[Traced]:
-    """Run `flow` over `events` of its store; `members` maps segment name -> member emails."""
+def simulate(
+    flow: Flow | Sequence[Flow],
+    events: Iterable[InputEvent],
+    members: Mapping[str, Iterable[str]],
+    *,
+    fire_remaining_timers: bool = True,
+) -> list[Traced]:
+    """Run the flows (all of one store) over that store's `events`; `members` maps segment -> emails."""
+    together = [flow] if isinstance(flow, Flow) else list(flow)
+    store_id = together[0].store_id
     flows = FlowSet()
-    flows.add(CompiledFlow.of(flow, SIMULATED_VERSION), "active", latest=True)
+    referenced: set[str] = set()
+    for one in together:
+        flows.add(CompiledFlow.of(one, SIMULATED_VERSION), "active", latest=True)
+        referenced |= _referenced_segments(one)
     view = MembershipView()
-    for name in sorted(_referenced_segments(flow) | set(members)):
+    for name in sorted(referenced | set(members)):
         view.create(name)
     for name, emails in members.items():
         for email in emails:
             view.add(email.strip().lower(), name)
-    batch = Batch(flow.store_id, flows, view)
+    batch = Batch(store_id, flows, view)
     customers: dict[str, CustomerState] = {}
     seen: set[str] = set()
     trace: list[Traced] = []
@@ -61,7 +72,7 @@ def simulate(flow: Flow, events: Iterable[InputEvent], members: Mapping[str, Ite
                 trace.append(Traced(state.email, "timer", at, step))
 
     for event in events:
-        if event.store_id != flow.store_id or event.event_id in seen:
+        if event.store_id != store_id or event.event_id in seen:
             continue
         seen.add(event.event_id)
         fire_timers(event.occurred_at)
@@ -71,7 +82,8 @@ def simulate(flow: Flow, events: Iterable[InputEvent], members: Mapping[str, Ite
         driving = Event(event.event_id, event.type, event.occurred_at, event.data)
         for step in batch.on_event(state, driving, event.occurred_at):
             trace.append(Traced(state.email, event.event_id, event.occurred_at, step))
-    fire_timers(None)
+    if fire_remaining_timers:
+        fire_timers(None)
     return trace
 
 

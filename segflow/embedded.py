@@ -176,3 +176,14 @@ class EmbeddedBroker:
     def __exit__(self, *_exc: object) -> None:
         with contextlib.suppress(Exception):
             self.stop()
+
+
+def require_broker(bootstrap: str) -> None:
+    """Fail fast, naming the ways to get a broker, when nothing listens at `bootstrap` (SPEC §8)."""
+    for server in bootstrap.split(","):
+        host, _, port = server.strip().rpartition(":")
+        if port.isdigit() and port_answers(host or "localhost", int(port), timeout=1.0):
+            return
+    raise ServiceUnavailable(
+        f"no Kafka broker answers at {bootstrap}: start one with `segflow broker` or `docker compose up`"
+    )

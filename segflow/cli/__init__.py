@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import click
 
-from segflow.cli import broker, customers, database, demo, flows, segments, stores
+from segflow.cli import broker, customers, database, demo, flows, segments, stores, worker
 from segflow.cli.common import AppContext
 from segflow.config import Config
 from segflow.errors import SegflowError
@@ -34,6 +34,8 @@ for group in (
     customers.customers,
     segments.segments,
     flows.flows,
+    worker.worker,
+    worker.events,
     broker.broker,
     demo.demo,
 ):

@@ -1,0 +1,109 @@
+"""The outbox relay: publishes committed output events in order, none lost, none twice (SPEC §3).
+
+One relay at a time across workers holds a PostgreSQL session lock. It sends a slice of
+unpublished rows with the idempotent producer, waits for the broker's acknowledgements, then
+marks the rows published and records how far each output partition got, in one transaction.
+
+A crash between the acknowledgement and that transaction would publish the slice twice. So
+whoever takes the lock first reads the output topic from the recorded positions to its end
+and marks every row it finds there as published before sending anything.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime
+
+import structlog
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+from db import Conn, outbox
+from db import offsets as offset_rows
+
+log = structlog.get_logger()
+
+RELAY_LOCK_KEY = 0x5E6F_2000  # fixed: every segflow relay contends for the same lock
+SLICE = 5_000  # rows per send-and-mark round
+# Recovery reads until this many polls in a row come back empty. The embedded broker reports a
+# partition's end offset as its last batch's start + 1, so "caught up" cannot come from end offsets.
+EMPTY_POLLS_TO_END = 3
+RECOVERY_POLL_MS = 300
+
+
+class Relay:
+    def __init__(
+        self,
+        conn: Conn,
+        producer: KafkaProducer,
+        reader: Callable[[], KafkaConsumer],
+        topic: str,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.conn = conn
+        """A dedicated autocommit connection: the session lock lives and dies with it."""
+        self.producer = producer
+        self.reader = reader
+        self.topic = topic
+        self.clock = clock
+        self.holding = False
+        self.needs_recovery = True
+        self.published = 0
+
+    def tick(self) -> int:
+        """Publish what is waiting; returns how many events were sent (0 when another relay leads)."""
+        if not self.holding:
+            self.holding = outbox.try_relay_lock(self.conn, RELAY_LOCK_KEY)
+            if not self.holding:
+                return 0
+            log.info("relay_lock_taken")
+        if self.needs_recovery:
+            self.recover()
+        rows = outbox.unpublished(self.conn, SLICE)
+        if not rows:
+            return 0
+        self.needs_recovery = True  # until the slice is marked, a failure means "look before resending"
+        futures = [self.producer.send(self.topic, key=key.encode(), value=payload.encode()) for _, key, payload in rows]
+        self.producer.flush()
+        ends: dict[int, int] = {}
+        for future in futures:
+            metadata = future.get()
+            ends[metadata.partition] = max(ends.get(metadata.partition, 0), metadata.offset + 1)
+        with self.conn.transaction():
+            outbox.mark_published(self.conn, [row_id for row_id, _, _ in rows], self.clock())
+            offset_rows.save_relay_positions(self.conn, self.topic, ends)
+        self.needs_recovery = False
+        self.published += len(rows)
+        return len(rows)
+
+    def recover(self) -> None:
+        """Mark as published every outbox row already on the output topic past the recorded positions."""
+        positions = offset_rows.relay_positions(self.conn, self.topic)
+        consumer = self.reader()
+        try:
+            partitions = consumer.partitions_for_topic(self.topic) or set()
+            assigned = [TopicPartition(self.topic, p) for p in sorted(partitions)]
+            consumer.assign(assigned)
+            for tp in assigned:
+                consumer.seek(tp, positions.get(tp.partition, 0))
+            found: list[tuple[str, str]] = []
+            ends: dict[int, int] = {}
+            empty = 0
+            while empty < EMPTY_POLLS_TO_END and assigned:
+                batches = consumer.poll(timeout_ms=RECOVERY_POLL_MS)
+                empty = 0 if batches else empty + 1
+                for tp, records in batches.items():
+                    for record in records:
+                        ends[tp.partition] = record.offset + 1
+                        try:
+                            document = json.loads(record.value)
+                            found.append((document["store_id"], document["event_id"]))
+                        except (ValueError, KeyError, TypeError):
+                            log.warning("relay_foreign_record", partition=tp.partition, offset=record.offset)
+        finally:
+            consumer.close()
+        with self.conn.transaction():
+            settled = outbox.mark_published_by_event(self.conn, found, self.clock())
+            offset_rows.save_relay_positions(self.conn, self.topic, ends)
+        self.needs_recovery = False
+        log.info("relay_recovered", read=len(found), settled=settled)

@@ -1,0 +1,27 @@
+"""Input-event bookkeeping: dedup and the stores events may belong to."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from db import Conn
+from db.queries import sql
+
+_CLAIM = sql("claim_events")
+_PURGE = sql("purge_processed_events")
+_STORES = sql("existing_stores")
+
+
+def claim(conn: Conn, store_id: str, event_ids: Sequence[str], now: datetime) -> set[str]:
+    """The ids not processed before; the others are duplicates (SPEC §2)."""
+    params = {"store_id": store_id, "event_ids": list(event_ids), "now": now}
+    return {row[0] for row in conn.execute(_CLAIM, params)}
+
+
+def purge(conn: Conn, before: datetime) -> int:
+    return conn.execute(_PURGE, {"before": before}).rowcount
+
+
+def existing_stores(conn: Conn, store_ids: Sequence[str]) -> set[str]:
+    return {row[0] for row in conn.execute(_STORES, {"store_ids": list(store_ids)})}

@@ -1,0 +1,89 @@
+"""Runs: customers' journeys through flow versions, as the engine's `Run` values."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from db import Conn
+from db.queries import sql
+from engine.model import Run
+
+_LIVE = sql("live_runs")
+_ENTERED = sql("entered_flows")
+_UPSERT = sql("upsert_runs")
+_DUE = sql("due_runs")
+
+
+@dataclass(frozen=True, slots=True)
+class DueRun:
+    store_id: str
+    customer_id: int
+    key: str
+
+
+def live(conn: Conn, store_id: str, customer_ids: Sequence[int], emails: dict[int, str]) -> list[tuple[int, Run]]:
+    """(customer id, run) for every live run of these customers; `emails` maps id -> email."""
+    found = []
+    for (
+        key,
+        customer_id,
+        flow_id,
+        version,
+        node_id,
+        status,
+        wake_at,
+        waiting_for,
+        reason,
+        entered_at,
+        updated_at,
+    ) in conn.execute(_LIVE, {"store_id": store_id, "customer_ids": list(customer_ids)}):
+        run = Run(
+            key,
+            flow_id,
+            version,
+            emails[customer_id],
+            node_id,
+            status,
+            entered_at,
+            updated_at,
+            wake_at,
+            waiting_for,
+            reason,
+        )
+        found.append((customer_id, run))
+    return found
+
+
+def entered(conn: Conn, store_id: str, customer_ids: Sequence[int], flow_ids: Sequence[str]) -> list[tuple[int, str]]:
+    if not flow_ids:
+        return []
+    params = {"store_id": store_id, "customer_ids": list(customer_ids), "flow_ids": list(flow_ids)}
+    return [(customer_id, flow_id) for customer_id, flow_id in conn.execute(_ENTERED, params)]
+
+
+def upsert(conn: Conn, store_id: str, runs: Sequence[Run], customer_ids: dict[str, int]) -> None:
+    if not runs:
+        return
+    conn.execute(
+        _UPSERT,
+        {
+            "store_id": store_id,
+            "keys": [r.key for r in runs],
+            "customer_ids": [customer_ids[r.email] for r in runs],
+            "flow_ids": [r.flow_id for r in runs],
+            "versions": [r.flow_version for r in runs],
+            "node_ids": [r.node_id for r in runs],
+            "statuses": [r.status for r in runs],
+            "wake_ats": [r.wake_at for r in runs],
+            "waiting_fors": [r.waiting_for for r in runs],
+            "reasons": [r.reason for r in runs],
+            "entered_ats": [r.entered_at for r in runs],
+            "updated_ats": [r.updated_at for r in runs],
+        },
+    )
+
+
+def due(conn: Conn, now: object, limit: int) -> list[DueRun]:
+    """Across stores by design: the scheduler serves every store, then works store by store."""
+    return [DueRun(*row) for row in conn.execute(_DUE, {"now": now, "limit": limit})]

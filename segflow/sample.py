@@ -1,0 +1,57 @@
+"""Sample data for the demo, the tests and the benchmark: customers and a plausible event stream.
+
+Seeded, so the same call always gives the same events.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+# Weights of event types in the stream: mostly orders, some streaks and charge trouble.
+EVENT_MIX = (
+    ("order.processed", 50),
+    ("streak.milestone_reached", 15),
+    ("charge.failed", 10),
+    ("charge.paid", 15),
+    ("customer.updated", 10),
+)
+START = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+
+
+def emails(count: int, domain: str = "example.com") -> list[str]:
+    return [f"customer{i:06d}@{domain}" for i in range(count)]
+
+
+def events(store_id: str, customers: list[str], count: int, seed: int = 7, prefix: str = "evt") -> list[dict[str, Any]]:
+    rng = random.Random(seed)
+    kinds = [kind for kind, _ in EVENT_MIX]
+    weights = [weight for _, weight in EVENT_MIX]
+    stream = []
+    for i in range(count):
+        kind = rng.choices(kinds, weights)[0]
+        email = rng.choice(customers)
+        data: dict[str, Any]
+        if kind == "order.processed":
+            data = {"total_price": round(rng.uniform(5, 250), 2)}
+        elif kind == "streak.milestone_reached":
+            data = {"streak": rng.choice([3, 6, 12])}
+        elif kind.startswith("charge."):
+            data = {"amount": rng.choice([19, 29, 49])}
+        else:
+            data = {}
+        customer: dict[str, Any] = {"email": email.upper() if i % 17 == 0 else email}
+        if kind == "customer.updated":
+            customer["first_name"] = rng.choice(["Ann", "Ben", "Cleo", "Dev"])
+        stream.append(
+            {
+                "event_id": f"{prefix}-{i:07d}",
+                "type": kind,
+                "store_id": store_id,
+                "occurred_at": (START + timedelta(seconds=i)).isoformat().replace("+00:00", "Z"),
+                "customer": customer,
+                "data": data,
+            }
+        )
+    return stream

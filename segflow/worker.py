@@ -1,0 +1,248 @@
+"""`segflow worker`: the consumer loop, the outbox relay and the scheduler in one process (SPEC §5).
+
+One thread does all three in turn: poll a batch and apply it (offsets commit with its effects),
+publish what the outbox holds, wake what is due. A stop request (SIGTERM, SIGINT) ends the
+loop between batches, so the batch in hand is committed or never started.
+
+A batch that fails is not lost: the transaction rolls back and the assigned partitions seek
+back to the offsets stored in PostgreSQL. If a batch fails for a reason other than the
+database or the broker (a bug the message triggers), its records are retried one by one and
+the one that still fails is dead-lettered, so one message cannot stall a partition.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+import structlog
+from kafka import KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError
+
+from consumers import kafka as kafka_clients
+from consumers import scheduler
+from consumers.events import Applier, BatchResult, DeadLetter, Record
+from consumers.relay import Relay
+from db import events as event_rows
+from db import offsets as offset_rows
+from segflow.config import Config
+from segflow.database import open_connection
+from segflow.embedded import require_broker
+from segflow.errors import ServiceUnavailable
+
+log = structlog.get_logger()
+
+POLL_MS = 100
+# processed_events keeps ids a day longer than the 7-day dedup window SPEC §2 promises.
+DEDUP_WINDOW = timedelta(days=8)
+PURGE_EVERY_S = 3600.0
+RETRY_BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 5.0)
+INPUT_PARTITIONS = 4  # only used when the worker has to create the input topic itself
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(slots=True)
+class Summary:
+    events: int = 0
+    dead_lettered: int = 0
+    duplicates_skipped: int = 0
+    published: int = 0
+
+
+class Worker:
+    def __init__(
+        self,
+        config: Config,
+        database_url: str,
+        clock: Callable[[], datetime] = utc_now,
+        stop_when_idle: float | None = None,
+    ) -> None:
+        self.config = config
+        self.database_url = database_url
+        self.clock = clock
+        self.stop_when_idle = stop_when_idle
+        self.summary = Summary()
+        self.applier = Applier(config.group_id, config.input_topic)
+        self._stopping = False
+        self._failures = 0
+
+    def stop(self) -> None:
+        """Finish the batch in hand, commit, and leave the loop."""
+        self._stopping = True
+
+    def run(self) -> Summary:
+        bootstrap = self.config.kafka_bootstrap
+        require_broker(bootstrap)
+        topics = [(self.config.input_topic, INPUT_PARTITIONS), (self.config.output_topic, INPUT_PARTITIONS)]
+        kafka_clients.ensure_topics(bootstrap, [*topics, (self.config.dlq_topic, 1)])
+        producer = kafka_clients.producer(bootstrap)
+        self.conn = open_connection(self.database_url)
+        relay_conn = open_connection(self.database_url)
+        consumer = kafka_clients.consumer(bootstrap, self.config.group_id, self._on_assigned, self.config.input_topic)
+        self.consumer = consumer
+        self.producer = producer
+        relay = Relay(
+            relay_conn,
+            producer,
+            lambda: kafka_clients.reader(bootstrap, "segflow-relay-recovery"),
+            self.config.output_topic,
+            self.clock,
+        )
+        log.info("worker_started", group_id=self.config.group_id, topic=self.config.input_topic)
+        idle_since: float | None = None
+        last_purge = 0.0
+        try:
+            while not self._stopping:
+                busy = self._poll_and_apply()
+                busy = self._guard("relay", relay.tick) > 0 or busy
+                busy = (
+                    self._guard("scheduler", lambda: scheduler.tick(self.conn, self.applier, self.clock())) > 0 or busy
+                )
+                if time.monotonic() - last_purge > PURGE_EVERY_S:
+                    self._guard("purge", lambda: event_rows.purge(self.conn, self.clock() - DEDUP_WINDOW))
+                    last_purge = time.monotonic()
+                if self.stop_when_idle is None:
+                    continue
+                if busy or not consumer.assignment():
+                    idle_since = None
+                elif idle_since is None:
+                    idle_since = time.monotonic()
+                elif time.monotonic() - idle_since >= self.stop_when_idle:
+                    log.info("worker_idle", seconds=self.stop_when_idle)
+                    break
+            # Whatever the last batch queued goes out before we leave.
+            while self._guard("relay", relay.tick) > 0:
+                pass
+        finally:
+            self.summary.published = relay.published
+            with contextlib.suppress(Exception):
+                consumer.close()
+            with contextlib.suppress(Exception):
+                producer.close(timeout=5)
+            self.conn.close()
+            relay_conn.close()
+            log.info("worker_stopped", **vars_of(self.summary))
+        return self.summary
+
+    # --- consuming ---------------------------------------------------------------------------
+
+    def _on_assigned(self, consumer: KafkaConsumer, assigned: list[TopicPartition]) -> None:
+        """Positions come from PostgreSQL; a partition never seen starts at its beginning (SPEC §2)."""
+        stored = offset_rows.read(
+            self.conn, self.config.group_id, self.config.input_topic, [tp.partition for tp in assigned]
+        )
+        for tp in assigned:
+            if tp.partition in stored:
+                consumer.seek(tp, stored[tp.partition])
+            else:
+                consumer.seek_to_beginning(tp)
+        log.info("partitions_assigned", partitions=sorted(tp.partition for tp in assigned))
+
+    def _poll_and_apply(self) -> bool:
+        polled = self.consumer.poll(timeout_ms=POLL_MS, max_records=kafka_clients.MAX_POLL_RECORDS)
+        records = [
+            Record(tp.topic, tp.partition, r.offset, r.key, r.value) for tp, batch in polled.items() for r in batch
+        ]
+        if not records:
+            return False
+        try:
+            self._commit(lambda: self.applier.apply(self.conn, records, self.clock()))
+            self._failures = 0
+        except (psycopg.OperationalError, KafkaError) as exc:
+            self._back_off("batch_failed", exc)
+            self._rewind()
+        except Exception as exc:
+            log.exception("batch_failed_retrying_one_by_one", records=len(records), error=str(exc))
+            self._rewind()
+            self._one_by_one(records)
+        return True
+
+    def _one_by_one(self, records: list[Record]) -> None:
+        for record in records:
+            with structlog.contextvars.bound_contextvars(partition=record.partition, offset=record.offset):
+                try:
+                    self._commit(lambda r=record: self.applier.apply(self.conn, [r], self.clock()))  # type: ignore[misc]
+                except (psycopg.OperationalError, KafkaError):
+                    raise
+                except Exception as exc:
+                    reason = f"processing failed: {type(exc).__name__}: {exc}"
+                    log.exception("message_failed", reason=reason)
+                    self._commit(lambda r=record, why=reason: self._dead_only(r, why))  # type: ignore[misc]
+        self._rewind()
+
+    def _dead_only(self, record: Record, reason: str) -> BatchResult:
+        result = BatchResult(dead=[DeadLetter(record, reason)], next_offsets={record.partition: record.offset + 1})
+        offset_rows.save(self.conn, self.config.group_id, self.config.input_topic, result.next_offsets)
+        return result
+
+    def _commit(self, apply: Callable[[], BatchResult]) -> None:
+        """Apply and send dead letters inside one transaction: it commits only once the DLQ has them."""
+        with self.conn.transaction():
+            result = apply()
+            if result.dead:
+                self._send_dead_letters(result.dead)
+        self.summary.events += result.applied
+        self.summary.duplicates_skipped += result.duplicates
+        self.summary.dead_lettered += len(result.dead)
+        if result.applied or result.dead:
+            log.info(
+                "batch_applied", events=result.applied, duplicates=result.duplicates, dead_lettered=len(result.dead),
+                stale=result.stale, output_events=result.output_events,
+            )  # fmt: skip
+
+    def _send_dead_letters(self, dead: list[DeadLetter]) -> None:
+        now = self.clock()
+        futures = []
+        for letter in dead:
+            record = letter.record
+            log.warning(
+                "dead_lettered",
+                topic=record.topic,
+                partition=record.partition,
+                offset=record.offset,
+                reason=letter.reason,
+            )
+            futures.append(self.producer.send(self.config.dlq_topic, key=record.key, value=letter.value(now)))
+        self.producer.flush()
+        for future in futures:
+            future.get()
+
+    def _rewind(self) -> None:
+        """Seek every assigned partition back to its stored offset, so nothing uncommitted is skipped."""
+        assigned = list(self.consumer.assignment())
+        if assigned:
+            with contextlib.suppress(psycopg.Error):
+                self._on_assigned(self.consumer, assigned)
+
+    def _back_off(self, what: str, exc: BaseException) -> None:
+        delay = RETRY_BACKOFF_S[min(self._failures, len(RETRY_BACKOFF_S) - 1)]
+        self._failures += 1
+        log.warning(what, error=f"{type(exc).__name__}: {exc}".splitlines()[0], retry_in_s=delay)
+        time.sleep(delay)
+        if self.conn.closed or self.conn.broken:
+            with contextlib.suppress(ServiceUnavailable):
+                self.conn = open_connection(self.database_url)
+
+    def _guard(self, what: str, work: Callable[[], int]) -> int:
+        """Relay and scheduler failures are retried on the next turn of the loop, never fatal."""
+        try:
+            return work()
+        except (psycopg.Error, KafkaError) as exc:
+            self._back_off(f"{what}_failed", exc)
+            return 0
+
+
+def vars_of(summary: Summary) -> dict[str, int]:
+    return {
+        "events": summary.events,
+        "dead_lettered": summary.dead_lettered,
+        "duplicates_skipped": summary.duplicates_skipped,
+        "published": summary.published,
+    }
