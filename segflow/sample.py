@@ -25,7 +25,7 @@ def emails(count: int, domain: str = "example.com") -> list[str]:
 
 
 def events(store_id: str, customers: list[str], count: int, seed: int = 7, prefix: str = "evt") -> list[dict[str, Any]]:
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 - sample data, seeded on purpose
     kinds = [kind for kind, _ in EVENT_MIX]
     weights = [weight for _, weight in EVENT_MIX]
     stream = []
