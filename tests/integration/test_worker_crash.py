@@ -56,7 +56,7 @@ def setup(db, database_url, kafka_bootstrap, topics):
 
 
 def start_worker(env, log_path, idle=True):
-    log = open(log_path, "ab")  # noqa: SIM115 - the child owns it
+    log = Path(log_path).open("ab")  # noqa: SIM115 - the child owns it
     return subprocess.Popen(
         [sys.executable, "-m", "segflow", "worker", *(["--stop-when-idle", "3"] if idle else [])],
         env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=log,
@@ -129,14 +129,14 @@ def test_kill_9_at_random_moments_loses_and_doubles_nothing(setup, db, tmp_path)
     for fraction in kills:
         worker = start_worker(env, log)
         wait_for(
-            lambda f=fraction: applied(db, env) >= f * len(events) or worker.poll() is not None,
+            lambda f=fraction, w=worker: applied(db, env) >= f * len(events) or w.poll() is not None,
             90,
             f"{fraction:.0%} applied",
         )
         worker.send_signal(signal.SIGKILL)
         worker.wait()
     worker = start_worker(env, log)
-    out, _ = worker.communicate(timeout=180)
+    worker.communicate(timeout=180)
     assert 0 == worker.returncode, log.read_text()[-3000:]
     assert applied(db, env) == len(events)
     check_exactly_once(db, env, flows, events, members)
@@ -150,7 +150,8 @@ def test_two_workers_one_killed_and_restarted(setup, db, tmp_path):
     # No idle exit here: a member leaving mid-rebalance can wedge the embedded broker's group
     # coordinator (see README, "Known limits"); both workers run until the work is done.
     a, b = start_worker(env, log, idle=False), start_worker(env, log, idle=False)
-    wait_for(lambda: applied(db, env) >= 0.3 * len(events) or a.poll() is not None, 90, "30% applied")
+    first = a
+    wait_for(lambda: applied(db, env) >= 0.3 * len(events) or first.poll() is not None, 90, "30% applied")
     a.send_signal(signal.SIGKILL)
     a.wait()
     a = start_worker(env, log, idle=False)
