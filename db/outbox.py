@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from db import Conn
 from db.queries import sql
@@ -61,3 +62,12 @@ def unpublished_count(conn: Conn) -> int:
 def try_relay_lock(conn: Conn, key: int) -> bool:
     row = conn.execute(_TRY_LOCK, {"key": key}).fetchone()
     return bool(row and row[0])
+
+
+_FOR_CUSTOMER = sql("customer_outbox")
+
+
+def for_customer(conn: Conn, store_id: str, email: str) -> list[dict[str, Any]]:
+    """A customer's queued output events, oldest first (payloads as parsed JSON)."""
+    params = {"store_id": store_id, "key": customer_key(store_id, email)}
+    return [row[0] for row in conn.execute(_FOR_CUSTOMER, params)]

@@ -386,3 +386,13 @@ SELECT pg_try_advisory_lock(%(key)s);
 -- name: unpublished_count
 -- How much the relay still has to do (for idle detection and the demo).
 SELECT count(*) FROM outbox WHERE published_at IS NULL;
+
+-- ===== reporting (segflow demo) =====
+
+-- name: run_counts
+-- How many runs of each flow ended up in each status.
+SELECT flow_id, status, count(*) FROM runs WHERE store_id = %(store_id)s GROUP BY 1, 2 ORDER BY 1, 2;
+
+-- name: customer_outbox
+-- One customer's output events in the order they were queued: their journey.
+SELECT payload FROM outbox WHERE store_id = %(store_id)s AND key = %(key)s ORDER BY id;

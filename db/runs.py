@@ -87,3 +87,11 @@ def upsert(conn: Conn, store_id: str, runs: Sequence[Run], customer_ids: dict[st
 def due(conn: Conn, now: object, limit: int) -> list[DueRun]:
     """Across stores by design: the scheduler serves every store, then works store by store."""
     return [DueRun(*row) for row in conn.execute(_DUE, {"now": now, "limit": limit})]
+
+
+_COUNTS = sql("run_counts")
+
+
+def counts(conn: Conn, store_id: str) -> list[tuple[str, str, int]]:
+    """(flow id, status, runs)."""
+    return [(flow_id, status, int(n)) for flow_id, status, n in conn.execute(_COUNTS, {"store_id": store_id})]

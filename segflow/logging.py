@@ -28,6 +28,11 @@ def mask_secrets(_logger: Any, _method: str, event_dict: MutableMapping[str, Any
     return event_dict
 
 
+def _stderr_logger(*_args: Any) -> structlog.PrintLogger:
+    """Looked up per logger, not once: sys.stderr may be replaced (tests capture it, daemons redirect it)."""
+    return structlog.PrintLogger(sys.stderr)
+
+
 def configure(log_format: LogFormat, level: int = logging.INFO) -> None:
     renderer: structlog.typing.Processor
     if log_format == "console":
@@ -44,6 +49,6 @@ def configure(log_format: LogFormat, level: int = logging.INFO) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=_stderr_logger,
         cache_logger_on_first_use=False,
     )

@@ -1,25 +1,44 @@
 """`segflow demo`: everything embedded, end to end, on a fresh machine.
 
 It starts what is not running (the embedded PostgreSQL unless SEGFLOW_DATABASE_URL is set, and a
-broker on a free port), sets up a demo store with customers, shows them, and stops what it
-started. It never touches stores other than `demo`.
+broker on a free port), sets up a demo store with customers, a segment and the example flows,
+produces a few hundred events, runs the worker until it is idle, prints what happened, and
+stops what it started. It never touches stores other than `demo`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import json
+import logging
 import tempfile
+import uuid
+from collections import Counter
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import click
+from kafka import TopicPartition
 
-from db import customers as customer_rows
+from consumers import kafka as kafka_clients
+from db import Conn, outbox
+from db import runs as run_rows
+from engine.ids import customer_key
+from engine.validate import validate
 from segflow import customers as customer_service
+from segflow import flows as flow_service
+from segflow import sample
+from segflow import segments as segment_service
 from segflow import stores as store_service
 from segflow.cli.common import AppContext, pass_app, print_table
-from segflow.database import connect
+from segflow.config import Config
+from segflow.database import connect, database_url
 from segflow.embedded import EmbeddedBroker, free_port, start_postgres
 from segflow.errors import AlreadyExists
+from segflow.logging import configure
+from segflow.worker import Worker
 
 DEMO_STORE = "demo"
 _FIRST = ["Ann", "Ben", "Cleo", "Dev", "Eve", "Finn", "Gia", "Hal", "Ines", "Jo", "Kai", "Lea"]
@@ -42,11 +61,19 @@ def demo_customers(count: int = 24) -> list[dict[str, str]]:
     return people
 
 
+DEMO_EVENTS = 400
+DEMO_CUSTOMERS = 60
+BIG_SPENDERS = 12  # the first customers are in "Big Spenders" from the start
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "flows"
+DEMO_FLOWS = ("free-gift", "big-spender-credits", "winback-split")
+
+
 @click.command()
 @pass_app
 def demo(app: AppContext) -> None:
-    """Start the embedded services, load a demo store, show it, stop what was started."""
+    """Everything embedded, end to end: a store, flows, events, the worker, and what happened."""
     config = app.config
+    configure(config.log_format, level=logging.WARNING)  # the story goes to stdout; logs only if something is wrong
     postgres = None if config.database_url else start_postgres(config.embedded_pgdata)
     if postgres:
         state = "started" if postgres.started_here else "reusing"
@@ -55,30 +82,124 @@ def demo(app: AppContext) -> None:
     try:
         broker.start()
         click.echo(f"Kafka: embedded broker on {broker.bootstrap}, {_broker_check(broker.bootstrap)}")
+        # A run of its own: fresh consumer group and event ids, so a second demo is not all duplicates.
+        run_id = uuid.uuid4().hex[:8]
+        demo_config = replace(config, kafka_bootstrap=broker.bootstrap, group_id=f"segflow-demo-{run_id}")
+        people = demo_customers(DEMO_CUSTOMERS)
+        emails = [p["email"].lower() for p in people]
         with connect(config) as conn:
-            try:
-                store_service.create(conn, DEMO_STORE, "pro", "Demo Store")
-                click.echo(f"store {DEMO_STORE} created (plan pro)")
-            except AlreadyExists:
-                click.echo(f"store {DEMO_STORE} exists; refreshing its customers")
-            with tempfile.TemporaryDirectory() as tmp:
-                path = Path(tmp) / "customers.csv"
-                _write_csv(path, demo_customers())
-                report = customer_service.import_file(conn, DEMO_STORE, path)
-            click.echo(f"customers import: {report.rows} rows, {report.added} added, {report.updated} updated")
-            total = customer_rows.count(conn, DEMO_STORE)
-            rows = customer_rows.list_page(conn, DEMO_STORE, limit=10)
-        click.echo(f"\n{total} customers in store {DEMO_STORE} (first {len(rows)}):")
-        print_table(
-            ["email", "name", "phone"],
-            [[r.email, f"{r.first_name or ''} {r.last_name or ''}".strip(), r.phone or ""] for r in rows],
-        )
+            _set_up_store(conn, people, emails[:BIG_SPENDERS])
+            events = sample.events(DEMO_STORE, emails, DEMO_EVENTS, seed=int(run_id, 16), prefix=f"demo-{run_id}")
+            click.echo(f"\nproducing {len(events)} events to {demo_config.input_topic}")
+            _produce(demo_config, events)
+            click.echo("running the worker until it is idle...")
+            summary = Worker(demo_config, database_url(config), stop_when_idle=2.0).run()
+            click.echo(
+                f"worker: {summary.events} events applied, {summary.duplicates_skipped} duplicates skipped, "
+                f"{summary.dead_lettered} dead-lettered, {summary.published} flow events published"
+            )
+            _report(conn, demo_config, emails)
     finally:
         broker.stop()
         click.echo("\nstopped the embedded broker")
         if postgres and postgres.started_here:
             postgres.stop()
             click.echo("stopped the embedded PostgreSQL")
+
+
+def _set_up_store(conn: Conn, people: list[dict[str, str]], big_spenders: list[str]) -> None:
+    try:
+        store_service.create(conn, DEMO_STORE, "pro", "Demo Store")
+        click.echo(f"store {DEMO_STORE} created (plan pro)")
+    except AlreadyExists:
+        click.echo(f"store {DEMO_STORE} exists; adding to it")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "customers.csv"
+        _write_csv(path, people)
+        report = customer_service.import_file(conn, DEMO_STORE, path)
+    click.echo(f"customers import: {report.rows} rows, {report.added} added, {report.updated} updated")
+    with contextlib.suppress(AlreadyExists):
+        segment_service.create(conn, DEMO_STORE, "Big Spenders")
+    segment_service.change_by_email(conn, DEMO_STORE, "Big Spenders", "add", big_spenders)
+    click.echo(f'segment "Big Spenders": {len(big_spenders)} customers')
+    flows = []
+    for name in DEMO_FLOWS:
+        raw = json.loads((EXAMPLES / f"{name}.json").read_text(encoding="utf-8"))
+        raw["store_id"] = DEMO_STORE
+        flow, errors = validate(raw)
+        assert flow is not None and not errors, errors
+        flows.append((raw, flow))
+    for deployed in flow_service.deploy(conn, flows):
+        click.echo(f"flow {deployed.id}@{deployed.version} {'deployed' if deployed.created else 'already deployed'}")
+
+
+def _produce(config: Config, events: list[dict[str, Any]]) -> None:
+    producer = kafka_clients.producer(config.kafka_bootstrap, client_id="segflow-demo")
+    try:
+        for event in events:
+            key = customer_key(DEMO_STORE, event["customer"]["email"].strip().lower())
+            producer.send(config.input_topic, key=key.encode(), value=json.dumps(event).encode())
+        producer.flush()
+    finally:
+        producer.close(timeout=5)
+
+
+def _report(conn: Conn, config: Config, emails: list[str]) -> None:
+    click.echo("\nflows (all runs in the store):")
+    by_flow: dict[str, dict[str, int]] = {}
+    for flow_id, status, count in run_rows.counts(conn, DEMO_STORE):
+        by_flow.setdefault(flow_id, {})[status] = count
+    print_table(
+        ["flow", "entered", "completed", "waiting", "exited", "failed"],
+        [
+            [fid, str(sum(c.values())), *(str(c.get(s, 0)) for s in ("completed", "waiting", "exited", "failed"))]
+            for fid, c in sorted(by_flow.items())
+        ],
+    )
+    click.echo("\nsegments:")
+    segments = segment_service.list_all(conn, DEMO_STORE)
+    print_table(["segment", "source", "members"], [[s.name, s.source, str(s.members)] for s in segments])
+    click.echo("\na few journeys:")
+    journeys = [(email, outbox.for_customer(conn, DEMO_STORE, email)) for email in emails]
+
+    # The customers who went through the most different flows tell the most.
+    def variety(journey: tuple[str, list[dict[str, Any]]]) -> tuple[int, int]:
+        return len({p.get("cause", {}).get("flow_id") for p in journey[1]}), len(journey[1])
+
+    for email, payloads in sorted(journeys, key=variety, reverse=True)[:3]:
+        click.echo(f"  {email}")
+        for payload in payloads[:8]:
+            cause = payload.get("cause", {})
+            where = (
+                f"{cause.get('flow_id')}/{cause.get('node_id') or '-'}"
+                if cause.get("flow_id")
+                else cause.get("operation")
+            )
+            detail = json.dumps(payload.get("data") or {}, separators=(",", ":")) if payload.get("data") else ""
+            click.echo(f"    {payload['type']:<24} {where} {detail}".rstrip())
+        if len(payloads) > 8:
+            click.echo(f"    ... {len(payloads) - 8} more")
+    click.echo(f"\noutput events on {config.output_topic}, by type:")
+    types = Counter(json.loads(r.value)["type"] for r in _read_topic(config.kafka_bootstrap, config.output_topic))
+    print_table(["type", "events"], [[t, str(n)] for t, n in sorted(types.items())])
+
+
+def _read_topic(bootstrap: str, topic: str) -> list[Any]:
+    reader = kafka_clients.reader(bootstrap, "segflow-demo-report")
+    try:
+        partitions = [TopicPartition(topic, p) for p in sorted(reader.partitions_for_topic(topic) or [])]
+        reader.assign(partitions)
+        reader.seek_to_beginning(*partitions)
+        records: list[Any] = []
+        empty = 0
+        while empty < 3:
+            batch = reader.poll(timeout_ms=300)
+            empty = 0 if batch else empty + 1
+            for part in batch.values():
+                records.extend(part)
+        return records
+    finally:
+        reader.close()
 
 
 def _broker_check(bootstrap: str) -> str:

@@ -1,10 +1,60 @@
-def test_demo_creates_the_demo_store_and_prints_its_customers(cli, db):
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def table_rows(out, header):
+    """The rows of the table under `header` in the demo's output."""
+    lines = out.split(header, 1)[1].splitlines()[2:]
+    rows = []
+    for line in lines:
+        if not line.strip():
+            break
+        rows.append(line.split())
+    return rows
+
+
+def test_demo_runs_the_flows_and_reports_what_the_database_holds(cli, db):
     result = cli("demo")
     assert 0 == result.code, result.err
-    assert "answering metadata (1 broker)" in result.out
-    assert "24 customers in store demo" in result.out
-    assert "ann.lee0@example.com" in result.out
-    assert 24 == db.execute("SELECT count(*) FROM customers WHERE store_id = 'demo'").fetchone()[0]
-    # Run twice: the demo is repeatable and does not duplicate anything.
-    assert 0 == cli("demo").code
-    assert 24 == db.execute("SELECT count(*) FROM customers WHERE store_id = 'demo'").fetchone()[0]
+    out = result.out
+    assert re.search(
+        r"worker: 400 events applied, 0 duplicates skipped, 0 dead-lettered, \d+ flow events published", out
+    )
+    flows = {row[0]: list(map(int, row[1:])) for row in table_rows(out, "flows (all runs in the store):")}
+    for flow_id, (entered, completed, waiting, exited, failed) in flows.items():
+        in_db = dict(
+            db.execute(
+                "SELECT status, count(*) FROM runs WHERE store_id = 'demo' AND flow_id = %s GROUP BY 1", (flow_id,)
+            ).fetchall()
+        )
+        assert (entered, completed, waiting) == (
+            sum(in_db.values()),
+            in_db.get("completed", 0),
+            in_db.get("waiting", 0),
+        )
+        assert exited == failed == 0
+    assert set(flows) == {"free-gift", "big-spender-credits", "winback-split"}
+    assert "Free Gift         flow" in out.split("segments:", 1)[1]
+    published = {row[0]: int(row[1]) for row in table_rows(out, "by type:")}
+    queued = dict(db.execute("SELECT event_type, count(*) FROM outbox WHERE store_id = 'demo' GROUP BY 1").fetchall())
+    assert published == queued
+    assert "a few journeys:" in out and "stopped the embedded broker" in out
+    assert 60 == db.execute("SELECT count(*) FROM customers WHERE store_id = 'demo'").fetchone()[0]
+
+
+def test_demo_on_a_fresh_home_with_nothing_configured(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SEGFLOW_")}
+    env["SEGFLOW_HOME"] = str(tmp_path / "home")
+    result = subprocess.run(
+        [sys.executable, "-m", "segflow", "demo"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=180
+    )
+    assert 0 == result.returncode, result.stderr
+    assert "PostgreSQL: started the embedded server" in result.stdout
+    assert "worker: 400 events applied" in result.stdout
+    assert "flows (all runs in the store):" in result.stdout
+    assert "stopped the embedded PostgreSQL" in result.stdout

@@ -29,6 +29,15 @@ def test_every_block_has_a_line_saying_why():
         assert after.startswith("-- "), f"query {name} lacks its why-line"
 
 
+# Queries that serve every store by design, and why. Everything else must name its store.
+CROSS_STORE = {
+    "purge_processed_events": "the dedup window is the same for every store",
+    "unpublished_outbox": "the relay publishes every store's events, in commit order",
+    "mark_outbox_published": "by outbox ids the relay just read",
+    "unpublished_count": "a total for idle detection",
+}
+
+
 def test_every_query_on_tenant_tables_filters_by_store():
     tenant = re.compile(
         r"\b(FROM|UPDATE|INTO)\s+(customers|segments|segment_members|flows|flow_versions|runs|outbox|"
@@ -36,7 +45,7 @@ def test_every_query_on_tenant_tables_filters_by_store():
         re.IGNORECASE,
     )
     for name, statement in QUERIES.items():
-        if tenant.search(statement):
+        if tenant.search(statement) and name not in CROSS_STORE:
             assert "store_id" in statement, f"query {name} touches tenant data without store_id"
 
 
