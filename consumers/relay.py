@@ -50,6 +50,12 @@ class Relay:
         self.needs_recovery = True
         self.published = 0
 
+    def reconnect(self, conn: Conn) -> None:
+        """A new connection after the old one broke: the lock went with it, so take it (and recover) again."""
+        self.conn = conn
+        self.holding = False
+        self.needs_recovery = True
+
     def tick(self) -> int:
         """Publish what is waiting; returns how many events were sent (0 when another relay leads)."""
         if not self.holding:

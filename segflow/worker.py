@@ -27,6 +27,7 @@ from consumers import kafka as kafka_clients
 from consumers import scheduler
 from consumers.events import Applier, BatchResult, DeadLetter, Record
 from consumers.relay import Relay
+from db import Conn
 from db import events as event_rows
 from db import offsets as offset_rows
 from segflow.config import Config
@@ -102,6 +103,8 @@ class Worker:
             while not self._stopping:
                 busy = self._poll_and_apply()
                 busy = self._guard("relay", relay.tick) > 0 or busy
+                if relay.conn.broken or relay.conn.closed:
+                    relay.reconnect(self._reopen(relay.conn))
                 busy = (
                     self._guard("scheduler", lambda: scheduler.tick(self.conn, self.applier, self.clock())) > 0 or busy
                 )
@@ -229,6 +232,12 @@ class Worker:
         if self.conn.closed or self.conn.broken:
             with contextlib.suppress(ServiceUnavailable):
                 self.conn = open_connection(self.database_url)
+
+    def _reopen(self, conn: Conn) -> Conn:
+        try:
+            return open_connection(self.database_url)
+        except ServiceUnavailable:
+            return conn  # still down: try again next turn
 
     def _guard(self, what: str, work: Callable[[], int]) -> int:
         """Relay and scheduler failures are retried on the next turn of the loop, never fatal."""
