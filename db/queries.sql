@@ -1,5 +1,7 @@
 -- All of segflow's SQL, as named blocks (see db/queries.py).
 -- Parameters are named; every query on tenant data filters by store_id.
+-- Array parameters use %(name)b: psycopg sends them in binary, which skips escaping every
+-- element in Python (that escaping was a third of a batch's time).
 
 -- name: lock_migrations
 -- Serialises concurrent `db migrate` runs until the transaction ends.
@@ -40,8 +42,8 @@ SELECT id, name, plan, created_at FROM stores WHERE id = %(store_id)s;
 -- `xmax = 0` tells a fresh insert from an update, and unchanged rows are not touched at all.
 WITH incoming AS (
     SELECT * FROM unnest(
-        %(emails)s::text[], %(external_ids)s::text[], %(first_names)s::text[],
-        %(last_names)s::text[], %(phones)s::text[]
+        %(emails)b::text[], %(external_ids)b::text[], %(first_names)b::text[],
+        %(last_names)b::text[], %(phones)b::text[]
     ) AS i (email, external_id, first_name, last_name, phone)
 )
 INSERT INTO customers AS c (store_id, email, external_id, first_name, last_name, phone)
@@ -105,21 +107,21 @@ LIMIT %(limit)s;
 -- name: resolve_customers
 -- Maps normalised emails to the store's customers in one round trip; unknown emails drop out.
 SELECT c.id, c.email
-FROM unnest(%(emails)s::text[]) AS e (email)
+FROM unnest(%(emails)b::text[]) AS e (email)
 JOIN customers c ON c.store_id = %(store_id)s AND c.email = e.email;
 
 -- name: add_members
 -- Adds customers to a segment; RETURNING lists only real additions (no duplicates, SPEC §1).
 INSERT INTO segment_members (store_id, segment_id, customer_id, added_at, added_by)
 SELECT %(store_id)s, %(segment_id)s, customer_id, %(now)s, %(added_by)s
-FROM unnest(%(customer_ids)s::bigint[]) AS c (customer_id)
+FROM unnest(%(customer_ids)b::bigint[]) AS c (customer_id)
 ON CONFLICT (segment_id, customer_id) DO NOTHING
 RETURNING customer_id;
 
 -- name: remove_members
 -- Removes customers from a segment; RETURNING lists only real removals.
 DELETE FROM segment_members
-WHERE store_id = %(store_id)s AND segment_id = %(segment_id)s AND customer_id = ANY(%(customer_ids)s::bigint[])
+WHERE store_id = %(store_id)s AND segment_id = %(segment_id)s AND customer_id = ANY(%(customer_ids)b::bigint[])
 RETURNING customer_id;
 
 -- name: remove_all_members
@@ -139,20 +141,20 @@ DELETE FROM segments WHERE store_id = %(store_id)s AND id = %(segment_id)s;
 SELECT f.id, f.status, v.definition
 FROM flows f
 JOIN flow_versions v ON v.store_id = f.store_id AND v.flow_id = f.id AND v.version = f.latest_version
-WHERE f.store_id = %(store_id)s AND f.status = ANY(%(statuses)s::text[])
+WHERE f.store_id = %(store_id)s AND f.status = ANY(%(statuses)b::text[])
 ORDER BY f.id;
 
 -- name: set_flow_status
 -- pause / resume / archive, and pausing flows before a forced segment delete.
 UPDATE flows SET status = %(status)s, updated_at = now()
-WHERE store_id = %(store_id)s AND id = ANY(%(flow_ids)s::text[]);
+WHERE store_id = %(store_id)s AND id = ANY(%(flow_ids)b::text[]);
 
 -- name: insert_outbox
 -- Queues output events in the transaction of the change that caused them (SPEC §3).
 -- Ids are deterministic, so a retried cause cannot queue an event twice.
 INSERT INTO outbox (store_id, event_id, event_type, key, payload)
 SELECT %(store_id)s, event_id, event_type, key, payload
-FROM unnest(%(event_ids)s::text[], %(event_types)s::text[], %(keys)s::text[], %(payloads)s::jsonb[])
+FROM unnest(%(event_ids)b::text[], %(event_types)b::text[], %(keys)b::text[], %(payloads)b::jsonb[])
      AS o (event_id, event_type, key, payload)
 ON CONFLICT (store_id, event_id) DO NOTHING;
 
@@ -221,14 +223,14 @@ RETURNING r.key, r.flow_version, r.node_id, c.email, r.entered_at;
 -- A batch first locks its customers (by email, the one lock order every writer uses), so two
 -- workers, the scheduler and manual segment changes never interleave on a customer (SPEC §5).
 SELECT id, email, external_id, first_name, last_name, phone FROM customers
-WHERE store_id = %(store_id)s AND email = ANY(%(emails)s::text[])
+WHERE store_id = %(store_id)s AND email = ANY(%(emails)b::text[])
 ORDER BY email
 FOR UPDATE;
 
 -- name: lock_customers_by_id_skip_locked
 -- The scheduler takes due customers nobody is working on, and leaves the others for later.
 SELECT id, email, external_id, first_name, last_name, phone FROM customers
-WHERE store_id = %(store_id)s AND id = ANY(%(ids)s::bigint[])
+WHERE store_id = %(store_id)s AND id = ANY(%(ids)b::bigint[])
 ORDER BY email
 FOR UPDATE SKIP LOCKED;
 
@@ -236,7 +238,7 @@ FOR UPDATE SKIP LOCKED;
 -- Customers first seen in events; a concurrent insert of the same email wins and is re-read.
 INSERT INTO customers (store_id, email, external_id, first_name, last_name, phone)
 SELECT %(store_id)s, * FROM unnest(
-    %(emails)s::text[], %(external_ids)s::text[], %(first_names)s::text[], %(last_names)s::text[], %(phones)s::text[]
+    %(emails)b::text[], %(external_ids)b::text[], %(first_names)b::text[], %(last_names)b::text[], %(phones)b::text[]
 ) ORDER BY 1
 ON CONFLICT (store_id, email) DO NOTHING
 RETURNING id, email, external_id, first_name, last_name, phone;
@@ -245,14 +247,14 @@ RETURNING id, email, external_id, first_name, last_name, phone;
 -- Fields an event brought that the record did not have yet, or had differently (SPEC §2).
 UPDATE customers c SET external_id = u.external_id, first_name = u.first_name, last_name = u.last_name,
        phone = u.phone, updated_at = now()
-FROM unnest(%(ids)s::bigint[], %(external_ids)s::text[], %(first_names)s::text[], %(last_names)s::text[], %(phones)s::text[])
+FROM unnest(%(ids)b::bigint[], %(external_ids)b::text[], %(first_names)b::text[], %(last_names)b::text[], %(phones)b::text[])
      AS u (id, external_id, first_name, last_name, phone)
 WHERE c.store_id = %(store_id)s AND c.id = u.id;
 
 -- name: claim_events
 -- Dedup (SPEC §2): an event id already processed for the store is not returned, so it is skipped.
 INSERT INTO processed_events (store_id, event_id, processed_at)
-SELECT %(store_id)s, event_id, %(now)s FROM unnest(%(event_ids)s::text[]) AS e (event_id)
+SELECT %(store_id)s, event_id, %(now)s FROM unnest(%(event_ids)b::text[]) AS e (event_id)
 ON CONFLICT (store_id, event_id) DO NOTHING
 RETURNING event_id;
 
@@ -262,7 +264,7 @@ DELETE FROM processed_events WHERE processed_at < %(before)s;
 
 -- name: existing_stores
 -- Events of unknown stores are dead-lettered.
-SELECT id FROM stores WHERE id = ANY(%(store_ids)s::text[]);
+SELECT id FROM stores WHERE id = ANY(%(store_ids)b::text[]);
 
 -- name: flow_heads
 -- Every flow of a store with its status and latest version (active ones take new entries).
@@ -272,7 +274,7 @@ SELECT id, status, latest_version FROM flows WHERE store_id = %(store_id)s;
 -- Definitions of the versions a batch needs that the worker has not cached yet.
 SELECT v.flow_id, v.version, v.definition
 FROM flow_versions v
-JOIN unnest(%(flow_ids)s::text[], %(versions)s::int[]) AS w (flow_id, version)
+JOIN unnest(%(flow_ids)b::text[], %(versions)b::int[]) AS w (flow_id, version)
   ON v.flow_id = w.flow_id AND v.version = w.version
 WHERE v.store_id = %(store_id)s;
 
@@ -280,18 +282,18 @@ WHERE v.store_id = %(store_id)s;
 -- The batch's customers' runs that can still move.
 SELECT key, customer_id, flow_id, flow_version, node_id, status, wake_at, waiting_for, reason, entered_at, updated_at
 FROM runs
-WHERE store_id = %(store_id)s AND customer_id = ANY(%(customer_ids)s::bigint[]) AND status IN ('active', 'waiting');
+WHERE store_id = %(store_id)s AND customer_id = ANY(%(customer_ids)b::bigint[]) AND status IN ('active', 'waiting');
 
 -- name: entered_flows
 -- For `reentry: once`: which of these flows each customer has ever entered.
 SELECT DISTINCT customer_id, flow_id FROM runs
-WHERE store_id = %(store_id)s AND customer_id = ANY(%(customer_ids)s::bigint[]) AND flow_id = ANY(%(flow_ids)s::text[]);
+WHERE store_id = %(store_id)s AND customer_id = ANY(%(customer_ids)b::bigint[]) AND flow_id = ANY(%(flow_ids)b::text[]);
 
 -- name: customer_memberships
 -- The batch's customers' segments, by name, for the in-memory membership view.
 SELECT m.customer_id, s.name FROM segment_members m
 JOIN segments s ON s.store_id = m.store_id AND s.id = m.segment_id
-WHERE m.store_id = %(store_id)s AND m.customer_id = ANY(%(customer_ids)s::bigint[]);
+WHERE m.store_id = %(store_id)s AND m.customer_id = ANY(%(customer_ids)b::bigint[]);
 
 -- name: segment_ids
 -- Every segment of a store (for Segment nodes and rules, by name).
@@ -302,9 +304,9 @@ SELECT id, name FROM segments WHERE store_id = %(store_id)s;
 INSERT INTO runs AS r (store_id, key, customer_id, flow_id, flow_version, node_id, status, wake_at, waiting_for,
                        reason, entered_at, updated_at)
 SELECT %(store_id)s, * FROM unnest(
-    %(keys)s::text[], %(customer_ids)s::bigint[], %(flow_ids)s::text[], %(versions)s::int[], %(node_ids)s::text[],
-    %(statuses)s::text[], %(wake_ats)s::timestamptz[], %(waiting_fors)s::text[], %(reasons)s::text[],
-    %(entered_ats)s::timestamptz[], %(updated_ats)s::timestamptz[]
+    %(keys)b::text[], %(customer_ids)b::bigint[], %(flow_ids)b::text[], %(versions)b::int[], %(node_ids)b::text[],
+    %(statuses)b::text[], %(wake_ats)b::timestamptz[], %(waiting_fors)b::text[], %(reasons)b::text[],
+    %(entered_ats)b::timestamptz[], %(updated_ats)b::timestamptz[]
 )
 ON CONFLICT (store_id, key) DO UPDATE SET
     node_id = excluded.node_id, status = excluded.status, wake_at = excluded.wake_at,
@@ -314,34 +316,34 @@ ON CONFLICT (store_id, key) DO UPDATE SET
 -- Flow Segment nodes' additions across segments in one statement.
 INSERT INTO segment_members (store_id, segment_id, customer_id, added_at, added_by)
 SELECT %(store_id)s, * FROM unnest(
-    %(segment_ids)s::bigint[], %(customer_ids)s::bigint[], %(added_ats)s::timestamptz[], %(added_bys)s::text[]
+    %(segment_ids)b::bigint[], %(customer_ids)b::bigint[], %(added_ats)b::timestamptz[], %(added_bys)b::text[]
 )
 ON CONFLICT (segment_id, customer_id) DO NOTHING;
 
 -- name: remove_memberships
 -- Flow Segment nodes' removals across segments in one statement.
 DELETE FROM segment_members m
-USING unnest(%(segment_ids)s::bigint[], %(customer_ids)s::bigint[]) AS d (segment_id, customer_id)
+USING unnest(%(segment_ids)b::bigint[], %(customer_ids)b::bigint[]) AS d (segment_id, customer_id)
 WHERE m.store_id = %(store_id)s AND m.segment_id = d.segment_id AND m.customer_id = d.customer_id;
 
 -- name: lock_consumer_offsets
 -- Fencing: the batch holds its partitions' offset rows; records before next_offset were
 -- applied by someone else (a previous owner) and are dropped, so nothing applies twice.
 SELECT partition, next_offset FROM consumer_offsets
-WHERE group_id = %(group_id)s AND topic = %(topic)s AND partition = ANY(%(partitions)s::int[])
+WHERE group_id = %(group_id)s AND topic = %(topic)s AND partition = ANY(%(partitions)b::int[])
 FOR UPDATE;
 
 -- name: save_consumer_offsets
 -- Offsets commit with the batch's effects (SPEC §5); they never move backwards.
 INSERT INTO consumer_offsets AS o (group_id, topic, partition, next_offset, updated_at)
-SELECT %(group_id)s, %(topic)s, * , now() FROM unnest(%(partitions)s::int[], %(next_offsets)s::bigint[])
+SELECT %(group_id)s, %(topic)s, * , now() FROM unnest(%(partitions)b::int[], %(next_offsets)b::bigint[])
 ON CONFLICT (group_id, topic, partition) DO UPDATE
 SET next_offset = greatest(o.next_offset, excluded.next_offset), updated_at = now();
 
 -- name: consumer_offsets
 -- Where each assigned partition resumes.
 SELECT partition, next_offset FROM consumer_offsets
-WHERE group_id = %(group_id)s AND topic = %(topic)s AND partition = ANY(%(partitions)s::int[]);
+WHERE group_id = %(group_id)s AND topic = %(topic)s AND partition = ANY(%(partitions)b::int[]);
 
 -- ===== the scheduler =====
 
@@ -361,12 +363,12 @@ SELECT id, key, payload::text FROM outbox WHERE published_at IS NULL ORDER BY id
 
 -- name: mark_outbox_published
 -- After the broker acknowledged the slice.
-UPDATE outbox SET published_at = %(now)s WHERE id = ANY(%(ids)s::bigint[]);
+UPDATE outbox SET published_at = %(now)s WHERE id = ANY(%(ids)b::bigint[]);
 
 -- name: mark_outbox_published_by_event
 -- Recovery: rows found already on the output topic are not sent again.
 UPDATE outbox o SET published_at = %(now)s
-FROM unnest(%(store_ids)s::text[], %(event_ids)s::text[]) AS p (store_id, event_id)
+FROM unnest(%(store_ids)b::text[], %(event_ids)b::text[]) AS p (store_id, event_id)
 WHERE o.store_id = p.store_id AND o.event_id = p.event_id AND o.published_at IS NULL;
 
 -- name: relay_positions
@@ -376,7 +378,7 @@ SELECT partition, next_offset FROM relay_positions WHERE topic = %(topic)s;
 -- name: save_relay_positions
 -- Everything before these offsets is marked published.
 INSERT INTO relay_positions AS r (topic, partition, next_offset)
-SELECT %(topic)s, * FROM unnest(%(partitions)s::int[], %(next_offsets)s::bigint[])
+SELECT %(topic)s, * FROM unnest(%(partitions)b::int[], %(next_offsets)b::bigint[])
 ON CONFLICT (topic, partition) DO UPDATE SET next_offset = greatest(r.next_offset, excluded.next_offset);
 
 -- name: try_relay_lock

@@ -13,6 +13,7 @@ the one that still fails is dead-lettered, so one message cannot stall a partiti
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -99,12 +100,13 @@ class Worker:
         log.info("worker_started", group_id=self.config.group_id, topic=self.config.input_topic)
         idle_since: float | None = None
         last_purge = 0.0
+        relay_loop = RelayLoop(relay, self._reopen)
+        self.relay_loop = relay_loop
+        relay_loop.start()
         try:
             while not self._stopping:
                 busy = self._poll_and_apply()
-                busy = self._guard("relay", relay.tick) > 0 or busy
-                if relay.conn.broken or relay.conn.closed:
-                    relay.reconnect(self._reopen(relay.conn))
+                busy = not relay_loop.idle or busy
                 busy = (
                     self._guard("scheduler", lambda: scheduler.tick(self.conn, self.applier, self.clock())) > 0 or busy
                 )
@@ -120,10 +122,8 @@ class Worker:
                 elif time.monotonic() - idle_since >= self.stop_when_idle:
                     log.info("worker_idle", seconds=self.stop_when_idle)
                     break
-            # Whatever the last batch queued goes out before we leave.
-            while self._guard("relay", relay.tick) > 0:
-                pass
         finally:
+            relay_loop.finish()  # whatever the last batch queued goes out before we leave
             self.summary.published = relay.published
             with contextlib.suppress(Exception):
                 consumer.close()
@@ -191,6 +191,8 @@ class Worker:
             result = apply()
             if result.dead:
                 self._send_dead_letters(result.dead)
+        if result.output_events:
+            self.relay_loop.wake.set()
         self.summary.events += result.applied
         self.summary.duplicates_skipped += result.duplicates
         self.summary.dead_lettered += len(result.dead)
@@ -246,6 +248,55 @@ class Worker:
         except (psycopg.Error, KafkaError) as exc:
             self._back_off(f"{what}_failed", exc)
             return 0
+
+
+class RelayLoop(threading.Thread):
+    """The relay on a thread of its own: its sends overlap the consumer's database round trips."""
+
+    IDLE_WAIT_S = 0.05
+
+    def __init__(self, relay: Relay, reopen: Callable[[Conn], Conn]) -> None:
+        super().__init__(name="segflow-relay", daemon=True)
+        self.relay = relay
+        self.reopen = reopen
+        self.wake = threading.Event()
+        """Set by the consumer after a commit that queued output events."""
+        self._finishing = threading.Event()
+        self._last = 0
+        self._failures = 0
+
+    @property
+    def idle(self) -> bool:
+        return self._last == 0 and not self.wake.is_set()
+
+    def run(self) -> None:
+        while True:
+            self.wake.clear()
+            self._last = self._tick()
+            if self._last == 0:
+                if self._finishing.is_set():
+                    return
+                self.wake.wait(self.IDLE_WAIT_S)
+
+    def finish(self, timeout: float = 60.0) -> None:
+        """Publish what is queued, then stop."""
+        self._finishing.set()
+        self.wake.set()
+        self.join(timeout)
+
+    def _tick(self) -> int:
+        try:
+            published = self.relay.tick()
+            self._failures = 0
+            return published
+        except (psycopg.Error, KafkaError) as exc:
+            delay = RETRY_BACKOFF_S[min(self._failures, len(RETRY_BACKOFF_S) - 1)]
+            self._failures += 1
+            log.warning("relay_failed", error=f"{type(exc).__name__}: {exc}".splitlines()[0], retry_in_s=delay)
+            time.sleep(delay)
+            if self.relay.conn.broken or self.relay.conn.closed:
+                self.relay.reconnect(self.reopen(self.relay.conn))
+            return 0 if not self._finishing.is_set() else -1
 
 
 def vars_of(summary: Summary) -> dict[str, int]:
