@@ -28,14 +28,8 @@ from segflow.config import Config
 from segflow.database import database_url
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--customers", type=int, default=100_000)
-    parser.add_argument("--rows", type=int, default=8_900)
-    parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--json", action="store_true")
-    args = parser.parse_args()
-
+def time_import(customers: int, rows: int, repeat: int) -> dict[str, float | int]:
+    """Import `rows` emails into a fresh segment `repeat` times; timings in seconds."""
     admin_url = database_url(Config.from_env())
     name = f"segflow_bench_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(admin_url, autocommit=True) as admin:
@@ -46,37 +40,44 @@ def main() -> None:
             stores.create(conn, "bench", "pro")
             with conn.transaction():
                 upsert(
-                    conn,
-                    "bench",
-                    [CustomerFields(email=f"c{i}@example.com", first_name="C") for i in range(args.customers)],
+                    conn, "bench", [CustomerFields(email=f"c{i}@example.com", first_name="C") for i in range(customers)]
                 )
             conn.execute("ANALYZE")
             with tempfile.TemporaryDirectory() as tmp:
                 path = Path(tmp) / "import.csv"
-                step = max(1, args.customers // args.rows)
+                step = max(1, customers // rows)
                 path.write_text(
                     "email,first_name,last_name,phone\n"
-                    + "".join(f"C{i * step}@Example.com,,,\n" for i in range(args.rows)),
+                    + "".join(f"C{i * step}@Example.com,,,\n" for i in range(rows)),
                     encoding="utf-8",
                 )
                 timings = []
-                for run in range(args.repeat):
+                for run in range(repeat):
                     started = time.perf_counter()
                     _segment, report = segments.import_csv(conn, "bench", f"Bench {run}", path)
                     timings.append(time.perf_counter() - started)
-                    assert report.added == args.rows, report
+                    assert report.added == rows, report
     finally:
         with psycopg.connect(admin_url, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'.encode())
-
-    figures = {
-        "customers": args.customers,
-        "rows": args.rows,
-        "runs": args.repeat,
+    return {
+        "customers": customers,
+        "rows": rows,
+        "runs": repeat,
         "median_s": round(statistics.median(timings), 3),
         "min_s": round(min(timings), 3),
         "max_s": round(max(timings), 3),
     }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", type=int, default=100_000)
+    parser.add_argument("--rows", type=int, default=8_900)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    figures = time_import(args.customers, args.rows, args.repeat)
     if args.json:
         print(json.dumps(figures))
     else:

@@ -62,6 +62,9 @@ def producer(bootstrap: str, client_id: str = "segflow-worker") -> KafkaProducer
         enable_idempotence=True,
         acks="all",
         linger_ms=5,
+        # Big batches: the relay sends thousands of records then flushes; each new batch wakes the
+        # network thread, which profiled at a tenth of the relay's time with the 16 KiB default.
+        batch_size=1024 * 1024,
         max_request_size=MAX_FETCH_BYTES,
     )
 

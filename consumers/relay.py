@@ -12,11 +12,13 @@ and marks every row it finds there as published before sending anything.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from datetime import datetime
 
 import structlog
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.partitioner.default import murmur2
 
 from db import Conn, outbox
 from db import offsets as offset_rows
@@ -29,6 +31,7 @@ SLICE = 5_000  # rows per send-and-mark round
 # partition's end offset as its last batch's start + 1, so "caught up" cannot come from end offsets.
 EMPTY_POLLS_TO_END = 3
 RECOVERY_POLL_MS = 300
+PARTITION_CACHE = 200_000  # customer keys whose partition is remembered (the pure-Python murmur2 is slow)
 
 
 class Relay:
@@ -49,6 +52,22 @@ class Relay:
         self.holding = False
         self.needs_recovery = True
         self.published = 0
+        self._partitions: int | None = None
+        self._partition_of: dict[str, int] = {}
+        self.last_published_at: float | None = None
+        """Wall time the last slice was acknowledged (for the benchmark's end-to-end rate)."""
+
+    def _partition(self, key: str) -> int:
+        """Kafka's default partitioner (murmur2 of the key), computed once per customer key."""
+        partition = self._partition_of.get(key)
+        if partition is None:
+            if self._partitions is None:
+                self._partitions = len(self.producer.partitions_for(self.topic))
+            partition = (murmur2(key.encode()) & 0x7FFFFFFF) % self._partitions
+            if len(self._partition_of) >= PARTITION_CACHE:
+                self._partition_of.clear()  # bounded: memory stays flat however many customers
+            self._partition_of[key] = partition
+        return partition
 
     def reconnect(self, conn: Conn) -> None:
         """A new connection after the old one broke: the lock went with it, so take it (and recover) again."""
@@ -69,7 +88,10 @@ class Relay:
         if not rows:
             return 0
         self.needs_recovery = True  # until the slice is marked, a failure means "look before resending"
-        futures = [self.producer.send(self.topic, key=key.encode(), value=payload.encode()) for _, key, payload in rows]
+        futures = [
+            self.producer.send(self.topic, key=key.encode(), value=payload.encode(), partition=self._partition(key))
+            for _, key, payload in rows
+        ]
         self.producer.flush()
         ends: dict[int, int] = {}
         for future in futures:
@@ -80,6 +102,7 @@ class Relay:
             offset_rows.save_relay_positions(self.conn, self.topic, ends)
         self.needs_recovery = False
         self.published += len(rows)
+        self.last_published_at = time.time()
         return len(rows)
 
     def recover(self) -> None:

@@ -154,7 +154,7 @@ WHERE store_id = %(store_id)s AND id = ANY(%(flow_ids)b::text[]);
 -- Ids are deterministic, so a retried cause cannot queue an event twice.
 INSERT INTO outbox (store_id, event_id, event_type, key, payload)
 SELECT %(store_id)s, event_id, event_type, key, payload
-FROM unnest(%(event_ids)b::text[], %(event_types)b::text[], %(keys)b::text[], %(payloads)b::jsonb[])
+FROM unnest(%(event_ids)b::text[], %(event_types)b::text[], %(keys)b::text[], %(payloads)b::json[])
      AS o (event_id, event_type, key, payload)
 ON CONFLICT (store_id, event_id) DO NOTHING;
 

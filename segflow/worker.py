@@ -13,11 +13,14 @@ the one that still fails is dead-lettered, so one message cannot stall a partiti
 from __future__ import annotations
 
 import contextlib
+import os
+import resource
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import psycopg
 import structlog
@@ -43,6 +46,7 @@ POLL_MS = 100
 DEDUP_WINDOW = timedelta(days=8)
 PURGE_EVERY_S = 3600.0
 RETRY_BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 5.0)
+PROGRESS_EVERY = 100_000  # events between `progress` log lines (with the current RSS)
 INPUT_PARTITIONS = 4  # only used when the worker has to create the input topic itself
 
 
@@ -65,6 +69,7 @@ class Worker:
         database_url: str,
         clock: Callable[[], datetime] = utc_now,
         stop_when_idle: float | None = None,
+        max_batch: int = kafka_clients.MAX_POLL_RECORDS,
     ) -> None:
         self.config = config
         self.database_url = database_url
@@ -72,8 +77,12 @@ class Worker:
         self.stop_when_idle = stop_when_idle
         self.summary = Summary()
         self.applier = Applier(config.group_id, config.input_topic)
+        self.max_batch = max_batch
         self._stopping = False
         self._failures = 0
+        self.first_event_at: float | None = None
+        """Wall time of the first non-empty poll (for the benchmark's end-to-end rate)."""
+        self._next_progress = PROGRESS_EVERY
 
     def stop(self) -> None:
         """Finish the batch in hand, commit, and leave the loop."""
@@ -131,7 +140,10 @@ class Worker:
                 producer.close(timeout=5)
             self.conn.close()
             relay_conn.close()
-            log.info("worker_stopped", **vars_of(self.summary))
+            log.info(
+                "worker_stopped", **vars_of(self.summary), first_event_at=self.first_event_at,
+                last_published_at=relay.last_published_at, peak_rss_mb=peak_rss_mb(),
+            )  # fmt: skip
         return self.summary
 
     # --- consuming ---------------------------------------------------------------------------
@@ -149,12 +161,14 @@ class Worker:
         log.info("partitions_assigned", partitions=sorted(tp.partition for tp in assigned))
 
     def _poll_and_apply(self) -> bool:
-        polled = self.consumer.poll(timeout_ms=POLL_MS, max_records=kafka_clients.MAX_POLL_RECORDS)
+        polled = self.consumer.poll(timeout_ms=POLL_MS, max_records=self.max_batch)
         records = [
             Record(tp.topic, tp.partition, r.offset, r.key, r.value) for tp, batch in polled.items() for r in batch
         ]
         if not records:
             return False
+        if self.first_event_at is None:
+            self.first_event_at = time.time()
         try:
             self._commit(lambda: self.applier.apply(self.conn, records, self.clock()))
             self._failures = 0
@@ -194,6 +208,9 @@ class Worker:
         if result.output_events:
             self.relay_loop.wake.set()
         self.summary.events += result.applied
+        if self.summary.events >= self._next_progress:
+            log.info("progress", events=self.summary.events, rss_mb=current_rss_mb())
+            self._next_progress += PROGRESS_EVERY
         self.summary.duplicates_skipped += result.duplicates
         self.summary.dead_lettered += len(result.dead)
         if result.applied or result.dead:
@@ -297,6 +314,19 @@ class RelayLoop(threading.Thread):
             if self.relay.conn.broken or self.relay.conn.closed:
                 self.relay.reconnect(self.reopen(self.relay.conn))
             return 0 if not self._finishing.is_set() else -1
+
+
+def current_rss_mb() -> float:
+    """Resident memory now (Linux /proc), falling back to the peak elsewhere."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, ValueError, IndexError):
+        return peak_rss_mb()
+    return round(pages * os.sysconf("SC_PAGE_SIZE") / 2**20, 1)
+
+
+def peak_rss_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # KiB on Linux
 
 
 def vars_of(summary: Summary) -> dict[str, int]:

@@ -13,6 +13,7 @@ from kafka.errors import KafkaError
 from tqdm import tqdm
 
 from consumers import kafka as kafka_clients
+from consumers.kafka import MAX_POLL_RECORDS
 from engine.ids import customer_key
 from segflow import eventsfile
 from segflow.cli.common import AppContext, json_option, pass_app
@@ -26,13 +27,20 @@ from segflow.worker import Worker, vars_of
 @click.option(
     "--stop-when-idle", type=click.FloatRange(min=0), metavar="SECONDS", help="Exit after this many idle seconds."
 )
+@click.option(
+    "--max-batch",
+    type=click.IntRange(min=1),
+    default=MAX_POLL_RECORDS,
+    hidden=True,
+    help="Records per transaction (the benchmark's one-event-per-transaction baseline uses 1).",
+)
 @pass_app
-def worker(app: AppContext, stop_when_idle: float | None) -> None:
+def worker(app: AppContext, stop_when_idle: float | None, max_batch: int) -> None:
     """Consume customer events, advance flows, publish flow events, wake waits."""
     config = app.config
     with connect(config):  # migrates the embedded database, or checks a configured one is current
         pass
-    runner = Worker(config, database_url(config), stop_when_idle=stop_when_idle)
+    runner = Worker(config, database_url(config), stop_when_idle=stop_when_idle, max_batch=max_batch)
 
     def request_stop(_signum: int, _frame: FrameType | None) -> None:
         runner.stop()

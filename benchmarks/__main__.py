@@ -1,0 +1,439 @@
+"""How fast segflow is, end to end, measured on this machine: `python -m benchmarks`.
+
+    .venv/bin/python -m benchmarks [--events 200000] [--customers 20000] [--baseline-events 5000]
+                                   [--rate 2000] [--latency-seconds 15] [--skip-latency] [--json FILE]
+
+Uses SEGFLOW_DATABASE_URL and SEGFLOW_KAFKA_BOOTSTRAP when set, else starts the embedded
+PostgreSQL (in a temporary directory) and the embedded broker. Everything it creates is
+throw-away: a database, topics and consumer groups of its own.
+
+What it runs, each worker as a `segflow worker` subprocess like an operator would:
+1. throughput: N events (keyed per SPEC §2) produced to a 4-partition topic first, then one
+   worker until idle. Rate = N / (last output publish - first poll with records).
+2. ceilings, on the same machine in the same run: a raw consumer reading the same topic, and
+   the database writing the same rows (processed ids, runs, outbox) in the same batches.
+3. naive baseline: the same worker and engine code with one event per transaction.
+4. latency: a worker running while events arrive at a steady rate; produce-to-publish times
+   from the records' own timestamps.
+5. the CSV import of 8,900 rows into a store of 100,000 customers (benchmarks.import_csv).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import KafkaAdminClient, NewTopic
+from psycopg.conninfo import make_conninfo
+
+from benchmarks.import_csv import time_import
+from db import Conn
+from db import events as event_rows
+from db import offsets as offset_rows
+from db import runs as run_rows
+from db.customers import CustomerFields, upsert
+from db.migrate import migrate
+from db.queries import sql
+from engine.model import Run
+from engine.validate import validate
+from segflow import flows as flow_service
+from segflow import sample, segments, stores
+from segflow.embedded import EmbeddedBroker, free_port, port_answers, start_postgres
+
+ROOT = Path(__file__).resolve().parents[1]
+STORE = "bench"
+EXAMPLES = ("free-gift", "big-spender-credits", "winback-split")
+BATCH = 2_000  # the worker's records per poll, used for the database ceiling too
+SEGMENTS = {"Big Spenders": 2_000, "VIP": 1_000, "Insiders": 500}
+
+# A 12-node flow that uses every node type.
+EVERY_NODE_FLOW: dict[str, Any] = {
+    "id": "every-node", "store_id": STORE, "name": "Every node type", "reentry": "not_while_active",
+    "trigger": {"event": "order.processed", "where": {"field": "data.total_price", "op": "gt", "value": 20}},
+    "start": "is-vip",
+    "nodes": [
+        {"id": "is-vip", "type": "condition", "if": {"in_segment": "VIP"}, "then": "ab", "else": "is-regular"},
+        {"id": "is-regular", "type": "condition", "if": {"field": "data.total_price", "op": "gte", "value": 50}, "then": "tag-regular", "else": "bye"},
+        {"id": "bye", "type": "exit"},
+        {"id": "ab", "type": "split", "branches": [{"percent": 50, "next": "offer-a"}, {"percent": 50, "next": "offer-b"}]},
+        {"id": "offer-a", "type": "action", "action": "discount", "params": {"percent": 10}, "next": "tag-a"},
+        {"id": "offer-b", "type": "action", "action": "notify", "params": {"template": "vip"}, "next": "tag-b"},
+        {"id": "tag-a", "type": "segment", "operation": "add", "segment": "Offer A", "create_if_missing": True, "next": "wait-order"},
+        {"id": "tag-b", "type": "segment", "operation": "add", "segment": "Offer B", "create_if_missing": True, "next": "wait-order"},
+        {"id": "wait-order", "type": "wait", "until_event": "order.processed", "timeout": "P30D", "next": "thank", "on_timeout": "untag"},
+        {"id": "thank", "type": "action", "action": "notify", "params": {"template": "thanks"}, "next": None},
+        {"id": "untag", "type": "segment", "operation": "remove", "segment": "VIP", "next": None},
+        {"id": "tag-regular", "type": "segment", "operation": "add", "segment": "Regulars", "create_if_missing": True, "next": None},
+    ],
+}  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--customers", type=int, default=20_000)
+    parser.add_argument("--baseline-events", type=int, default=5_000)
+    parser.add_argument("--rate", type=int, default=2_000, help="events/s for the latency run")
+    parser.add_argument("--latency-seconds", type=float, default=15.0)
+    parser.add_argument("--skip-latency", action="store_true")
+    parser.add_argument("--skip-import", action="store_true")
+    parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    args = parser.parse_args()
+
+    figures: dict[str, Any] = {"machine": machine()}
+    with services() as (admin_url, bootstrap), scratch_database(admin_url) as url:
+        customers = sample.emails(args.customers, "bench.example")
+        with psycopg.connect(url, autocommit=True) as conn:
+            set_up_store(conn, customers)
+        env = worker_env(url, bootstrap)
+        events = sample.events(STORE, customers, args.events, seed=1, prefix="b")
+        print(f"throughput: producing {len(events):,} events...", file=sys.stderr)
+        topic = new_topic(bootstrap, "in")
+        produce(bootstrap, topic, events)
+        run = run_worker(env, topic)
+        figures["throughput"] = run
+        print(f"  {run['events_per_s']:,.0f} events/s end to end", file=sys.stderr)
+        figures["raw_consume_per_s"] = raw_consume_rate(bootstrap, topic, len(events))
+        figures["db_write_events_per_s"] = db_write_rate(admin_url, url, customers, len(events))
+        baseline_events = sample.events(STORE, customers, args.baseline_events, seed=2, prefix="n")
+        baseline_topic = new_topic(bootstrap, "naive")
+        produce(bootstrap, baseline_topic, baseline_events)
+        figures["naive_baseline"] = run_worker(env, baseline_topic, "--max-batch", "1")
+        if not args.skip_latency:
+            figures["latency"] = latency_run(env, bootstrap, customers, args.rate, args.latency_seconds)
+    if not args.skip_import:
+        figures["csv_import_8900_s"] = time_import(customers=100_000, rows=8_900, repeat=3)["median_s"]
+    report(figures)
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
+
+
+# --- services and setup ---------------------------------------------------------------------
+
+
+@contextmanager
+def services() -> Iterator[tuple[str, str]]:
+    configured_db = os.environ.get("SEGFLOW_DATABASE_URL")
+    configured_kafka = os.environ.get("SEGFLOW_KAFKA_BOOTSTRAP")
+    with tempfile.TemporaryDirectory() as tmp:
+        postgres = None if configured_db else start_postgres(Path(tmp) / "pgdata")
+        broker = None
+        if not configured_kafka or not _answers(configured_kafka):
+            broker = EmbeddedBroker(port=free_port()).start()
+        try:
+            yield (
+                (configured_db or (postgres.url if postgres else "")),
+                (broker.bootstrap if broker else configured_kafka or ""),
+            )
+        finally:
+            if broker:
+                broker.stop()
+            if postgres:
+                postgres.stop()
+
+
+def _answers(bootstrap: str) -> bool:
+    host, _, port = bootstrap.split(",")[0].rpartition(":")
+    return port.isdigit() and port_answers(host, int(port))
+
+
+@contextmanager
+def scratch_database(admin_url: str) -> Iterator[str]:
+    name = f"segflow_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"'.encode())
+    try:
+        url = make_conninfo(admin_url, dbname=name)
+        with psycopg.connect(url, autocommit=True) as conn:
+            migrate(conn)
+        yield url
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'.encode())
+
+
+def set_up_store(conn: Conn, customers: list[str]) -> None:
+    stores.create(conn, STORE, "pro", "Benchmark store")
+    with conn.transaction():
+        upsert(conn, STORE, [CustomerFields(email=e, first_name="Bench") for e in customers])
+    offset = 0
+    for name, size in SEGMENTS.items():
+        segments.create(conn, STORE, name)
+        segments.change_by_email(conn, STORE, name, "add", customers[offset : offset + size])
+        offset += size // 2  # overlapping segments, like real ones
+    definitions = []
+    for name in EXAMPLES:
+        raw = json.loads((ROOT / "examples" / "flows" / f"{name}.json").read_text(encoding="utf-8"))
+        raw["store_id"] = STORE
+        definitions.append(raw)
+    definitions.append(EVERY_NODE_FLOW)
+    flows = []
+    for raw in definitions:
+        flow, errors = validate(raw)
+        assert flow is not None and not errors, errors
+        flows.append((raw, flow))
+    flow_service.deploy(conn, flows)
+    conn.execute("ANALYZE")
+
+
+def new_topic(bootstrap: str, prefix: str, partitions: int = 4) -> str:
+    name = f"bench-{prefix}-{uuid.uuid4().hex[:6]}"
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        admin.create_topics([NewTopic(name, partitions, 1)])
+    finally:
+        admin.close()
+    return name
+
+
+def _producer(bootstrap: str) -> KafkaProducer:
+    return KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, batch_size=256 * 1024)
+
+
+def _key(event: dict[str, Any]) -> bytes:
+    return f"{event['store_id']}:{event['customer']['email'].strip().lower()}".encode()
+
+
+def produce(bootstrap: str, topic: str, events: list[dict[str, Any]]) -> None:
+    producer = _producer(bootstrap)
+    try:
+        for event in events:
+            producer.send(topic, key=_key(event), value=json.dumps(event).encode())
+        producer.flush()
+    finally:
+        producer.close()
+
+
+def worker_env(url: str, bootstrap: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "SEGFLOW_DATABASE_URL": url,
+        "SEGFLOW_KAFKA_BOOTSTRAP": bootstrap,
+        "SEGFLOW_LOG_FORMAT": "json",
+    }
+
+
+def _start_worker(env: dict[str, str], topic: str, log_path: Path, *extra: str) -> subprocess.Popen[bytes]:
+    run_env = {
+        **env,
+        "SEGFLOW_GROUP_ID": f"bench-{uuid.uuid4().hex[:6]}",
+        "SEGFLOW_INPUT_TOPIC": topic,
+        "SEGFLOW_OUTPUT_TOPIC": f"{topic}-out",
+        "SEGFLOW_DLQ_TOPIC": f"{topic}-dlq",
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "segflow", "worker", "--stop-when-idle", "2", *extra],
+        env=run_env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log_path.open("wb"),
+    )  # fmt: skip
+
+
+def _log_lines(path: Path) -> list[dict[str, Any]]:
+    lines = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            lines.append(json.loads(line))
+        except ValueError:
+            continue
+    return lines
+
+
+def run_worker(env: dict[str, str], topic: str, *extra: str) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        log_path = Path(tmp) / "worker.log"
+        worker = _start_worker(env, topic, log_path, *extra)
+        if worker.wait() != 0:
+            raise SystemExit(f"the worker failed:\n{log_path.read_text()[-2000:]}")
+        stopped = next(line for line in _log_lines(log_path) if line.get("event") == "worker_stopped")
+    seconds = stopped["last_published_at"] - stopped["first_event_at"]
+    return {
+        "events": stopped["events"],
+        "published": stopped["published"],
+        "seconds": round(seconds, 2),
+        "events_per_s": round(stopped["events"] / seconds),
+        "output_events_per_s": round(stopped["published"] / seconds),
+        "peak_rss_mb": stopped["peak_rss_mb"],
+    }
+
+
+# --- ceilings -------------------------------------------------------------------------------
+
+
+def raw_consume_rate(bootstrap: str, topic: str, expected: int) -> int:
+    """Records/s a kafka-python consumer reads from the same topic, doing nothing with them."""
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, max_poll_records=BATCH
+    )
+    try:
+        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        seen = 0
+        started = time.perf_counter()
+        while seen < expected:
+            seen += sum(len(batch) for batch in consumer.poll(timeout_ms=500).values())
+        return round(seen / (time.perf_counter() - started))
+    finally:
+        consumer.close()
+
+
+def db_write_rate(admin_url: str, bench_url: str, customers: list[str], events: int) -> int:
+    """Events/s the database takes when written the rows the engine wrote, in the worker's batches."""
+    with psycopg.connect(bench_url, autocommit=True) as bench:
+        outbox = bench.execute(
+            "SELECT event_id, event_type, key, payload::text FROM outbox WHERE store_id = %s", (STORE,)
+        ).fetchall()
+        runs = [
+            Run(key, flow, version, email, node, status, entered, updated, wake, waiting, reason)
+            for key, flow, version, email, node, status, wake, waiting, reason, entered, updated in bench.execute(
+                "SELECT r.key, r.flow_id, r.flow_version, c.email, r.node_id, r.status, r.wake_at, r.waiting_for, r.reason, "
+                "r.entered_at, r.updated_at FROM runs r JOIN customers c ON c.id = r.customer_id WHERE r.store_id = %s",
+                (STORE,),
+            )
+        ]
+    insert_outbox = sql("insert_outbox")
+    chunks = max(1, events // BATCH)
+    with scratch_database(admin_url) as url, psycopg.connect(url, autocommit=True) as conn:
+        set_up_store(conn, customers)
+        ids = {
+            email: cid for cid, email in conn.execute("SELECT id, email FROM customers WHERE store_id = %s", (STORE,))
+        }
+        started = time.perf_counter()
+        for i in range(chunks):
+            out = outbox[i::chunks]
+            with conn.transaction():
+                event_rows.claim(conn, STORE, [f"w{i}-{n}" for n in range(BATCH)], _now())
+                run_rows.upsert(conn, STORE, runs[i::chunks], ids)
+                conn.execute(
+                    insert_outbox,
+                    {"store_id": STORE, "event_ids": [o[0] for o in out], "event_types": [o[1] for o in out],
+                     "keys": [o[2] for o in out], "payloads": [o[3] for o in out]},
+                )  # fmt: skip
+                offset_rows.save(conn, "bench-db", "bench", {i % 4: i + 1})
+        return round(chunks * BATCH / (time.perf_counter() - started))
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+# --- latency --------------------------------------------------------------------------------
+
+
+def latency_run(env: dict[str, str], bootstrap: str, customers: list[str], rate: int, seconds: float) -> dict[str, Any]:
+    """Steady `rate` events/s into a running worker; produce-to-publish per output event."""
+    count = int(rate * seconds)
+    events = sample.events(STORE, customers, count, seed=3, prefix="l")
+    topic = new_topic(bootstrap, "lat")
+    with tempfile.TemporaryDirectory() as tmp:
+        log_path = Path(tmp) / "worker.log"
+        worker = _start_worker(env, topic, log_path)
+        deadline = time.monotonic() + 60
+        while not any(line.get("event") == "partitions_assigned" for line in _log_lines(log_path)):
+            if time.monotonic() > deadline or worker.poll() is not None:
+                raise SystemExit(f"the latency worker did not start:\n{log_path.read_text()[-2000:]}")
+            time.sleep(0.1)
+        producer = _producer(bootstrap)
+        tick = 0.01
+        per_tick = max(1, int(rate * tick))
+        started = time.monotonic()
+        for i in range(0, count, per_tick):
+            for event in events[i : i + per_tick]:
+                producer.send(topic, key=_key(event), value=json.dumps(event).encode())
+            producer.flush()
+            pause = started + (i + per_tick) / rate - time.monotonic()
+            if pause > 0:
+                time.sleep(pause)
+        produce_seconds = time.monotonic() - started
+        producer.close()
+        worker.wait()
+    sent = {json.loads(r.value)["event_id"]: r.timestamp for r in _read_topic(bootstrap, topic)}
+    latencies = sorted(
+        r.timestamp - sent[cause]
+        for r in _read_topic(bootstrap, f"{topic}-out")
+        if (cause := json.loads(r.value).get("cause", {}).get("event_id")) in sent
+    )
+    return {
+        "rate_per_s": round(count / produce_seconds),
+        "events": count,
+        "output_events": len(latencies),
+        "p50_ms": latencies[len(latencies) // 2],
+        "p99_ms": latencies[int(len(latencies) * 0.99)],
+        "max_ms": latencies[-1],
+    }
+
+
+def _read_topic(bootstrap: str, topic: str) -> list[Any]:
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+    try:
+        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        records: list[Any] = []
+        empty = 0
+        while empty < 3:
+            batch = consumer.poll(timeout_ms=300)
+            empty = 0 if batch else empty + 1
+            for part in batch.values():
+                records.extend(part)
+        return records
+    finally:
+        consumer.close()
+
+
+# --- report ---------------------------------------------------------------------------------
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "date": time.strftime("%Y-%m-%d"),
+    }
+
+
+def report(f: dict[str, Any]) -> None:
+    t = f["throughput"]
+    naive = f["naive_baseline"]
+    ceiling = min(f["raw_consume_per_s"], f["db_write_events_per_s"])
+    rows = [
+        ("events/s end to end", f"{t['events_per_s']:,}", f"{t['events']:,} events in {t['seconds']} s"),
+        ("output events/s", f"{t['output_events_per_s']:,}", f"{t['published']:,} published"),
+        ("peak RSS", f"{t['peak_rss_mb']} MB", "worker process"),
+        ("raw consume ceiling", f"{f['raw_consume_per_s']:,}/s", "kafka-python, no processing"),
+        ("database write ceiling", f"{f['db_write_events_per_s']:,} events/s", "same rows, same batches"),
+        ("engine / lower ceiling", f"{t['events_per_s'] / ceiling:.2f}", ""),
+        ("naive baseline", f"{naive['events_per_s']:,} events/s", "one event per transaction"),
+        ("batched / naive", f"{t['events_per_s'] / naive['events_per_s']:.1f}x", ""),
+    ]
+    if "latency" in f:
+        lat = f["latency"]
+        rows.append(
+            ("latency p50 / p99", f"{lat['p50_ms']} / {lat['p99_ms']} ms", f"at {lat['rate_per_s']:,} events/s")
+        )
+    if "csv_import_8900_s" in f:
+        rows.append(("CSV import 8,900 rows", f"{f['csv_import_8900_s']} s", "store of 100,000 customers"))
+    width = max(len(r[0]) for r in rows)
+    value_width = max(len(r[1]) for r in rows)
+    m = f["machine"]
+    print(f"segflow benchmark, {m['date']}, {m['cpus']} CPUs, Python {m['python']}, {m['platform']}")
+    for name, value, note in rows:
+        print(f"  {name:<{width}}  {value:>{value_width}}  {note}".rstrip())
+
+
+if __name__ == "__main__":
+    main()
