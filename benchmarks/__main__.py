@@ -15,7 +15,9 @@ What it runs, each worker as a `segflow worker` subprocess like an operator woul
 3. naive baseline: the same worker and engine code with one event per transaction.
 4. latency: a worker running while events arrive at a steady rate; produce-to-publish times
    from the records' own timestamps.
-5. the CSV import of 8,900 rows into a store of 100,000 customers (benchmarks.import_csv).
+5. the CSV import of 8,900 rows into a store of 100,000 customers (benchmarks.import_csv), and
+   importing then syncing a 10,000-profile Klaviyo list against the local fake
+   (benchmarks.klaviyo_sync).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from kafka.admin import KafkaAdminClient, NewTopic
 from psycopg.conninfo import make_conninfo
 
 from benchmarks.import_csv import time_import
+from benchmarks.klaviyo_sync import time_klaviyo
 from db import Conn
 from db import events as event_rows
 from db import offsets as offset_rows
@@ -115,8 +118,9 @@ def main() -> None:
         figures["naive_baseline"] = run_worker(env, baseline_topic, "--max-batch", "1")
         if not args.skip_latency:
             figures["latency"] = latency_run(env, bootstrap, customers, args.rate, args.latency_seconds)
-    if not args.skip_import:
-        figures["csv_import_8900_s"] = time_import(customers=100_000, rows=8_900, repeat=3)["median_s"]
+        if not args.skip_import:
+            figures["csv_import_8900_s"] = time_import(100_000, 8_900, 3, admin_url)["median_s"]
+            figures["klaviyo_10000"] = time_klaviyo(10_000, admin_url)
     report(figures)
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
@@ -427,6 +431,9 @@ def report(f: dict[str, Any]) -> None:
         )
     if "csv_import_8900_s" in f:
         rows.append(("CSV import 8,900 rows", f"{f['csv_import_8900_s']} s", "store of 100,000 customers"))
+    if "klaviyo_10000" in f:
+        k = f["klaviyo_10000"]
+        rows.append(("Klaviyo 10,000 profiles", f"{k['import_s']} + {k['sync_s']} s", "import + sync, local fake"))
     width = max(len(r[0]) for r in rows)
     value_width = max(len(r[1]) for r in rows)
     m = f["machine"]

@@ -28,9 +28,9 @@ from segflow.config import Config
 from segflow.database import database_url
 
 
-def time_import(customers: int, rows: int, repeat: int) -> dict[str, float | int]:
+def time_import(customers: int, rows: int, repeat: int, admin_url: str | None = None) -> dict[str, float | int]:
     """Import `rows` emails into a fresh segment `repeat` times; timings in seconds."""
-    admin_url = database_url(Config.from_env())
+    admin_url = admin_url or database_url(Config.from_env())
     name = f"segflow_bench_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(admin_url, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"'.encode())

@@ -398,3 +398,56 @@ SELECT flow_id, status, count(*) FROM runs WHERE store_id = %(store_id)s GROUP B
 -- name: customer_outbox
 -- One customer's output events in the order they were queued: their journey.
 SELECT payload FROM outbox WHERE store_id = %(store_id)s AND key = %(key)s ORDER BY id;
+
+-- ===== integrations (Klaviyo) =====
+
+-- name: set_credential
+-- `stores set-klaviyo-key`: one key per store and provider; setting it again replaces it.
+INSERT INTO store_credentials (store_id, provider, api_key) VALUES (%(store_id)s, %(provider)s, %(api_key)s)
+ON CONFLICT (store_id, provider) DO UPDATE SET api_key = excluded.api_key, updated_at = now();
+
+-- name: get_credential
+-- The only query that reads a key; its caller wraps it in a SecretStr at once.
+SELECT api_key FROM store_credentials WHERE store_id = %(store_id)s AND provider = %(provider)s;
+
+-- name: insert_external_segment
+-- A segment that mirrors an external list or segment.
+INSERT INTO segments (store_id, name, source, auto_sync, external_type, external_id, created_at)
+VALUES (%(store_id)s, %(name)s, 'klaviyo', %(auto_sync)s, %(external_type)s, %(external_id)s, %(now)s)
+ON CONFLICT DO NOTHING
+RETURNING id, name, source, created_at, auto_sync, last_synced_at;
+
+-- name: lock_external_segment
+-- A sync holds its segment for its whole run, so two syncs of one segment never overlap.
+SELECT external_type, external_id FROM segments
+WHERE store_id = %(store_id)s AND id = %(segment_id)s AND source = 'klaviyo'
+FOR UPDATE;
+
+-- name: member_ids
+-- Who is in a segment now (for a sync's difference).
+SELECT c.id, c.email FROM segment_members m
+JOIN customers c ON c.store_id = m.store_id AND c.id = m.customer_id
+WHERE m.store_id = %(store_id)s AND m.segment_id = %(segment_id)s;
+
+-- name: mark_synced
+-- A sync that changed nothing still counts as a sync.
+UPDATE segments SET last_synced_at = %(now)s WHERE store_id = %(store_id)s AND id = %(segment_id)s;
+
+-- name: set_auto_sync
+-- `segments set NAME --auto-sync on|off`.
+UPDATE segments SET auto_sync = %(auto_sync)s WHERE store_id = %(store_id)s AND id = %(segment_id)s;
+
+-- name: due_syncs
+-- Klaviyo segments whose daily sync is due, oldest first; one another worker holds is skipped.
+SELECT store_id, id, name FROM segments
+WHERE source = 'klaviyo' AND auto_sync AND external_id IS NOT NULL
+  AND (last_synced_at IS NULL OR last_synced_at <= %(due_before)s)
+  AND NOT id = ANY(%(skip)b::bigint[])
+ORDER BY last_synced_at NULLS FIRST
+LIMIT 1
+FOR UPDATE SKIP LOCKED;
+
+-- name: lock_member_customers
+-- Manual, CSV and sync membership changes lock their customers like the worker does (by email),
+-- so a worker batch never decides on a membership view that changes under it.
+SELECT id FROM customers WHERE store_id = %(store_id)s AND id = ANY(%(ids)b::bigint[]) ORDER BY email FOR UPDATE;

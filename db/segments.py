@@ -136,3 +136,61 @@ def remove_many(conn: Conn, store_id: str, rows: Sequence[tuple[int, int]]) -> N
     if rows:
         params = {"store_id": store_id, "segment_ids": [r[0] for r in rows], "customer_ids": [r[1] for r in rows]}
         conn.execute(_REMOVE_MANY, params)
+
+
+_INSERT_EXTERNAL = sql("insert_external_segment")
+_LOCK_EXTERNAL = sql("lock_external_segment")
+_MEMBER_IDS = sql("member_ids")
+_MARK_SYNCED = sql("mark_synced")
+_SET_AUTO_SYNC = sql("set_auto_sync")
+_DUE_SYNCS = sql("due_syncs")
+_LOCK_MEMBER_CUSTOMERS = sql("lock_member_customers")
+
+
+@dataclass(frozen=True, slots=True)
+class DueSync:
+    store_id: str
+    segment_id: int
+    name: str
+
+
+def insert_external(
+    conn: Conn, store_id: str, name: str, external_type: str, external_id: str, auto_sync: bool, now: datetime
+) -> SegmentRow | None:
+    params = {
+        "store_id": store_id, "name": name, "auto_sync": auto_sync, "external_type": external_type,
+        "external_id": external_id, "now": now,
+    }  # fmt: skip
+    row = conn.execute(_INSERT_EXTERNAL, params).fetchone()
+    return SegmentRow(*row) if row else None
+
+
+def lock_external(conn: Conn, store_id: str, segment_id: int) -> tuple[str, str] | None:
+    """(external type, external id) of a Klaviyo segment, locked until the transaction ends."""
+    row = conn.execute(_LOCK_EXTERNAL, {"store_id": store_id, "segment_id": segment_id}).fetchone()
+    return (str(row[0]), str(row[1])) if row and row[0] and row[1] else None
+
+
+def member_ids(conn: Conn, store_id: str, segment_id: int) -> dict[str, int]:
+    """email -> customer id of the segment's members."""
+    rows = conn.execute(_MEMBER_IDS, {"store_id": store_id, "segment_id": segment_id})
+    return {email: customer_id for customer_id, email in rows}
+
+
+def mark_synced(conn: Conn, store_id: str, segment_id: int, now: datetime) -> None:
+    conn.execute(_MARK_SYNCED, {"store_id": store_id, "segment_id": segment_id, "now": now})
+
+
+def set_auto_sync(conn: Conn, store_id: str, segment_id: int, auto_sync: bool) -> None:
+    conn.execute(_SET_AUTO_SYNC, {"store_id": store_id, "segment_id": segment_id, "auto_sync": auto_sync})
+
+
+def due_sync(conn: Conn, due_before: datetime, skip: Sequence[int] = ()) -> DueSync | None:
+    """The next Klaviyo segment due for its daily sync, locked (across stores: the worker serves all)."""
+    row = conn.execute(_DUE_SYNCS, {"due_before": due_before, "skip": list(skip)}).fetchone()
+    return DueSync(*row) if row else None
+
+
+def lock_member_customers(conn: Conn, store_id: str, customer_ids: Sequence[int]) -> None:
+    if customer_ids:
+        conn.execute(_LOCK_MEMBER_CUSTOMERS, {"store_id": store_id, "ids": list(customer_ids)})

@@ -76,3 +76,14 @@ class MembershipReport(Report):
     changed: list[str]
     unchanged: list[str]
     unknown: list[str]
+
+
+class SyncReport(Report):
+    """`segments import-external` and `segments sync` (SPEC §7)."""
+
+    added: int
+    removed: int
+    unknown_emails: int
+    """Profiles whose email matches no customer of the store (or that have no email)."""
+    profiles: int
+    """Profiles in the Klaviyo list or segment."""

@@ -108,6 +108,7 @@ def change_members(
     Must run inside the caller's transaction: the outbox rows commit with the change or not at all.
     """
     ids = list(customers.values())
+    segment_rows.lock_member_customers(conn, store_id, ids)
     if operation == "add":
         changed_ids = segment_rows.add_members(conn, store_id, segment.id, ids, added_by, now)
         event_type: Literal["segment.member_added", "segment.member_removed"] = "segment.member_added"

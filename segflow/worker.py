@@ -34,6 +34,7 @@ from consumers.relay import Relay
 from db import Conn
 from db import events as event_rows
 from db import offsets as offset_rows
+from segflow import klaviyo
 from segflow.config import Config
 from segflow.database import open_connection
 from segflow.embedded import require_broker
@@ -112,10 +113,12 @@ class Worker:
         relay_loop = RelayLoop(relay, self._reopen)
         self.relay_loop = relay_loop
         relay_loop.start()
+        sync_loop = SyncLoop(self.config, self.database_url, self.clock)
+        sync_loop.start()
         try:
             while not self._stopping:
                 busy = self._poll_and_apply()
-                busy = not relay_loop.idle or busy
+                busy = not relay_loop.idle or not sync_loop.idle or busy
                 busy = (
                     self._guard("scheduler", lambda: scheduler.tick(self.conn, self.applier, self.clock())) > 0 or busy
                 )
@@ -132,6 +135,7 @@ class Worker:
                     log.info("worker_idle", seconds=self.stop_when_idle)
                     break
         finally:
+            sync_loop.finish()
             relay_loop.finish()  # whatever the last batch queued goes out before we leave
             self.summary.published = relay.published
             with contextlib.suppress(Exception):
@@ -314,6 +318,64 @@ class RelayLoop(threading.Thread):
             if self.relay.conn.broken or self.relay.conn.closed:
                 self.relay.reconnect(self.reopen(self.relay.conn))
             return 0 if not self._finishing.is_set() else -1
+
+
+class SyncLoop(threading.Thread):
+    """Daily Klaviyo syncs (SPEC §6) on a thread of their own, so HTTP never holds up the events."""
+
+    CHECK_EVERY_S = 30.0
+    RETRY_FAILED_AFTER_S = 3600.0  # a failing sync (bad key, Klaviyo down) is not retried in a loop
+
+    def __init__(self, config: Config, database_url: str, clock: Callable[[], datetime]) -> None:
+        super().__init__(name="segflow-sync", daemon=True)
+        self.config = config
+        self.database_url = database_url
+        self.clock = clock
+        self._halt = threading.Event()
+        self._checked = threading.Event()
+        self._failed: dict[int, float] = {}
+        self.synced = 0
+
+    @property
+    def idle(self) -> bool:
+        """True once a check found nothing left to do (and until the next check starts)."""
+        return self._checked.is_set()
+
+    def run(self) -> None:
+        conn: Conn | None = None
+        while not self._halt.is_set():
+            self._checked.clear()
+            try:
+                conn = (
+                    conn
+                    if conn is not None and not conn.closed and not conn.broken
+                    else open_connection(self.database_url)
+                )
+                self._sync_all_due(conn)
+            except (psycopg.Error, ServiceUnavailable) as exc:
+                log.warning("sync_check_failed", error=f"{type(exc).__name__}: {exc}".splitlines()[0])
+            self._checked.set()
+            self._halt.wait(self.CHECK_EVERY_S)
+        if conn is not None:
+            conn.close()
+
+    def _sync_all_due(self, conn: Conn) -> None:
+        while not self._halt.is_set():
+            now = time.monotonic()
+            skip = [segment for segment, until in self._failed.items() if until > now]
+            try:
+                done = klaviyo.sync_due(conn, self.config, self.clock(), skip)
+            except klaviyo.SyncFailed as exc:
+                log.warning("klaviyo_sync_failed", segment_id=exc.segment_id, reason=str(exc))
+                self._failed[exc.segment_id] = now + self.RETRY_FAILED_AFTER_S
+                continue
+            if done is None:
+                return
+            self.synced += 1
+
+    def finish(self) -> None:
+        self._halt.set()
+        self.join(30)
 
 
 def current_rss_mb() -> float:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, Literal
 
 import click
 from tqdm import tqdm
 
 from db.segments import SegmentRow
-from schemas.reports import ImportReport, MemberOut, MembershipReport, SegmentOut, SegmentShow
+from schemas.reports import ImportReport, MemberOut, MembershipReport, SegmentOut, SegmentShow, SyncReport
+from segflow import klaviyo
 from segflow import segments as segment_service
 from segflow.cli.common import AppContext, json_option, pass_app, print_json, print_table, store_option
 
@@ -200,3 +203,73 @@ def delete(app: AppContext, name: str, store_id: str, force: bool, yes: bool, as
     for flow_id in paused:
         click.echo(f"paused flow {flow_id}")
     click.echo(f'deleted segment "{segment.name}" ({segment.members} memberships removed)')
+
+
+def _print_sync(report: SyncReport, as_json: bool, what: str) -> None:
+    if as_json:
+        print_json(report)
+        return
+    click.echo(
+        f"{what}: {report.profiles:,} profiles, {report.added:,} added, {report.removed:,} removed, "
+        f"{report.unknown_emails:,} unknown emails (not customers of the store)"
+    )
+
+
+@segments.command("import-external")
+@click.argument("name")
+@store_option
+@click.option("--provider", type=click.Choice(["klaviyo"]), required=True)
+@click.option("--type", "kind", type=click.Choice(["list", "segment"]), required=True)
+@click.option("--external-id", help="The Klaviyo list or segment id.")
+@click.option("--external-name", help="The Klaviyo list or segment name (must match exactly one).")
+@json_option
+@pass_app
+def import_external(
+    app: AppContext,
+    name: str,
+    store_id: str,
+    provider: str,
+    kind: Literal["list", "segment"],
+    external_id: str | None,
+    external_name: str | None,
+    as_json: bool,
+) -> None:
+    """Create segment NAME from a Klaviyo list or segment; it then syncs daily (auto-sync)."""
+    if (external_id is None) == (external_name is None):
+        raise click.UsageError("give exactly one of --external-id or --external-name")
+    with app.db() as conn, tqdm(unit=" profiles", disable=not sys.stderr.isatty(), leave=False) as bar:
+        segment, report = klaviyo.import_external(
+            conn, app.config, store_id, name, kind, external_id, external_name, progress=_advance(bar)
+        )
+    _print_sync(report, as_json, f'imported Klaviyo {kind} into segment "{segment.name}"')
+
+
+@segments.command("sync")
+@click.argument("name")
+@store_option
+@json_option
+@pass_app
+def sync(app: AppContext, name: str, store_id: str, as_json: bool) -> None:
+    """Make a Klaviyo segment mirror its list or segment now."""
+    with app.db() as conn, tqdm(unit=" profiles", disable=not sys.stderr.isatty(), leave=False) as bar:
+        report = klaviyo.sync(conn, app.config, store_id, name, progress=_advance(bar))
+    _print_sync(report, as_json, f'synced segment "{name.strip()}"')
+
+
+@segments.command("set")
+@click.argument("name")
+@store_option
+@click.option("--auto-sync", type=click.Choice(["on", "off"]), required=True, help="Daily sync of a Klaviyo segment.")
+@pass_app
+def set_(app: AppContext, name: str, store_id: str, auto_sync: str) -> None:
+    """Change a segment's settings."""
+    with app.db() as conn:
+        segment = klaviyo.set_auto_sync(conn, store_id, name, auto_sync == "on")
+    click.echo(f'segment "{segment.name}" in store {store_id}: auto-sync {"on" if segment.auto_sync else "off"}')
+
+
+def _advance(bar: tqdm[Any]) -> Callable[[int], None]:
+    def advance(done: int) -> None:
+        bar.update(done - bar.n)
+
+    return advance

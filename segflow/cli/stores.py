@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from schemas.reports import StoreOut
+from segflow import klaviyo
 from segflow import stores as store_service
 from segflow.cli.common import AppContext, json_option, pass_app, print_json, print_table
 
@@ -45,3 +48,18 @@ def list_(app: AppContext, as_json: bool) -> None:
         click.echo("no stores yet: segflow stores create STORE --plan pro")
     else:
         print_table(["id", "name", "plan"], [[s.id, s.name, s.plan] for s in out])
+
+
+@stores.command("set-klaviyo-key")
+@click.argument("store_id")
+@pass_app
+def set_klaviyo_key(app: AppContext, store_id: str) -> None:
+    """Save STORE_ID's Klaviyo private API key, read from stdin (not echoed on a terminal).
+
+    The key is never printed, logged or included in --json output.
+    """
+    interactive = sys.stdin.isatty()
+    key = click.prompt("Klaviyo private API key", hide_input=True, err=True) if interactive else sys.stdin.read()
+    with app.db() as conn:
+        klaviyo.set_key(conn, store_id, key)
+    click.echo(f"saved the Klaviyo API key for store {store_id}")

@@ -35,6 +35,7 @@ CROSS_STORE = {
     "unpublished_outbox": "the relay publishes every store's events, in commit order",
     "mark_outbox_published": "by outbox ids the relay just read",
     "unpublished_count": "a total for idle detection",
+    "due_syncs": "the worker runs every store's daily Klaviyo syncs",
 }
 
 

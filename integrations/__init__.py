@@ -1,0 +1,1 @@
+"""Clients for external systems segflow imports from (SPEC §6). No segflow imports here."""

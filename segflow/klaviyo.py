@@ -1,0 +1,222 @@
+"""Klaviyo-backed segments: import a list or segment, keep it in sync (SPEC §6).
+
+A sync makes the segment's membership mirror the Klaviyo list or segment: every profile is
+fetched first, then one transaction adds the customers who joined and removes those who left,
+through `segments.change_members` (so each change queues its outbox event, caused by the
+sync), and sets `last_synced_at`. If anything fails, nothing changes. The segment row is
+locked for the whole sync, so two syncs of one segment never overlap; the worker's daily
+syncs take due segments with SKIP LOCKED.
+
+The store's API key is read here, held as a SecretStr and handed to the client; it is never
+printed, logged or put in an error message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+import structlog
+from pydantic import SecretStr
+
+from db import Conn, credentials
+from db import segments as segment_rows
+from db.segments import SegmentRow
+from integrations.klaviyo import Client, KlaviyoAuthError, KlaviyoError, KlaviyoNotFound, KlaviyoUnavailable, Resource
+from schemas.reports import SyncReport
+from segflow import stores
+from segflow.config import Config
+from segflow.errors import AlreadyExists, InvalidInput, NotFound, SegflowError, ServiceUnavailable, UserError
+from segflow.segments import change_members, check_name, operation_cause, require_segments
+
+log = structlog.get_logger()
+
+PROVIDER = "klaviyo"
+# SPEC §6: segments created before this date sync only when asked, unless auto_sync is turned on.
+AUTO_SYNC_FROM = datetime(2025, 1, 23, tzinfo=UTC)
+SYNC_EVERY = timedelta(hours=24)
+
+Kind = Literal["list", "segment"]
+Progress = Callable[[int], None]
+"""Called with the number of profiles read so far."""
+
+
+def set_key(conn: Conn, store_id: str, api_key: str) -> None:
+    stores.require(conn, store_id)
+    key = api_key.strip()
+    if not key or any(c.isspace() for c in key):
+        raise InvalidInput("the Klaviyo API key must be one word with no spaces; nothing was saved")
+    with conn.transaction():
+        credentials.set_key(conn, store_id, PROVIDER, SecretStr(key))
+
+
+def _client(conn: Conn, config: Config, store_id: str) -> Client:
+    key = credentials.get_key(conn, store_id, PROVIDER)
+    if key is None:
+        raise UserError(
+            f"store {store_id} has no Klaviyo API key; set one with `segflow stores set-klaviyo-key {store_id}`"
+        )
+    return Client(config.klaviyo_base_url, key)
+
+
+def _translate(exc: KlaviyoError, store_id: str, what: str) -> Exception:
+    if isinstance(exc, KlaviyoAuthError):
+        return UserError(
+            f"the Klaviyo API key for store {store_id} was rejected; "
+            f"set a new one with `segflow stores set-klaviyo-key {store_id}`"
+        )
+    if isinstance(exc, KlaviyoNotFound):
+        return NotFound(f"{what} was not found in the Klaviyo account of store {store_id}")
+    if isinstance(exc, KlaviyoUnavailable):
+        return ServiceUnavailable(f"Klaviyo is unavailable for store {store_id}: {exc}; nothing was changed")
+    return UserError(f"Klaviyo refused a request for store {store_id}: {exc}; nothing was changed")
+
+
+def _resolve(client: Client, store_id: str, kind: Kind, external_id: str | None, external_name: str | None) -> Resource:
+    if external_id is not None:
+        try:
+            return client.get(kind, external_id)
+        except KlaviyoError as exc:
+            raise _translate(exc, store_id, f"Klaviyo {kind} {external_id}") from None
+    assert external_name is not None
+    try:
+        found = client.find_by_name(kind, external_name)
+    except KlaviyoError as exc:
+        raise _translate(exc, store_id, f'Klaviyo {kind} "{external_name}"') from None
+    if not found:
+        raise NotFound(f'no Klaviyo {kind} is named "{external_name}" in the account of store {store_id}')
+    if len(found) > 1:
+        ids = ", ".join(r.id for r in found)
+        raise InvalidInput(
+            f'{len(found)} Klaviyo {kind}s are named "{external_name}" ({ids}); choose one with --external-id'
+        )
+    return found[0]
+
+
+def _fetch(client: Client, store_id: str, kind: Kind, external_id: str, progress: Progress) -> tuple[int, set[str]]:
+    """(profiles, normalised emails) of the list or segment; all pages, or an error."""
+    profiles = 0
+    emails: set[str] = set()
+    try:
+        for email in client.profile_emails(kind, external_id):
+            profiles += 1
+            if email is not None:
+                emails.add(email.strip().lower())
+            if profiles % 100 == 0:
+                progress(profiles)
+    except KlaviyoError as exc:
+        raise _translate(exc, store_id, f"Klaviyo {kind} {external_id}") from None
+    progress(profiles)
+    return profiles, emails
+
+
+def import_external(
+    conn: Conn,
+    config: Config,
+    store_id: str,
+    name: str,
+    kind: Kind,
+    external_id: str | None = None,
+    external_name: str | None = None,
+    progress: Progress = lambda _n: None,
+) -> tuple[SegmentRow, SyncReport]:
+    """`segments import-external`: create the segment (source klaviyo) and fill it, atomically."""
+    require_segments(conn, store_id)
+    cleaned = check_name(name)
+    existing = segment_rows.get(conn, store_id, cleaned)
+    if existing is not None:
+        raise AlreadyExists(
+            f'segment "{existing.name}" already exists in store {store_id} (source {existing.source}); '
+            f"choose another name, or run `segflow segments sync` for a Klaviyo segment"
+        )
+    with _client(conn, config, store_id) as client:
+        resource = _resolve(client, store_id, kind, external_id, external_name)
+        profiles, emails = _fetch(client, store_id, kind, resource.id, progress)
+    now = datetime.now(UTC)
+    with conn.transaction():
+        segment = segment_rows.insert_external(conn, store_id, cleaned, kind, resource.id, now >= AUTO_SYNC_FROM, now)
+        if segment is None:
+            raise AlreadyExists(f'segment "{cleaned}" was created in store {store_id} meanwhile; nothing was imported')
+        report = _mirror(conn, store_id, segment, profiles, emails, now)
+    log.info("klaviyo_imported", store_id=store_id, segment=segment.name, kind=kind, **report.model_dump())
+    return segment, report
+
+
+def sync(conn: Conn, config: Config, store_id: str, name: str, progress: Progress = lambda _n: None) -> SyncReport:
+    """`segments sync`: mirror the Klaviyo list or segment now."""
+    require_segments(conn, store_id)
+    segment = segment_rows.get(conn, store_id, name.strip())
+    if segment is None:
+        raise NotFound(f'segment "{name.strip()}" not found in store {store_id}')
+    if segment.source != PROVIDER:
+        raise InvalidInput(f'segment "{segment.name}" is a {segment.source} segment; only Klaviyo segments sync')
+    with conn.transaction():
+        return _sync_locked(conn, config, store_id, segment, progress)
+
+
+def sync_due(conn: Conn, config: Config, now: datetime, skip: Sequence[int] = ()) -> tuple[int, SyncReport] | None:
+    """The worker's daily sync of the next due segment (not in `skip`): (segment id, report), or None."""
+    with conn.transaction():
+        due = segment_rows.due_sync(conn, now - SYNC_EVERY, skip)
+        if due is None:
+            return None
+        segment = segment_rows.get(conn, due.store_id, due.name)
+        assert segment is not None
+        with structlog.contextvars.bound_contextvars(store_id=due.store_id, segment=due.name):
+            try:
+                return due.segment_id, _sync_locked(conn, config, due.store_id, segment, lambda _n: None, now)
+            except SegflowError as exc:
+                raise SyncFailed(due.segment_id, str(exc)) from None
+
+
+class SyncFailed(Exception):
+    """A daily sync failed; the worker skips that segment for a while."""
+
+    def __init__(self, segment_id: int, reason: str) -> None:
+        super().__init__(reason)
+        self.segment_id = segment_id
+
+
+def _sync_locked(
+    conn: Conn, config: Config, store_id: str, segment: SegmentRow, progress: Progress, now: datetime | None = None
+) -> SyncReport:
+    external = segment_rows.lock_external(conn, store_id, segment.id)
+    if external is None:
+        raise InvalidInput(f'segment "{segment.name}" has no Klaviyo list or segment to sync from')
+    kind: Kind = "list" if external[0] == "list" else "segment"
+    with _client(conn, config, store_id) as client:
+        profiles, emails = _fetch(client, store_id, kind, external[1], progress)
+    report = _mirror(conn, store_id, segment, profiles, emails, now or datetime.now(UTC))
+    log.info("klaviyo_synced", store_id=store_id, segment=segment.name, **report.model_dump())
+    return report
+
+
+def _mirror(
+    conn: Conn, store_id: str, segment: SegmentRow, profiles: int, emails: set[str], now: datetime
+) -> SyncReport:
+    known = segment_rows.resolve_customers(conn, store_id, sorted(emails))
+    current = segment_rows.member_ids(conn, store_id, segment.id)
+    joined = {email: cid for email, cid in known.items() if email not in current}
+    left = {email: cid for email, cid in current.items() if email not in known}
+    cause = operation_cause("klaviyo_sync")
+    added = change_members(conn, store_id, segment, "add", joined, PROVIDER, cause, now) if joined else set()
+    removed = change_members(conn, store_id, segment, "remove", left, PROVIDER, cause, now) if left else set()
+    segment_rows.mark_synced(conn, store_id, segment.id, now)
+    return SyncReport(added=len(added), removed=len(removed), unknown_emails=profiles - len(known), profiles=profiles)
+
+
+def set_auto_sync(conn: Conn, store_id: str, name: str, on: bool) -> SegmentRow:
+    require_segments(conn, store_id)
+    segment = segment_rows.get(conn, store_id, name.strip())
+    if segment is None:
+        raise NotFound(f'segment "{name.strip()}" not found in store {store_id}')
+    if segment.source != PROVIDER:
+        raise InvalidInput(
+            f'segment "{segment.name}" is a {segment.source} segment; auto-sync applies to Klaviyo segments'
+        )
+    with conn.transaction():
+        segment_rows.set_auto_sync(conn, store_id, segment.id, on)
+    updated = segment_rows.get(conn, store_id, segment.name)
+    assert updated is not None
+    return updated
