@@ -19,6 +19,7 @@ TABLES = {
     "outbox",
     "relay_positions",
     "schema_migrations",
+    "store_credentials",
 }
 
 
