@@ -261,7 +261,9 @@ def run_worker(env: dict[str, str], topic: str, *extra: str) -> dict[str, Any]:
         worker = _start_worker(env, topic, log_path, *extra)
         if worker.wait() != 0:
             raise SystemExit(f"the worker failed:\n{log_path.read_text()[-2000:]}")
-        stopped = next(line for line in _log_lines(log_path) if line.get("event") == "worker_stopped")
+        lines = _log_lines(log_path)
+        stopped = next(line for line in lines if line.get("event") == "worker_stopped")
+        rss = {line["events"]: line["rss_mb"] for line in lines if line.get("event") == "progress"}
     seconds = stopped["last_published_at"] - stopped["first_event_at"]
     return {
         "events": stopped["events"],
@@ -270,6 +272,7 @@ def run_worker(env: dict[str, str], topic: str, *extra: str) -> dict[str, Any]:
         "events_per_s": round(stopped["events"] / seconds),
         "output_events_per_s": round(stopped["published"] / seconds),
         "peak_rss_mb": stopped["peak_rss_mb"],
+        "rss_mb_by_events": rss,
     }
 
 
@@ -418,6 +421,17 @@ def report(f: dict[str, Any]) -> None:
         ("events/s end to end", f"{t['events_per_s']:,}", f"{t['events']:,} events in {t['seconds']} s"),
         ("output events/s", f"{t['output_events_per_s']:,}", f"{t['published']:,} published"),
         ("peak RSS", f"{t['peak_rss_mb']} MB", "worker process"),
+        *(
+            [
+                (
+                    "RSS at 100k / at the end",
+                    f"{rss[min(rss)]} / {rss[max(rss)]} MB",
+                    f"after {min(rss):,} / {max(rss):,} events",
+                )
+            ]
+            if (rss := t["rss_mb_by_events"])
+            else []
+        ),
         ("raw consume ceiling", f"{f['raw_consume_per_s']:,}/s", "kafka-python, no processing"),
         ("database write ceiling", f"{f['db_write_events_per_s']:,} events/s", "same rows, same batches"),
         ("engine / lower ceiling", f"{t['events_per_s'] / ceiling:.2f}", ""),
