@@ -40,16 +40,16 @@ from typing import Any
 import psycopg
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
-from psycopg.conninfo import make_conninfo
 
+from benchmarks.common import scratch_database
 from benchmarks.import_csv import time_import
 from benchmarks.klaviyo_sync import time_klaviyo
+from consumers.kafka import read_all
 from db import Conn
 from db import events as event_rows
 from db import offsets as offset_rows
 from db import runs as run_rows
 from db.customers import CustomerFields, upsert
-from db.migrate import migrate
 from db.queries import sql
 from engine.model import Run
 from engine.validate import validate
@@ -153,21 +153,6 @@ def services() -> Iterator[tuple[str, str]]:
 def _answers(bootstrap: str) -> bool:
     host, _, port = bootstrap.split(",")[0].rpartition(":")
     return port.isdigit() and port_answers(host, int(port))
-
-
-@contextmanager
-def scratch_database(admin_url: str) -> Iterator[str]:
-    name = f"segflow_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"'.encode())
-    try:
-        url = make_conninfo(admin_url, dbname=name)
-        with psycopg.connect(url, autocommit=True) as conn:
-            migrate(conn)
-        yield url
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'.encode())
 
 
 def set_up_store(conn: Conn, customers: list[str]) -> None:
@@ -367,10 +352,10 @@ def latency_run(env: dict[str, str], bootstrap: str, customers: list[str], rate:
         produce_seconds = time.monotonic() - started
         producer.close()
         worker.wait()
-    sent = {json.loads(r.value)["event_id"]: r.timestamp for r in _read_topic(bootstrap, topic)}
+    sent = {json.loads(r.value)["event_id"]: r.timestamp for r in read_all(bootstrap, topic, "bench-latency")}
     latencies = sorted(
         r.timestamp - sent[cause]
-        for r in _read_topic(bootstrap, f"{topic}-out")
+        for r in read_all(bootstrap, f"{topic}-out", "bench-latency")
         if (cause := json.loads(r.value).get("cause", {}).get("event_id")) in sent
     )
     return {
@@ -381,24 +366,6 @@ def latency_run(env: dict[str, str], bootstrap: str, customers: list[str], rate:
         "p99_ms": latencies[int(len(latencies) * 0.99)],
         "max_ms": latencies[-1],
     }
-
-
-def _read_topic(bootstrap: str, topic: str) -> list[Any]:
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
-    try:
-        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
-        consumer.assign(partitions)
-        consumer.seek_to_beginning(*partitions)
-        records: list[Any] = []
-        empty = 0
-        while empty < 3:
-            batch = consumer.poll(timeout_ms=300)
-            empty = 0 if batch else empty + 1
-            for part in batch.values():
-                records.extend(part)
-        return records
-    finally:
-        consumer.close()
 
 
 # --- report ---------------------------------------------------------------------------------

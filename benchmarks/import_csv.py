@@ -15,14 +15,12 @@ import json
 import statistics
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 import psycopg
-from psycopg.conninfo import make_conninfo
 
+from benchmarks.common import scratch_database
 from db.customers import CustomerFields, upsert
-from db.migrate import migrate
 from segflow import segments, stores
 from segflow.config import Config
 from segflow.database import database_url
@@ -30,36 +28,27 @@ from segflow.database import database_url
 
 def time_import(customers: int, rows: int, repeat: int, admin_url: str | None = None) -> dict[str, float | int]:
     """Import `rows` emails into a fresh segment `repeat` times; timings in seconds."""
-    admin_url = admin_url or database_url(Config.from_env())
-    name = f"segflow_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"'.encode())
-    try:
-        with psycopg.connect(make_conninfo(admin_url, dbname=name), autocommit=True) as conn:
-            migrate(conn)
-            stores.create(conn, "bench", "pro")
-            with conn.transaction():
-                upsert(
-                    conn, "bench", [CustomerFields(email=f"c{i}@example.com", first_name="C") for i in range(customers)]
-                )
-            conn.execute("ANALYZE")
-            with tempfile.TemporaryDirectory() as tmp:
-                path = Path(tmp) / "import.csv"
-                step = max(1, customers // rows)
-                path.write_text(
-                    "email,first_name,last_name,phone\n"
-                    + "".join(f"C{i * step}@Example.com,,,\n" for i in range(rows)),
-                    encoding="utf-8",
-                )
-                timings = []
-                for run in range(repeat):
-                    started = time.perf_counter()
-                    _segment, report = segments.import_csv(conn, "bench", f"Bench {run}", path)
-                    timings.append(time.perf_counter() - started)
-                    assert report.added == rows, report
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'.encode())
+    with (
+        scratch_database(admin_url or database_url(Config.from_env())) as url,
+        psycopg.connect(url, autocommit=True) as conn,
+    ):
+        stores.create(conn, "bench", "pro")
+        with conn.transaction():
+            upsert(conn, "bench", [CustomerFields(email=f"c{i}@example.com", first_name="C") for i in range(customers)])
+        conn.execute("ANALYZE")
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "import.csv"
+            step = max(1, customers // rows)
+            path.write_text(
+                "email,first_name,last_name,phone\n" + "".join(f"C{i * step}@Example.com,,,\n" for i in range(rows)),
+                encoding="utf-8",
+            )
+            timings = []
+            for run in range(repeat):
+                started = time.perf_counter()
+                _segment, report = segments.import_csv(conn, "bench", f"Bench {run}", path)
+                timings.append(time.perf_counter() - started)
+                assert report.added == rows, report
     return {
         "customers": customers,
         "rows": rows,

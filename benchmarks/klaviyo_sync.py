@@ -11,16 +11,14 @@ from __future__ import annotations
 import argparse
 import json
 import time
-import uuid
 from dataclasses import replace
 
 import psycopg
-from psycopg.conninfo import make_conninfo
 from pydantic import SecretStr
 
+from benchmarks.common import scratch_database
 from db import credentials
 from db.customers import CustomerFields, upsert
-from db.migrate import migrate
 from segflow import klaviyo, stores
 from segflow.config import Config
 from segflow.database import database_url
@@ -29,14 +27,12 @@ from tests.fakes.klaviyo import FakeKlaviyo, Group
 
 def time_klaviyo(profiles: int, admin_url: str | None = None) -> dict[str, float | int]:
     config = Config.from_env()
-    admin_url = admin_url or database_url(config)
-    name = f"segflow_bench_{uuid.uuid4().hex[:8]}"
     fake = FakeKlaviyo(api_key="pk_bench").start()
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"'.encode())
     try:
-        with psycopg.connect(make_conninfo(admin_url, dbname=name), autocommit=True) as conn:
-            migrate(conn)
+        with (
+            scratch_database(admin_url or database_url(config)) as url,
+            psycopg.connect(url, autocommit=True) as conn,
+        ):
             stores.create(conn, "bench", "pro")
             emails = [f"k{i}@example.com" for i in range(profiles)]
             with conn.transaction():
@@ -58,8 +54,6 @@ def time_klaviyo(profiles: int, admin_url: str | None = None) -> dict[str, float
             sync_s = time.perf_counter() - started
     finally:
         fake.stop()
-        with psycopg.connect(admin_url, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'.encode())
     assert imported.added == profiles and synced.removed == profiles // 10, (imported, synced)
     return {
         "profiles": profiles,

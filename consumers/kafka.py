@@ -92,3 +92,26 @@ def ensure_topics(bootstrap: str, topics: Sequence[tuple[str, int]]) -> None:
                 admin.create_topics(wanted)
     finally:
         admin.close()
+
+
+def read_all(bootstrap: str, topic: str, client_id: str, empty_polls: int = 3) -> list[Any]:
+    """Every record of `topic`, read from the beginning until `empty_polls` polls in a row are empty.
+
+    Polls, not end offsets, decide the end: the embedded broker reports a partition's end as
+    its last batch's start + 1. For reports, tests and benchmarks, not for the hot path.
+    """
+    client = reader(bootstrap, client_id)
+    try:
+        partitions = [TopicPartition(topic, p) for p in sorted(client.partitions_for_topic(topic) or [])]
+        client.assign(partitions)
+        client.seek_to_beginning(*partitions)
+        records: list[Any] = []
+        empty = 0
+        while empty < empty_polls and partitions:
+            batch = client.poll(timeout_ms=300)
+            empty = 0 if batch else empty + 1
+            for part in batch.values():
+                records.extend(part)
+        return records
+    finally:
+        client.close()

@@ -45,14 +45,7 @@ def upsert(conn: Conn, store_id: str, customers: Sequence[CustomerFields]) -> Up
     Emails must be normalised and unique within `customers`. Rows whose values would not change
     are not updated and not counted.
     """
-    params = {
-        "store_id": store_id,
-        "emails": [c.email for c in customers],
-        "external_ids": [c.external_id for c in customers],
-        "first_names": [c.first_name for c in customers],
-        "last_names": [c.last_name for c in customers],
-        "phones": [c.phone for c in customers],
-    }
+    params = {"store_id": store_id, "emails": [c.email for c in customers], **_field_columns(customers)}
     flags = [row[0] for row in conn.execute(_UPSERT, params).fetchall()]
     added = sum(flags)
     return UpsertCounts(added=added, updated=len(flags) - added)
@@ -96,28 +89,22 @@ def lock_by_id_skip_locked(conn: Conn, store_id: str, ids: Sequence[int]) -> lis
 
 def insert_new(conn: Conn, store_id: str, customers: Sequence[CustomerFields]) -> list[LockedCustomer]:
     """Insert customers first seen in events; those another transaction inserted first are not returned."""
-    params = {
-        "store_id": store_id,
-        "emails": [c.email for c in customers],
-        "external_ids": [c.external_id for c in customers],
-        "first_names": [c.first_name for c in customers],
-        "last_names": [c.last_name for c in customers],
-        "phones": [c.phone for c in customers],
-    }
+    params = {"store_id": store_id, "emails": [c.email for c in customers], **_field_columns(customers)}
     return [LockedCustomer(*row) for row in conn.execute(_INSERT_FROM_EVENTS, params)]
 
 
 def update_fields(conn: Conn, store_id: str, customers: Sequence[LockedCustomer]) -> None:
     if not customers:
         return
-    conn.execute(
-        _UPDATE_FROM_EVENTS,
-        {
-            "store_id": store_id,
-            "ids": [c.id for c in customers],
-            "external_ids": [c.external_id for c in customers],
-            "first_names": [c.first_name for c in customers],
-            "last_names": [c.last_name for c in customers],
-            "phones": [c.phone for c in customers],
-        },
-    )
+    params = {"store_id": store_id, "ids": [c.id for c in customers], **_field_columns(customers)}
+    conn.execute(_UPDATE_FROM_EVENTS, params)
+
+
+def _field_columns(customers: Sequence[CustomerFields | LockedCustomer]) -> dict[str, list[str | None]]:
+    """The optional fields as one array per column, the shape every customers statement takes."""
+    return {
+        "external_ids": [c.external_id for c in customers],
+        "first_names": [c.first_name for c in customers],
+        "last_names": [c.last_name for c in customers],
+        "phones": [c.phone for c in customers],
+    }

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-from kafka import TopicPartition
 
 from consumers import kafka as kafka_clients
 from db import Conn, outbox
@@ -180,26 +179,11 @@ def _report(conn: Conn, config: Config, emails: list[str]) -> None:
         if len(payloads) > 8:
             click.echo(f"    ... {len(payloads) - 8} more")
     click.echo(f"\noutput events on {config.output_topic}, by type:")
-    types = Counter(json.loads(r.value)["type"] for r in _read_topic(config.kafka_bootstrap, config.output_topic))
+    types = Counter(
+        json.loads(r.value)["type"]
+        for r in kafka_clients.read_all(config.kafka_bootstrap, config.output_topic, "segflow-demo-report")
+    )
     print_table(["type", "events"], [[t, str(n)] for t, n in sorted(types.items())])
-
-
-def _read_topic(bootstrap: str, topic: str) -> list[Any]:
-    reader = kafka_clients.reader(bootstrap, "segflow-demo-report")
-    try:
-        partitions = [TopicPartition(topic, p) for p in sorted(reader.partitions_for_topic(topic) or [])]
-        reader.assign(partitions)
-        reader.seek_to_beginning(*partitions)
-        records: list[Any] = []
-        empty = 0
-        while empty < 3:
-            batch = reader.poll(timeout_ms=300)
-            empty = 0 if batch else empty + 1
-            for part in batch.values():
-                records.extend(part)
-        return records
-    finally:
-        reader.close()
 
 
 def _broker_check(bootstrap: str) -> str:

@@ -7,8 +7,10 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import NewTopic
+
+from consumers import kafka as kafka_clients
 
 
 def create_topic(bootstrap: str, name: str, partitions: int = 4) -> None:
@@ -41,27 +43,16 @@ def produce_events(bootstrap: str, topic: str, events: list[dict[str, Any]]) -> 
 
 
 def read_all(bootstrap: str, topic: str, empty_polls: int = 4) -> list[Any]:
-    """Every record of the topic, reading until several polls in a row come back empty."""
-    consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, max_partition_fetch_bytes=8 * 1024 * 1024
-    )
+    """Every record of the topic (waiting up to 10 s for the topic to exist)."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not topic_exists(bootstrap, topic):
+        time.sleep(0.2)
+    return kafka_clients.read_all(bootstrap, topic, "segflow-tests", empty_polls)
+
+
+def topic_exists(bootstrap: str, topic: str) -> bool:
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
     try:
-        partitions = None
-        deadline = time.monotonic() + 10
-        while not partitions and time.monotonic() < deadline:
-            partitions = consumer.partitions_for_topic(topic)
-            if not partitions:
-                time.sleep(0.2)
-        assigned = [TopicPartition(topic, p) for p in sorted(partitions or [])]
-        consumer.assign(assigned)
-        consumer.seek_to_beginning(*assigned)
-        records: list[Any] = []
-        empty = 0
-        while empty < empty_polls:
-            batch = consumer.poll(timeout_ms=300)
-            empty = 0 if batch else empty + 1
-            for part in batch.values():
-                records.extend(part)
-        return records
+        return topic in admin.list_topics()
     finally:
-        consumer.close()
+        admin.close()
