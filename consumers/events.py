@@ -171,8 +171,12 @@ class Applier:
         customers = _lock_customers(conn, store_id, events)
         batch, states = self._load(conn, store_id, customers)
         for event in events:
-            state = states[event.customer.email]
-            state.fields.update(event.customer.model_dump(exclude_none=True))
+            customer = event.customer
+            state = states[customer.email]
+            for name in _CUSTOMER_FIELDS:  # this event's own values, for its rules
+                value = getattr(customer, name)
+                if value is not None:
+                    state.fields[name] = value
             batch.on_event(state, Event(event.event_id, event.type, event.occurred_at, event.data), now)
         result.applied += len(events)
         result.output_events += self._write(conn, store_id, batch, {c.email: c.id for c in customers})

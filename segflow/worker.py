@@ -1,8 +1,10 @@
-"""`segflow worker`: the consumer loop, the outbox relay and the scheduler in one process (SPEC §5).
+"""`segflow worker`: the consumer loop, the outbox relay and the scheduler (SPEC §5).
 
-One thread does all three in turn: poll a batch and apply it (offsets commit with its effects),
-publish what the outbox holds, wake what is due. A stop request (SIGTERM, SIGINT) ends the
-loop between batches, so the batch in hand is committed or never started.
+The main thread polls a batch and applies it (offsets commit with its effects), then wakes
+what is due. The outbox relay runs in a child process (its record building is pure Python and
+gets a core of its own); Klaviyo syncs run on a thread (their HTTP never holds up events).
+A stop request (SIGTERM, SIGINT) ends the loop between batches, so the batch in hand is
+committed or never started.
 
 A batch that fails is not lost: the transaction rolls back and the assigned partitions seek
 back to the offsets stored in PostgreSQL. If a batch fails for a reason other than the
@@ -13,14 +15,19 @@ the one that still fails is dead-lettered, so one message cannot stall a partiti
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
+import multiprocessing
 import os
 import resource
+import signal
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any, Protocol
 
 import psycopg
 import structlog
@@ -39,6 +46,7 @@ from segflow.config import Config
 from segflow.database import open_connection
 from segflow.embedded import require_broker
 from segflow.errors import ServiceUnavailable
+from segflow.logging import configure as configure_logging
 
 log = structlog.get_logger()
 
@@ -96,21 +104,13 @@ class Worker:
         kafka_clients.ensure_topics(bootstrap, [*topics, (self.config.dlq_topic, 1)])
         producer = kafka_clients.producer(bootstrap)
         self.conn = open_connection(self.database_url)
-        relay_conn = open_connection(self.database_url)
         consumer = kafka_clients.consumer(bootstrap, self.config.group_id, self._on_assigned, self.config.input_topic)
         self.consumer = consumer
         self.producer = producer
-        relay = Relay(
-            relay_conn,
-            producer,
-            lambda: kafka_clients.reader(bootstrap, "segflow-relay-recovery"),
-            self.config.output_topic,
-            self.clock,
-        )
         log.info("worker_started", group_id=self.config.group_id, topic=self.config.input_topic)
         idle_since: float | None = None
         last_purge = 0.0
-        relay_loop = RelayLoop(relay, self._reopen)
+        relay_loop = RelayProcess(self.config, self.database_url)
         self.relay_loop = relay_loop
         relay_loop.start()
         sync_loop = SyncLoop(self.config, self.database_url, self.clock)
@@ -137,16 +137,15 @@ class Worker:
         finally:
             sync_loop.finish()
             relay_loop.finish()  # whatever the last batch queued goes out before we leave
-            self.summary.published = relay.published
+            self.summary.published = relay_loop.published
             with contextlib.suppress(Exception):
                 consumer.close()
             with contextlib.suppress(Exception):
                 producer.close(timeout=5)
             self.conn.close()
-            relay_conn.close()
             log.info(
                 "worker_stopped", **vars_of(self.summary), first_event_at=self.first_event_at,
-                last_published_at=relay.last_published_at, peak_rss_mb=peak_rss_mb(),
+                last_published_at=relay_loop.last_published_at, peak_rss_mb=peak_rss_mb(),
             )  # fmt: skip
         return self.summary
 
@@ -256,14 +255,8 @@ class Worker:
             with contextlib.suppress(ServiceUnavailable):
                 self.conn = open_connection(self.database_url)
 
-    def _reopen(self, conn: Conn) -> Conn:
-        try:
-            return open_connection(self.database_url)
-        except ServiceUnavailable:
-            return conn  # still down: try again next turn
-
     def _guard(self, what: str, work: Callable[[], int]) -> int:
-        """Relay and scheduler failures are retried on the next turn of the loop, never fatal."""
+        """Scheduler and purge failures are retried on the next turn of the loop, never fatal."""
         try:
             return work()
         except (psycopg.Error, KafkaError) as exc:
@@ -271,39 +264,36 @@ class Worker:
             return 0
 
 
-class RelayLoop(threading.Thread):
-    """The relay on a thread of its own: its sends overlap the consumer's database round trips."""
+class _Flag(Protocol):
+    def set(self) -> None: ...
+    def clear(self) -> None: ...
+    def is_set(self) -> bool: ...
+    def wait(self, timeout: float | None = None) -> bool: ...
+
+
+class RelayLoop:
+    """Runs the relay until told to finish: publish, and when there is nothing, wait for a wake-up."""
 
     IDLE_WAIT_S = 0.05
 
-    def __init__(self, relay: Relay, reopen: Callable[[Conn], Conn]) -> None:
-        super().__init__(name="segflow-relay", daemon=True)
+    def __init__(self, relay: Relay, reopen: Callable[[Conn], Conn], wake: _Flag, finishing: _Flag) -> None:
         self.relay = relay
         self.reopen = reopen
-        self.wake = threading.Event()
+        self.wake = wake
         """Set by the consumer after a commit that queued output events."""
-        self._finishing = threading.Event()
-        self._last = 0
+        self.finishing = finishing
+        self.last = 0
         self._failures = 0
 
-    @property
-    def idle(self) -> bool:
-        return self._last == 0 and not self.wake.is_set()
-
-    def run(self) -> None:
+    def run(self, after_tick: Callable[[RelayLoop], None] = lambda _loop: None) -> None:
         while True:
             self.wake.clear()
-            self._last = self._tick()
-            if self._last == 0:
-                if self._finishing.is_set():
+            self.last = self._tick()
+            after_tick(self)
+            if self.last == 0:
+                if self.finishing.is_set():
                     return
                 self.wake.wait(self.IDLE_WAIT_S)
-
-    def finish(self, timeout: float = 60.0) -> None:
-        """Publish what is queued, then stop."""
-        self._finishing.set()
-        self.wake.set()
-        self.join(timeout)
 
     def _tick(self) -> int:
         try:
@@ -317,7 +307,98 @@ class RelayLoop(threading.Thread):
             time.sleep(delay)
             if self.relay.conn.broken or self.relay.conn.closed:
                 self.relay.reconnect(self.reopen(self.relay.conn))
-            return 0 if not self._finishing.is_set() else -1
+            return 0 if not self.finishing.is_set() else -1
+
+
+class RelayProcess:
+    """The relay in a child process, so its Python work (kafka-python builds every record in
+    Python) runs on another core than the consumer's. It dies with the worker (PDEATHSIG), so a
+    kill -9 of the worker stops both, as one process would; recovery covers the rest."""
+
+    def __init__(self, config: Config, database_url: str) -> None:
+        context = multiprocessing.get_context("spawn")
+        self.wake = context.Event()
+        self._finishing = context.Event()
+        self._idle = context.Value("b", 0)
+        self._published = context.Value("q", 0)
+        self._last_published_at = context.Value("d", 0.0)
+        self._process = context.Process(
+            target=_relay_main,
+            args=(
+                config,
+                database_url,
+                self.wake,
+                self._finishing,
+                self._idle,
+                self._published,
+                self._last_published_at,
+            ),
+            name="segflow-relay",
+            daemon=True,
+        )
+
+    def start(self) -> None:
+        self._process.start()
+
+    @property
+    def idle(self) -> bool:
+        return bool(self._idle.value) and not self.wake.is_set()
+
+    @property
+    def published(self) -> int:
+        return int(self._published.value)
+
+    @property
+    def last_published_at(self) -> float | None:
+        return float(self._last_published_at.value) or None
+
+    def finish(self, timeout: float = 60.0) -> None:
+        """Publish what is queued, then stop."""
+        self._finishing.set()
+        self.wake.set()
+        self._process.join(timeout)
+        if self._process.is_alive():
+            self._process.kill()
+
+
+def _relay_main(
+    config: Config, database_url: str, wake: _Flag, finishing: _Flag, idle: Any, published: Any, last_at: Any
+) -> None:
+    _die_with_parent()
+    for sig in (signal.SIGINT, signal.SIGTERM):  # the worker decides when the relay stops (and drains)
+        signal.signal(sig, signal.SIG_IGN)
+    configure_logging(config.log_format)
+    producer = kafka_clients.producer(config.kafka_bootstrap, client_id="segflow-relay")
+    conn = open_connection(database_url)
+    relay = Relay(
+        conn, producer, lambda: kafka_clients.reader(config.kafka_bootstrap, "segflow-relay-recovery"),
+        config.output_topic, utc_now,
+    )  # fmt: skip
+
+    def reopen(old: Conn) -> Conn:
+        try:
+            return open_connection(database_url)
+        except ServiceUnavailable:
+            return old
+
+    def report(loop: RelayLoop) -> None:
+        published.value = relay.published
+        last_at.value = relay.last_published_at or 0.0
+        idle.value = 1 if loop.last == 0 else 0
+
+    try:
+        RelayLoop(relay, reopen, wake, finishing).run(report)
+    finally:
+        with contextlib.suppress(Exception):
+            producer.close(timeout=5)
+        conn.close()
+
+
+def _die_with_parent() -> None:
+    """Linux: the kernel kills this process when the worker dies, even by kill -9."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 class SyncLoop(threading.Thread):
