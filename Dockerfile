@@ -9,6 +9,7 @@ COPY nodes nodes
 COPY consumers consumers
 COPY schemas schemas
 COPY db db
+COPY integrations integrations
 RUN pip install --no-cache-dir . && useradd --system segflow
 USER segflow
 CMD ["segflow", "worker"]

@@ -94,6 +94,7 @@ def main() -> None:
     parser.add_argument("--latency-seconds", type=float, default=15.0)
     parser.add_argument("--skip-latency", action="store_true")
     parser.add_argument("--skip-import", action="store_true")
+    parser.add_argument("--only-throughput", action="store_true", help="just the worker run (for long memory runs)")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args()
 
@@ -110,6 +111,10 @@ def main() -> None:
         run = run_worker(env, topic)
         figures["throughput"] = run
         print(f"  {run['events_per_s']:,.0f} events/s end to end", file=sys.stderr)
+        if args.only_throughput:
+            report_throughput(figures)
+            _write(args.json, figures)
+            return
         figures["raw_consume_per_s"] = raw_consume_rate(bootstrap, topic, len(events))
         figures["db_write_events_per_s"] = db_write_rate(admin_url, url, customers, len(events))
         baseline_events = sample.events(STORE, customers, args.baseline_events, seed=2, prefix="n")
@@ -122,8 +127,19 @@ def main() -> None:
             figures["csv_import_8900_s"] = time_import(100_000, 8_900, 3, admin_url)["median_s"]
             figures["klaviyo_10000"] = time_klaviyo(10_000, admin_url)
     report(figures)
-    if args.json:
-        args.json.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
+    _write(args.json, figures)
+
+
+def _write(path: Path | None, figures: dict[str, Any]) -> None:
+    if path is not None:
+        path.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
+
+
+def report_throughput(f: dict[str, Any]) -> None:
+    t = f["throughput"]
+    print(f"{t['events']:,} events in {t['seconds']} s: {t['events_per_s']:,} events/s; peak RSS {t['peak_rss_mb']} MB")
+    for events, rss in sorted(t["rss_mb_by_events"].items()):
+        print(f"  RSS after {events:>9,} events: {rss} MB")
 
 
 # --- services and setup ---------------------------------------------------------------------

@@ -31,3 +31,15 @@ def test_an_unknown_plan_is_a_usage_error(cli):
     result = cli("stores", "create", "acme", "--plan", "gold")
     assert 2 == result.code
     assert "gold" in result.err
+
+
+def test_the_installed_console_script_runs_outside_the_checkout(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(sys.executable).parent / "segflow"
+    result = subprocess.run([str(script), "--help"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert 0 == result.returncode, result.stderr
+    for command in ("worker", "events", "flows", "segments", "stores"):
+        assert f"  {command}" in result.stdout

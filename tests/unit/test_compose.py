@@ -56,3 +56,12 @@ def test_dockerfile_copies_every_package():
     dockerfile = (ROOT / "Dockerfile").read_text()
     for package in ("segflow", "engine", "nodes", "consumers", "schemas", "db"):
         assert f"COPY {package} {package}" in dockerfile
+
+
+def test_the_image_copies_every_installed_package():
+    import tomllib
+
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    packages = [p.rstrip("*") for p in pyproject["tool"]["setuptools"]["packages"]["find"]["include"]]
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert [p for p in packages if f"COPY {p} {p}" not in dockerfile] == []
