@@ -396,6 +396,18 @@ def machine() -> dict[str, Any]:
     }
 
 
+def _rss_rows(rss: dict[Any, float]) -> list[tuple[str, str, str]]:
+    """RSS once past 100,000 events and at the end: memory must stay flat between them."""
+    by_events = {int(k): v for k, v in rss.items()}
+    past = [k for k in by_events if k >= 100_000]
+    if not past:
+        return []
+    first, last = min(past), max(by_events)
+    return [
+        ("RSS at 100k / at the end", f"{by_events[first]} / {by_events[last]} MB", f"after {first:,} / {last:,} events")
+    ]
+
+
 def report(f: dict[str, Any]) -> None:
     t = f["throughput"]
     naive = f["naive_baseline"]
@@ -404,17 +416,7 @@ def report(f: dict[str, Any]) -> None:
         ("events/s end to end", f"{t['events_per_s']:,}", f"{t['events']:,} events in {t['seconds']} s"),
         ("output events/s", f"{t['output_events_per_s']:,}", f"{t['published']:,} published"),
         ("peak RSS", f"{t['peak_rss_mb']} MB", "worker process"),
-        *(
-            [
-                (
-                    "RSS at 100k / at the end",
-                    f"{rss[min(rss)]} / {rss[max(rss)]} MB",
-                    f"after {min(rss):,} / {max(rss):,} events",
-                )
-            ]
-            if (rss := t["rss_mb_by_events"])
-            else []
-        ),
+        *_rss_rows(t["rss_mb_by_events"]),
         ("raw consume ceiling", f"{f['raw_consume_per_s']:,}/s", "kafka-python, no processing"),
         ("database write ceiling", f"{f['db_write_events_per_s']:,} events/s", "same rows, same batches"),
         ("engine / lower ceiling", f"{t['events_per_s'] / ceiling:.2f}", ""),
