@@ -21,6 +21,7 @@ from typing import IO, Any
 from segflow.errors import ServiceUnavailable
 
 _EMBEDDED_HINT = "install the embedded services with: pip install 'segflow[embedded]'"
+START_ATTEMPTS = 3  # the embedded PostgreSQL, when two commands start it at once
 BROKER_START_TIMEOUT_S = 20.0  # tansu is up in well under a second; leave room for a loaded CI box
 
 
@@ -77,10 +78,16 @@ def start_postgres(pgdata: Path) -> EmbeddedPostgres:
     _clear_stale_pidfile(pgdata)
     before = PostmasterInfo.read_from_pgdata(pgdata) if pgdata.exists() else None
     was_running = before is not None and before.is_running()
-    try:
-        server = pgserver.get_server(pgdata, cleanup_mode=None)
-    except Exception as exc:  # the wheel raises bare subprocess/runtime errors
-        raise ServiceUnavailable(f"could not start the embedded PostgreSQL in {pgdata}: {exc}") from exc
+    for attempt in range(START_ATTEMPTS):
+        try:
+            server = pgserver.get_server(pgdata, cleanup_mode=None)
+            break
+        except Exception as exc:  # the wheel raises bare subprocess/runtime errors
+            # Another process may be half way through initdb or start on this directory; its
+            # work is done a moment later, and the next attempt attaches to its server.
+            if attempt + 1 == START_ATTEMPTS:
+                raise ServiceUnavailable(f"could not start the embedded PostgreSQL in {pgdata}: {exc}") from exc
+            time.sleep(1.0 + attempt)
     return EmbeddedPostgres(url=server.get_uri(), started_here=not was_running, _server=server)
 
 

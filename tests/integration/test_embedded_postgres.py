@@ -42,7 +42,8 @@ def test_fresh_home_starts_one_server_that_later_commands_share(home):
         )
         for _ in range(2)
     ]
-    assert [0, 0] == [p.wait(timeout=120) for p in racing]
+    outcomes = [(p.returncode, err.decode()[-2000:]) for p in racing for _out, err in [p.communicate(timeout=120)]]
+    assert [0, 0] == [code for code, _ in outcomes], outcomes
     first = segflow(home, "stores", "create", "acme", "--plan", "pro")
     assert 0 == first.returncode, first.stderr
     listed = segflow(home, "stores", "list", "--json")
