@@ -31,13 +31,18 @@ from db.customers import CustomerFields, LockedCustomer
 from engine.batch import Batch, CustomerState, FlowSet, net_changes
 from engine.model import Event, MembershipView
 from engine.step import CompiledFlow
-from schemas.events import InputEvent
+from schemas.events import InputEvent, describe
 from schemas.flow import Flow
 
 log = structlog.get_logger()
 
 MAX_VALUE_BYTES = 1024 * 1024  # SPEC §2: a value over 1 MiB is dead-lettered
 _CUSTOMER_FIELDS = ("external_id", "first_name", "last_name", "phone")
+# Dead-letter wording for values that are not even a JSON object.
+_NOT_AN_EVENT = {
+    "not valid JSON": "the value is not JSON (UTF-8 encoded)",
+    "not a JSON object": "the value is not a JSON object",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,17 +93,8 @@ def parse(record: Record) -> InputEvent | str:
     try:
         return InputEvent.model_validate_json(value)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        if error["type"] in ("json_invalid", "json_type"):
-            return (
-                "the value is not JSON (UTF-8 encoded)"
-                if error["type"] == "json_invalid"
-                else "the value is not a JSON object"
-            )
-        where = ".".join(str(part) for part in error["loc"])
-        message = "required field is missing" if error["type"] == "missing" else error["msg"]
-        more = f" (and {exc.error_count() - 1} more problems)" if exc.error_count() > 1 else ""
-        return f"{where}: {message}{more}" if where else f"{message}{more}"
+        reason = describe(exc)
+        return _NOT_AN_EVENT.get(reason, reason)
 
 
 class FlowCache:

@@ -6,7 +6,7 @@ import re
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from schemas.flow import EVENT_TYPE_PATTERN
 
@@ -96,3 +96,16 @@ class InputEvent(BaseModel):
     occurred_at: AwareDatetime
     customer: InputCustomer
     data: dict[str, Any] = Field(default_factory=dict)
+
+
+def describe(exc: ValidationError) -> str:
+    """One line for the first problem of an input event: `customer.email: ...` or what the JSON lacks."""
+    error = exc.errors()[0]
+    if error["type"] == "json_invalid":
+        return "not valid JSON"
+    if error["type"] == "json_type":
+        return "not a JSON object"
+    where = ".".join(str(part) for part in error["loc"])
+    message = "required field is missing" if error["type"] == "missing" else str(error["msg"])
+    more = f" (and {exc.error_count() - 1} more problems)" if exc.error_count() > 1 else ""
+    return f"{where}: {message}{more}" if where else f"{message}{more}"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from schemas.events import InputEvent
+from schemas.events import InputEvent, describe
 from segflow.errors import InvalidInput, NotFound
 
 
@@ -36,18 +36,9 @@ def read(path: Path) -> list[EventLine]:
         try:
             event = InputEvent.model_validate_json(raw)
         except ValidationError as exc:
-            raise InvalidInput(f"{path}: line {number}: {_reason(exc)}") from None
+            raise InvalidInput(f"{path}: line {number}: {describe(exc)}") from None
         lines.append(EventLine(number, raw.strip(), event))
     return lines
-
-
-def _reason(exc: ValidationError) -> str:
-    error = exc.errors()[0]
-    if error["type"] == "json_invalid":
-        return "not valid JSON"
-    where = ".".join(str(part) for part in error["loc"])
-    message = "required field is missing" if error["type"] == "missing" else error["msg"]
-    return f"{where}: {message}" if where else message
 
 
 def read_members(path: Path) -> dict[str, list[str]]:

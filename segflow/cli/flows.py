@@ -102,11 +102,7 @@ class DeployOut(Report):
 @pass_app
 def deploy(app: AppContext, files: tuple[Path, ...], as_json: bool) -> None:
     """Deploy flow files as new immutable versions (all or none); identical content is a no-op."""
-    loaded = []
-    for path in files:
-        flow = load_flow(path)
-        raw, _ = load_definition(path)
-        loaded.append((raw, flow))
+    loaded = [load_flow(path) for path in files]
     with app.db() as conn:
         results = [DeployOut.model_validate(d, from_attributes=True) for d in flow_service.deploy(conn, loaded)]
     if as_json:
@@ -201,8 +197,8 @@ def _print_errors(path: Path, errors: list[FlowError]) -> None:
         click.echo(f"{path}: {where}: {error.message}", err=True)
 
 
-def load_flow(path: Path) -> Flow:
-    """The flow in `path`, or every problem with it on stderr and exit 1."""
+def load_flow(path: Path) -> tuple[Any, Flow]:
+    """(the JSON as written, the flow) from `path`, or every problem with it on stderr and exit 1."""
     raw, errors = load_definition(path)
     flow = None
     if not errors:
@@ -210,7 +206,7 @@ def load_flow(path: Path) -> Flow:
     if errors or flow is None:
         _print_errors(path, errors)
         raise click.exceptions.Exit(1)
-    return flow
+    return raw, flow
 
 
 class EffectOut(Report):
@@ -249,7 +245,7 @@ class StepOut(Report):
 @json_option
 def simulate_(file: Path, events_file: Path, members_file: Path | None, as_json: bool) -> None:
     """Dry-run a flow over events with the engine's own node code; writes nothing."""
-    flow = load_flow(file)
+    _raw, flow = load_flow(file)
     events = [line.event for line in eventsfile.read(events_file)]
     members = eventsfile.read_members(members_file) if members_file is not None else {}
     steps = [
@@ -290,7 +286,7 @@ def _print_step(step: StepOut) -> None:
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
 def graph(file: Path) -> None:
     """Print the flow as a Mermaid flowchart."""
-    click.echo(mermaid(load_flow(file)), nl=False)
+    click.echo(mermaid(load_flow(file)[1]), nl=False)
 
 
 @flows.command("schema")
