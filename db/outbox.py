@@ -9,25 +9,31 @@ from typing import Any
 from db import Conn
 from db.queries import sql
 from engine.ids import customer_key
+from engine.model import Emitted
 from schemas.events import OutputEvent
 
 _INSERT = sql("insert_outbox")
 
 
-def enqueue(conn: Conn, store_id: str, events: Sequence[OutputEvent]) -> None:
+def enqueue(conn: Conn, store_id: str, events: Sequence[OutputEvent | Emitted]) -> None:
+    """Queue output events: the engine's `Emitted` ones, or `OutputEvent`s from merchant operations."""
     if not events:
         return
     assert all(e.store_id == store_id for e in events), "outbox rows must belong to the store they are queued for"
-    conn.execute(
-        _INSERT,
-        {
-            "store_id": store_id,
-            "event_ids": [e.event_id for e in events],
-            "event_types": [e.type for e in events],
-            "keys": [customer_key(e.store_id, e.customer.email) for e in events],
-            "payloads": [e.model_dump_json(exclude_none=True) for e in events],
-        },
-    )
+    keys: list[str] = []
+    payloads: list[str] = []
+    for e in events:
+        if isinstance(e, Emitted):
+            keys.append(customer_key(store_id, e.email))
+            payloads.append(e.payload_json())
+        else:
+            keys.append(customer_key(store_id, e.customer.email))
+            payloads.append(e.model_dump_json(exclude_none=True))
+    params = {
+        "store_id": store_id, "event_ids": [e.event_id for e in events], "event_types": [e.type for e in events],
+        "keys": keys, "payloads": payloads,
+    }  # fmt: skip
+    conn.execute(_INSERT, params)
 
 
 _UNPUBLISHED = sql("unpublished_outbox")

@@ -20,10 +20,9 @@ from typing import Any
 
 from engine import step as steps
 from engine.ids import run_key
-from engine.model import Context, Event, MembershipView, Run
+from engine.model import Context, Emitted, Event, MembershipView, Run
 from engine.step import CompiledFlow, MemberChange, Step
 from nodes.condition import evaluate
-from schemas.events import OutputEvent
 
 
 @dataclass(slots=True)
@@ -122,7 +121,7 @@ class Batch:
             final[step.run.key] = step.run
         return list(final.values())
 
-    def events(self) -> list[OutputEvent]:
+    def events(self) -> list[Emitted]:
         return [event for step in self.steps for event in step.events]
 
     def changes(self) -> list[MemberChange]:

@@ -9,7 +9,7 @@ import hashlib
 
 
 def _digest(parts: tuple[str | int, ...]) -> str:
-    return hashlib.sha256("\x1f".join(str(p) for p in parts).encode()).hexdigest()[:32]
+    return hashlib.sha256("\x1f".join(map(str, parts)).encode()).hexdigest()[:32]
 
 
 def event_id(*parts: str | int) -> str:

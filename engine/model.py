@@ -7,6 +7,7 @@ or that the run pauses, exits or fails. The engine applies outcomes; nodes never
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -151,3 +152,46 @@ class MembershipView:
 
     def remove(self, email: str, segment: str) -> None:
         self.members.get(email, set()).discard(segment.lower())
+
+
+@dataclass(frozen=True, slots=True)
+class EmittedCause:
+    """Why an output event happened (SPEC §3); `schemas.events.Cause` documents the same shape."""
+
+    event_id: str | None = None
+    flow_id: str | None = None
+    flow_version: int | None = None
+    node_id: str | None = None
+    operation: str | None = None
+    operation_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Emitted:
+    """An output event as the engine builds it, many per batch.
+
+    `schemas.events.OutputEvent` is the documented shape of the same JSON; a test holds the two
+    together. A plain dataclass because building pydantic models was a third of the engine's time.
+    """
+
+    event_id: str
+    type: str
+    store_id: str
+    occurred_at: datetime
+    email: str
+    cause: EmittedCause
+    data: Mapping[str, Any]
+
+    def payload_json(self) -> str:
+        cause = self.cause
+        fields = ("event_id", "flow_id", "flow_version", "node_id", "operation", "operation_id")
+        document = {
+            "event_id": self.event_id,
+            "type": self.type,
+            "store_id": self.store_id,
+            "occurred_at": self.occurred_at.isoformat().replace("+00:00", "Z"),
+            "customer": {"email": self.email},
+            "cause": {name: value for name in fields if (value := getattr(cause, name)) is not None},
+            "data": self.data,
+        }
+        return json.dumps(document, ensure_ascii=False, separators=(",", ":"))

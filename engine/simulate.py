@@ -7,6 +7,7 @@ A repeated event id is skipped, as the worker does.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -55,21 +56,23 @@ def simulate(
     customers: dict[str, CustomerState] = {}
     seen: set[str] = set()
     trace: list[Traced] = []
+    trace_trigger, trace_at = "", datetime.min
+
+    timers: list[tuple[datetime, str, str]] = []  # (wake_at, run key, email): a heap, earliest first
+
+    def record(email: str, step: Step) -> None:
+        trace.append(Traced(email, trace_trigger, trace_at, step))
+        if step.run.status == "waiting" and step.run.wake_at is not None:
+            heapq.heappush(timers, (step.run.wake_at, step.run.key, email))
 
     def fire_timers(until: datetime | None) -> None:
-        while True:
-            due = [
-                (run.wake_at, run.key, state)
-                for state in customers.values()
-                for run in state.runs
-                if run.status == "waiting" and run.wake_at is not None and (until is None or run.wake_at <= until)
-            ]
-            if not due:
-                return
-            at, key, state = min(due, key=lambda item: (item[0], item[1]))
-            step = batch.on_timer(state, key, at)
+        nonlocal trace_trigger, trace_at
+        while timers and (until is None or timers[0][0] <= until):
+            at, key, email = heapq.heappop(timers)
+            trace_trigger, trace_at = "timer", at
+            step = batch.on_timer(customers[email], key, at)  # None when the run moved on meanwhile
             if step is not None:
-                trace.append(Traced(state.email, "timer", at, step))
+                record(email, step)
 
     for event in events:
         if event.store_id != store_id or event.event_id in seen:
@@ -80,8 +83,9 @@ def simulate(
         state = customers.setdefault(customer.email, CustomerState(customer.email, {"email": customer.email}))
         state.fields.update(customer.model_dump(exclude_none=True))
         driving = Event(event.event_id, event.type, event.occurred_at, event.data)
+        trace_trigger, trace_at = event.event_id, event.occurred_at
         for step in batch.on_event(state, driving, event.occurred_at):
-            trace.append(Traced(state.email, event.event_id, event.occurred_at, step))
+            record(state.email, step)
     if fire_remaining_timers:
         fire_timers(None)
     return trace

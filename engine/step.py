@@ -14,9 +14,20 @@ from datetime import datetime
 from typing import Any, Literal
 
 from engine.ids import event_id
-from engine.model import ChangeMembership, Context, Event, MembershipView, Outcome, RequestAction, Run, Wake
+from engine.model import (
+    ChangeMembership,
+    Context,
+    Emitted,
+    EmittedCause,
+    Event,
+    MembershipView,
+    Outcome,
+    RequestAction,
+    Run,
+    Wake,
+)
 from nodes import REGISTRY
-from schemas.events import Cause, EventCustomer, OutputEvent, OutputEventType
+from schemas.events import OutputEventType
 from schemas.flow import MAX_NODES, Flow, Node
 
 # Validation forbids cycles without a wait, so a step visits each node at most once; the guard
@@ -58,7 +69,7 @@ class Step:
     run: Run
     path: list[str] = field(default_factory=list)
     """Node ids visited, in order."""
-    events: list[OutputEvent] = field(default_factory=list)
+    events: list[Emitted] = field(default_factory=list)
     changes: list[MemberChange] = field(default_factory=list)
 
 
@@ -118,7 +129,7 @@ def end(store_id: str, cf: CompiledFlow, run: Run, reason: str, cause_key: str, 
     return _finish(store_id, cf, Step(run=run), "exited", run.node_id, driver, now, reason=reason)
 
 
-def archived(store_id: str, flow_id: str, version: int, run: Run, operation_id: str, now: datetime) -> OutputEvent:
+def archived(store_id: str, flow_id: str, version: int, run: Run, operation_id: str, now: datetime) -> Emitted:
     """The flow.exited event of a run ended by `flows archive` (the run row is updated in SQL)."""
     driver = Driver(cause_key=f"archive:{operation_id}", event=None, wake=None, operation="archive")
     ended = replace(run, status="exited", reason="flow archived", updated_at=now)
@@ -138,8 +149,14 @@ def _walk(
     now: datetime,
 ) -> Step:
     email = step.run.email
-    wake = driver.wake
-    for _ in range(MAX_VISITS_PER_STEP):
+    # One context for the whole walk (frozen dataclasses are slow to build); only the node a
+    # paused run resumes at sees `wake`, so that node gets a context of its own.
+    ctx = Context(
+        store_id=store_id, flow_id=cf.flow.id, email=email, customer=customer, event=driver.event,
+        members=members, now=now,
+    )  # fmt: skip
+    first_ctx = replace(ctx, wake=driver.wake) if driver.wake is not None else ctx
+    for visit_number in range(MAX_VISITS_PER_STEP):
         node = cf.nodes.get(node_id)
         if node is None:
             return _finish(
@@ -153,19 +170,8 @@ def _walk(
                 reason=f"node {node_id!r} is not in version {cf.version}",
             )
         step.path.append(node_id)
-        ctx = Context(
-            store_id=store_id,
-            flow_id=cf.flow.id,
-            email=email,
-            customer=customer,
-            event=driver.event,
-            members=members,
-            now=now,
-            wake=wake,
-        )
-        wake = None
         try:
-            outcome = REGISTRY[node.type].visit(node, ctx)
+            outcome = REGISTRY[node.type].visit(node, first_ctx if visit_number == 0 else ctx)
         except Exception as exc:  # a node bug fails this run, never the worker
             outcome = Outcome(failure=f"{node.type} node raised {type(exc).__name__}: {exc}")
         if outcome.failure is not None:
@@ -250,12 +256,12 @@ def _event(
     node_id: str | None,
     data: dict[str, Any],
     now: datetime,
-) -> OutputEvent:
+) -> Emitted:
     flow_id, version = (cf.flow.id, cf.version) if isinstance(cf, CompiledFlow) else cf
     if driver.event is not None:
-        cause = Cause(event_id=driver.event.event_id, flow_id=flow_id, flow_version=version, node_id=node_id)
+        cause = EmittedCause(event_id=driver.event.event_id, flow_id=flow_id, flow_version=version, node_id=node_id)
     else:
-        cause = Cause(
+        cause = EmittedCause(
             flow_id=flow_id,
             flow_version=version,
             node_id=node_id,
@@ -263,12 +269,12 @@ def _event(
             operation_id=driver.cause_key,
         )
     segment = str(data.get("segment", "")).lower()
-    return OutputEvent.model_construct(
+    return Emitted(
         event_id=event_id(store_id, kind, run.key, driver.cause_key, node_id or "", segment),
         type=kind,
         store_id=store_id,
         occurred_at=now,
-        customer=EventCustomer.model_construct(email=run.email),
+        email=run.email,
         cause=cause,
         data=data,
     )

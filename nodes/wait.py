@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import timedelta
 
@@ -11,6 +12,7 @@ from engine.model import Context, Edge, NodeHandler, Outcome
 from schemas.flow import EVENT_TYPE_PATTERN, WaitNode
 
 
+@functools.lru_cache(maxsize=1024)  # a flow has few durations and the hot loop asks for them again and again
 def parse_duration(text: str) -> timedelta:
     """ISO-8601 duration of fixed length; ValueError names what is wrong."""
     try:
