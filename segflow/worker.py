@@ -110,15 +110,15 @@ class Worker:
         log.info("worker_started", group_id=self.config.group_id, topic=self.config.input_topic)
         idle_since: float | None = None
         last_purge = 0.0
-        relay_loop = RelayProcess(self.config, self.database_url)
-        self.relay_loop = relay_loop
-        relay_loop.start()
+        relay = RelayProcess(self.config, self.database_url)
+        self.relay = relay
+        relay.start()
         sync_loop = SyncLoop(self.config, self.database_url, self.clock)
         sync_loop.start()
         try:
             while not self._stopping:
                 busy = self._poll_and_apply()
-                busy = not relay_loop.idle or not sync_loop.idle or busy
+                busy = not relay.idle or not sync_loop.idle or busy
                 busy = (
                     self._guard("scheduler", lambda: scheduler.tick(self.conn, self.applier, self.clock())) > 0 or busy
                 )
@@ -137,8 +137,8 @@ class Worker:
         finally:
             peak = peak_rss_mb()  # before shutdown, which is not the working set
             sync_loop.finish()
-            relay_loop.finish()  # whatever the last batch queued goes out before we leave
-            self.summary.published = relay_loop.published
+            relay.finish()  # whatever the last batch queued goes out before we leave
+            self.summary.published = relay.published
             with contextlib.suppress(Exception):
                 consumer.close()
             with contextlib.suppress(Exception):
@@ -146,7 +146,7 @@ class Worker:
             self.conn.close()
             log.info(
                 "worker_stopped", **vars_of(self.summary), first_event_at=self.first_event_at,
-                last_published_at=relay_loop.last_published_at, peak_rss_mb=peak,
+                last_published_at=relay.last_published_at, peak_rss_mb=peak,
             )  # fmt: skip
         return self.summary
 
@@ -210,7 +210,7 @@ class Worker:
             if result.dead:
                 self._send_dead_letters(result.dead)
         if result.output_events:
-            self.relay_loop.wake.set()
+            self.relay.wake.set()
         self.summary.events += result.applied
         if self.summary.events >= self._next_progress or self.summary.events == result.applied > 0:
             log.info("progress", events=self.summary.events, rss_mb=current_rss_mb())
