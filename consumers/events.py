@@ -165,17 +165,13 @@ class Applier:
         if not events:
             return
         customers = _lock_customers(conn, store_id, events)
-        batch, states = self._load(conn, store_id, customers)
+        batch, states, segments = self._load(conn, store_id, customers)
         for event in events:
-            customer = event.customer
-            state = states[customer.email]
-            for name in _CUSTOMER_FIELDS:  # this event's own values, for its rules
-                value = getattr(customer, name)
-                if value is not None:
-                    state.fields[name] = value
+            state = states[event.customer.email]
+            state.fields.update(event.customer.known_fields())  # this event's own values, for its rules
             batch.on_event(state, Event(event.event_id, event.type, event.occurred_at, event.data), now)
         result.applied += len(events)
-        result.output_events += self._write(conn, store_id, batch, {c.email: c.id for c in customers})
+        result.output_events += self._write(conn, store_id, batch, segments, {c.email: c.id for c in customers})
 
     # --- timers ------------------------------------------------------------------------------
 
@@ -184,20 +180,21 @@ class Applier:
         customers = customer_rows.lock_by_id_skip_locked(conn, store_id, list(due))
         if not customers:
             return 0
-        batch, states = self._load(conn, store_id, customers)
+        batch, states, segments = self._load(conn, store_id, customers)
         moved = 0
         for customer in customers:
             for key in due[customer.id]:
                 if batch.on_timer(states[customer.email], key, now) is not None:
                     moved += 1
-        self._write(conn, store_id, batch, {c.email: c.id for c in customers})
+        self._write(conn, store_id, batch, segments, {c.email: c.id for c in customers})
         return moved
 
     # --- shared ------------------------------------------------------------------------------
 
     def _load(
         self, conn: Conn, store_id: str, customers: list[LockedCustomer]
-    ) -> tuple[Batch, dict[str, CustomerState]]:
+    ) -> tuple[Batch, dict[str, CustomerState], dict[str, tuple[int, str]]]:
+        """The engine's batch for these customers, their states, and the store's segments by lower-cased name."""
         ids = [c.id for c in customers]
         emails = {c.id: c.email for c in customers}
         states = {c.email: CustomerState(c.email, _fields(c)) for c in customers}
@@ -208,17 +205,24 @@ class Applier:
         once = [fid for fid, cf in flows.latest.items() if cf.flow.reentry == "once"]
         for customer_id, flow_id in run_rows.entered(conn, store_id, ids, once):
             states[emails[customer_id]].entered.add(flow_id)
+        segments = segment_rows.ids_by_name(conn, store_id)
         view = MembershipView()
-        for _segment_id, name in segment_rows.ids_by_name(conn, store_id).values():
+        for _segment_id, name in segments.values():
             view.create(name)
         for customer_id, name in segment_rows.memberships_of(conn, store_id, ids):
             view.add(emails[customer_id], name)
-        return Batch(store_id, flows, view), states
+        return Batch(store_id, flows, view), states, segments
 
-    def _write(self, conn: Conn, store_id: str, batch: Batch, customer_ids: dict[str, int]) -> int:
+    def _write(
+        self,
+        conn: Conn,
+        store_id: str,
+        batch: Batch,
+        segments: dict[str, tuple[int, str]],
+        customer_ids: dict[str, int],
+    ) -> int:
         changes = batch.changes()
         if changes:
-            segments = segment_rows.ids_by_name(conn, store_id)
             for change in changes:
                 if change.segment.lower() not in segments:
                     segment_rows.insert(conn, store_id, change.segment, "flow")
@@ -261,13 +265,9 @@ def _lock_customers(conn: Conn, store_id: str, events: list[InputEvent]) -> list
 
     Fields follow the events in order: a later event's non-null field wins; null keeps what is there.
     """
-    incoming: dict[str, dict[str, Any]] = {}
+    incoming: dict[str, dict[str, str]] = {}
     for event in events:
-        merged = incoming.setdefault(event.customer.email, {})
-        for name in _CUSTOMER_FIELDS:
-            value = getattr(event.customer, name)
-            if value is not None:
-                merged[name] = value
+        incoming.setdefault(event.customer.email, {}).update(event.customer.known_fields())
     emails = sorted(incoming)
     locked = {c.email: c for c in customer_rows.lock_by_email(conn, store_id, emails)}
     missing = [e for e in emails if e not in locked]

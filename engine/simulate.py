@@ -81,7 +81,7 @@ def simulate(
         fire_timers(event.occurred_at)
         customer = event.customer
         state = customers.setdefault(customer.email, CustomerState(customer.email, {"email": customer.email}))
-        state.fields.update(customer.model_dump(exclude_none=True))
+        state.fields.update(customer.known_fields())
         driving = Event(event.event_id, event.type, event.occurred_at, event.data)
         trace_trigger, trace_at = event.event_id, event.occurred_at
         for step in batch.on_event(state, driving, event.occurred_at):

@@ -82,6 +82,16 @@ class InputCustomer(BaseModel):
             raise ValueError(f"{value.strip()!r} is not an email address")
         return email
 
+    def known_fields(self) -> dict[str, str]:
+        """The optional fields this event carries (absent and null ones left out): what updates the record."""
+        fields = {
+            "external_id": self.external_id,
+            "first_name": self.first_name,
+            "last_name": self.last_name,
+            "phone": self.phone,
+        }
+        return {name: value for name, value in fields.items() if value is not None}
+
 
 class InputEvent(BaseModel):
     """A customer event on the input topic. Unknown top-level fields are ignored, so producers
