@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from kafka import ConsumerRebalanceListener, KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
@@ -94,17 +94,24 @@ def ensure_topics(bootstrap: str, topics: Sequence[tuple[str, int]]) -> None:
         admin.close()
 
 
-def read_all(bootstrap: str, topic: str, client_id: str, empty_polls: int = 3) -> list[Any]:
-    """Every record of `topic`, read from the beginning until `empty_polls` polls in a row are empty.
+def read_all(
+    bootstrap: str, topic: str, client_id: str, empty_polls: int = 3, start: Mapping[int, int] | None = None
+) -> list[Any]:
+    """Every record of `topic` from `start` (partition -> offset; default the beginning), read until
+    `empty_polls` polls in a row are empty.
 
     Polls, not end offsets, decide the end: the embedded broker reports a partition's end as
-    its last batch's start + 1. For reports, tests and benchmarks, not for the hot path.
+    its last batch's start + 1. For recovery, reports, tests and benchmarks, not for the hot path.
     """
     client = reader(bootstrap, client_id)
     try:
         partitions = [TopicPartition(topic, p) for p in sorted(client.partitions_for_topic(topic) or [])]
         client.assign(partitions)
-        client.seek_to_beginning(*partitions)
+        for tp in partitions:
+            if start is None:
+                client.seek_to_beginning(tp)
+            else:
+                client.seek(tp, start.get(tp.partition, 0))
         records: list[Any] = []
         empty = 0
         while empty < empty_polls and partitions:

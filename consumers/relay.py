@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
+from typing import Any
 
 import structlog
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaProducer
 from kafka.partitioner.default import murmur2
 
 from db import Conn, outbox
@@ -27,10 +28,6 @@ log = structlog.get_logger()
 
 RELAY_LOCK_KEY = 0x5E6F_2000  # fixed: every segflow relay contends for the same lock
 SLICE = 5_000  # rows per send-and-mark round
-# Recovery reads until this many polls in a row come back empty. The embedded broker reports a
-# partition's end offset as its last batch's start + 1, so "caught up" cannot come from end offsets.
-EMPTY_POLLS_TO_END = 3
-RECOVERY_POLL_MS = 300
 PARTITION_CACHE = 200_000  # customer keys whose partition is remembered (the pure-Python murmur2 is slow)
 
 
@@ -39,14 +36,15 @@ class Relay:
         self,
         conn: Conn,
         producer: KafkaProducer,
-        reader: Callable[[], KafkaConsumer],
+        read_output: Callable[[Mapping[int, int]], list[Any]],
         topic: str,
         clock: Callable[[], datetime],
     ) -> None:
         self.conn = conn
         """A dedicated autocommit connection: the session lock lives and dies with it."""
         self.producer = producer
-        self.reader = reader
+        self.read_output = read_output
+        """Every output-topic record from the given positions to the end (consumers.kafka.read_all)."""
         self.topic = topic
         self.clock = clock
         self.holding = False
@@ -108,29 +106,15 @@ class Relay:
     def recover(self) -> None:
         """Mark as published every outbox row already on the output topic past the recorded positions."""
         positions = offset_rows.relay_positions(self.conn, self.topic)
-        consumer = self.reader()
-        try:
-            partitions = consumer.partitions_for_topic(self.topic) or set()
-            assigned = [TopicPartition(self.topic, p) for p in sorted(partitions)]
-            consumer.assign(assigned)
-            for tp in assigned:
-                consumer.seek(tp, positions.get(tp.partition, 0))
-            found: list[tuple[str, str]] = []
-            ends: dict[int, int] = {}
-            empty = 0
-            while empty < EMPTY_POLLS_TO_END and assigned:
-                batches = consumer.poll(timeout_ms=RECOVERY_POLL_MS)
-                empty = 0 if batches else empty + 1
-                for tp, records in batches.items():
-                    for record in records:
-                        ends[tp.partition] = record.offset + 1
-                        try:
-                            document = json.loads(record.value)
-                            found.append((document["store_id"], document["event_id"]))
-                        except (ValueError, KeyError, TypeError):
-                            log.warning("relay_foreign_record", partition=tp.partition, offset=record.offset)
-        finally:
-            consumer.close()
+        found: list[tuple[str, str]] = []
+        ends: dict[int, int] = {}
+        for record in self.read_output(positions):
+            ends[record.partition] = record.offset + 1
+            try:
+                document = json.loads(record.value)
+                found.append((document["store_id"], document["event_id"]))
+            except (ValueError, KeyError, TypeError):
+                log.warning("relay_foreign_record", partition=record.partition, offset=record.offset)
         with self.conn.transaction():
             settled = outbox.mark_published_by_event(self.conn, found, self.clock())
             offset_rows.save_relay_positions(self.conn, self.topic, ends)

@@ -17,13 +17,14 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
+import dataclasses
 import multiprocessing
 import os
 import resource
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -249,10 +250,8 @@ class Worker:
                 self._on_assigned(self.consumer, assigned)
 
     def _back_off(self, what: str, exc: BaseException) -> None:
-        delay = RETRY_BACKOFF_S[min(self._failures, len(RETRY_BACKOFF_S) - 1)]
+        back_off(what, exc, self._failures)
         self._failures += 1
-        log.warning(what, error=f"{type(exc).__name__}: {exc}".splitlines()[0], retry_in_s=delay)
-        time.sleep(delay)
         if self.conn.closed or self.conn.broken:
             with contextlib.suppress(ServiceUnavailable):
                 self.conn = open_connection(self.database_url)
@@ -264,6 +263,13 @@ class Worker:
         except (psycopg.Error, KafkaError) as exc:
             self._back_off(f"{what}_failed", exc)
             return 0
+
+
+def back_off(what: str, exc: BaseException, failures: int) -> None:
+    """Log a failure that will be retried and wait the longer the more failures came before it."""
+    delay = RETRY_BACKOFF_S[min(failures, len(RETRY_BACKOFF_S) - 1)]
+    log.warning(what, error=f"{type(exc).__name__}: {exc}".splitlines()[0], retry_in_s=delay)
+    time.sleep(delay)
 
 
 class _Flag(Protocol):
@@ -303,10 +309,8 @@ class RelayLoop:
             self._failures = 0
             return published
         except (psycopg.Error, KafkaError) as exc:
-            delay = RETRY_BACKOFF_S[min(self._failures, len(RETRY_BACKOFF_S) - 1)]
+            back_off("relay_failed", exc, self._failures)
             self._failures += 1
-            log.warning("relay_failed", error=f"{type(exc).__name__}: {exc}".splitlines()[0], retry_in_s=delay)
-            time.sleep(delay)
             if self.relay.conn.broken or self.relay.conn.closed:
                 self.relay.reconnect(self.reopen(self.relay.conn))
             return 0 if not self.finishing.is_set() else -1
@@ -372,10 +376,13 @@ def _relay_main(
     configure_logging(config.log_format)
     producer = kafka_clients.producer(config.kafka_bootstrap, client_id="segflow-relay")
     conn = open_connection(database_url)
-    relay = Relay(
-        conn, producer, lambda: kafka_clients.reader(config.kafka_bootstrap, "segflow-relay-recovery"),
-        config.output_topic, utc_now,
-    )  # fmt: skip
+
+    def read_output(start: Mapping[int, int]) -> list[Any]:
+        return kafka_clients.read_all(
+            config.kafka_bootstrap, config.output_topic, "segflow-relay-recovery", start=start
+        )
+
+    relay = Relay(conn, producer, read_output, config.output_topic, utc_now)
 
     def reopen(old: Conn) -> Conn:
         try:
@@ -484,9 +491,5 @@ def peak_rss_mb() -> float:
 
 
 def vars_of(summary: Summary) -> dict[str, int]:
-    return {
-        "events": summary.events,
-        "dead_lettered": summary.dead_lettered,
-        "duplicates_skipped": summary.duplicates_skipped,
-        "published": summary.published,
-    }
+    """The `worker --stop-when-idle` JSON (SPEC §7)."""
+    return dataclasses.asdict(summary)
