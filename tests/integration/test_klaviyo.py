@@ -47,18 +47,9 @@ def outbox(db):
     return [tuple(r) for r in rows]
 
 
-def import_list(cli, *extra):
+def import_list(cli, *extra, name="Newsletter"):
     return cli(
-        "segments",
-        "import-external",
-        "Newsletter",
-        "--store",
-        "acme",
-        "--provider",
-        "klaviyo",
-        "--type",
-        "list",
-        *extra,
+        "segments", "import-external", name, "--store", "acme", "--provider", "klaviyo", "--type", "list", *extra
     )
 
 
@@ -108,19 +99,7 @@ def test_a_rejected_key_changes_nothing_and_names_the_store(cli, db, fake, acme,
     assert "error: the Klaviyo API key for store acme was rejected" in result.err
     assert 300 == db.execute("SELECT count(*) FROM segment_members").fetchone()[0]
     assert synced_at == db.execute("SELECT last_synced_at FROM segments").fetchone()[0]
-    result = cli(
-        "segments",
-        "import-external",
-        "Other",
-        "--store",
-        "acme",
-        "--provider",
-        "klaviyo",
-        "--type",
-        "list",
-        "--external-id",
-        "L1",
-    )
+    result = import_list(cli, "--external-id", "L1", name="Other")
     assert 1 == result.code and "was rejected" in result.err
     assert 1 == db.execute("SELECT count(*) FROM segments").fetchone()[0]
 
