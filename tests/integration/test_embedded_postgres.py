@@ -82,3 +82,14 @@ def test_db_stop_stops_the_server(home):
     assert 0 == stopped.returncode
     assert "stopped the embedded PostgreSQL" in stopped.stdout
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+
+
+def test_a_pidfile_held_by_another_commands_initdb_is_left_alone(tmp_path):
+    # A standalone backend (initdb's bootstrap) writes its pid negated; it is not a stale file.
+    from segflow.embedded import _clear_stale_pidfile
+
+    pgdata = tmp_path / "pgdata"
+    pgdata.mkdir()
+    (pgdata / "postmaster.pid").write_text(f"-{os.getpid()}\n{pgdata}\n")
+    _clear_stale_pidfile(pgdata)
+    assert (pgdata / "postmaster.pid").exists()
