@@ -32,18 +32,24 @@ class FlowSet:
     latest: dict[str, CompiledFlow] = field(default_factory=dict)
     status: dict[str, str] = field(default_factory=dict)
     versions: dict[tuple[str, int], CompiledFlow] = field(default_factory=dict)
+    _triggered: dict[str, list[CompiledFlow]] = field(default_factory=dict)
+    """Per event type, asked once per event: sorting the flows each time was a tenth of the engine."""
 
     def add(self, cf: CompiledFlow, status: str, latest: bool) -> None:
         self.versions[(cf.flow.id, cf.version)] = cf
         if latest:
             self.latest[cf.flow.id] = cf
             self.status[cf.flow.id] = status
+        self._triggered.clear()
 
     def triggered_by(self, event_type: str) -> list[CompiledFlow]:
-        return [
-            cf for flow_id, cf in sorted(self.latest.items())
-            if cf.flow.trigger.event == event_type and self.status.get(flow_id) == "active"
-        ]  # fmt: skip
+        flows = self._triggered.get(event_type)
+        if flows is None:
+            flows = self._triggered[event_type] = [
+                cf for flow_id, cf in sorted(self.latest.items())
+                if cf.flow.trigger.event == event_type and self.status.get(flow_id) == "active"
+            ]  # fmt: skip
+        return flows
 
 
 @dataclass(slots=True)

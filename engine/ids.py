@@ -1,6 +1,8 @@
 """Deterministic ids: the same cause always yields the same id (SPEC §3).
 
-sha256 over explicit fields, never `hash()` (salted per process) or uuid4.
+A 128-bit BLAKE2b digest over explicit fields, never `hash()` (salted per process) or uuid4.
+BLAKE2b rather than SHA-256 because ids are made for every output event in the hot loop and
+it is about twice as fast there; 128 bits keep accidental collisions out of reach.
 """
 
 from __future__ import annotations
@@ -9,11 +11,11 @@ import hashlib
 
 
 def _digest(parts: tuple[str | int, ...]) -> str:
-    return hashlib.sha256("\x1f".join(map(str, parts)).encode()).hexdigest()[:32]
+    return hashlib.blake2b("\x1f".join(map(str, parts)).encode(), digest_size=16).hexdigest()
 
 
 def event_id(*parts: str | int) -> str:
-    """`evt_` + 32 hex chars of sha256 over the parts, joined unambiguously."""
+    """`evt_` + 32 hex chars of the parts' digest, joined unambiguously."""
     return f"evt_{_digest(parts)}"
 
 
