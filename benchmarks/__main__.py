@@ -327,8 +327,8 @@ def db_write_rate(admin_url: str, bench_url: str, customers: list[str], events: 
                 run_rows.upsert(conn, STORE, runs[i::chunks], ids)
                 conn.execute(
                     insert_outbox,
-                    {"store_id": STORE, "event_ids": [o[0] for o in out], "event_types": [o[1] for o in out],
-                     "keys": [o[2] for o in out], "payloads": [o[3] for o in out]},
+                    {"store_id": STORE, "size": len(out), "event_ids": [o[0] for o in out],
+                     "event_types": [o[1] for o in out], "keys": [o[2] for o in out], "payloads": [o[3] for o in out]},
                 )  # fmt: skip
                 offset_rows.save(conn, "bench-db", "bench", {i % 4: i + 1})
         return round(chunks * BATCH / (time.perf_counter() - started))

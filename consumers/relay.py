@@ -1,12 +1,15 @@
 """The outbox relay: publishes committed output events in order, none lost, none twice (SPEC §3).
 
 One relay at a time across workers holds a PostgreSQL session lock. It sends a slice of
-unpublished rows with the idempotent producer, waits for the broker's acknowledgements, then
-marks the rows published and records how far each output partition got, in one transaction.
+unpublished outbox batches with the idempotent producer, waits for the broker's
+acknowledgements, then marks the batches published and records how far each output partition
+got, in one transaction. So everything before the recorded positions belongs to batches marked
+published, and anything after them to the one slice in flight.
 
 A crash between the acknowledgement and that transaction would publish the slice twice. So
-whoever takes the lock first reads the output topic from the recorded positions to its end
-and marks every row it finds there as published before sending anything.
+whoever takes the lock first reads the output topic from the recorded positions to its end,
+finishes the interrupted slice (sending only the events that are not there yet, in order) and
+marks it, before sending anything new.
 """
 
 from __future__ import annotations
@@ -82,41 +85,63 @@ class Relay:
             log.info("relay_lock_taken")
         if self.needs_recovery:
             self.recover()
-        rows = outbox.unpublished(self.conn, SLICE)
-        if not rows:
+        batches = outbox.unpublished(self.conn, SLICE)
+        if not batches:
             return 0
         self.needs_recovery = True  # until the slice is marked, a failure means "look before resending"
-        futures = [
-            self.producer.send(self.topic, key=key.encode(), value=payload.encode(), partition=self._partition(key))
-            for _, key, payload in rows
-        ]
-        self.producer.flush()
-        ends: dict[int, int] = {}
-        for future in futures:
-            metadata = future.get()
-            ends[metadata.partition] = max(ends.get(metadata.partition, 0), metadata.offset + 1)
-        with self.conn.transaction():
-            outbox.mark_published(self.conn, [row_id for row_id, _, _ in rows], self.clock())
-            offset_rows.save_relay_positions(self.conn, self.topic, ends)
-        self.needs_recovery = False
-        self.published += len(rows)
-        self.last_published_at = time.time()
-        return len(rows)
+        sent = self._send(batches, already_there=set())
+        self.published += sent
+        return sent
 
     def recover(self) -> None:
-        """Mark as published every outbox row already on the output topic past the recorded positions."""
+        """Finish the slice a previous relay sent (all or part of) but did not mark."""
         positions = offset_rows.relay_positions(self.conn, self.topic)
-        found: list[tuple[str, str]] = []
+        found: set[str] = set()
         ends: dict[int, int] = {}
         for record in self.read_output(positions):
             ends[record.partition] = record.offset + 1
             try:
-                document = json.loads(record.value)
-                found.append((document["store_id"], document["event_id"]))
+                found.add(json.loads(record.value)["event_id"])
             except (ValueError, KeyError, TypeError):
                 log.warning("relay_foreign_record", partition=record.partition, offset=record.offset)
+        read = len(found)
+        interrupted: list[outbox.QueuedBatch] = []
+        after = 0
+        missing = set(found)
+        while missing:
+            page = outbox.unpublished(self.conn, SLICE, after)
+            if not page:
+                break
+            for batch in page:
+                if missing.intersection(batch.event_ids):
+                    interrupted.append(batch)
+                    missing.difference_update(batch.event_ids)
+            after = page[-1].id
+        if missing:  # their batches are gone (a deleted store) or were marked: nothing to finish
+            log.warning("relay_unmatched_records", records=len(missing))
+        resent = self._send(interrupted, already_there=found, ends=ends)
+        self.needs_recovery = False
+        log.info("relay_recovered", read=read, batches=len(interrupted), resent=resent)
+
+    def _send(
+        self, batches: list[outbox.QueuedBatch], already_there: set[str], ends: dict[int, int] | None = None
+    ) -> int:
+        """Send the batches' events not `already_there`, then mark the batches and record the positions."""
+        ends = dict(ends or {})
+        futures = [
+            self.producer.send(self.topic, key=key.encode(), value=payload.encode(), partition=self._partition(key))
+            for batch in batches
+            for event_id, key, payload in zip(batch.event_ids, batch.keys, batch.payloads, strict=True)
+            if event_id not in already_there
+        ]
+        self.producer.flush()
+        for future in futures:
+            metadata = future.get()
+            ends[metadata.partition] = max(ends.get(metadata.partition, 0), metadata.offset + 1)
         with self.conn.transaction():
-            settled = outbox.mark_published_by_event(self.conn, found, self.clock())
+            outbox.mark_published(self.conn, [batch.id for batch in batches], self.clock())
             offset_rows.save_relay_positions(self.conn, self.topic, ends)
         self.needs_recovery = False
-        log.info("relay_recovered", read=len(found), settled=settled)
+        if futures:
+            self.last_published_at = time.time()
+        return len(futures)

@@ -1,8 +1,13 @@
-"""The transactional outbox: output events queued in the transaction of their cause."""
+"""The transactional outbox: output events queued in the transaction of their cause.
+
+One row per queuing transaction (`outbox_batches`, migration 0005); the `outbox` view lists them
+one event per row for reading.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -16,7 +21,7 @@ _INSERT = sql("insert_outbox")
 
 
 def enqueue(conn: Conn, store_id: str, events: Sequence[OutputEvent | Emitted]) -> None:
-    """Queue output events: the engine's `Emitted` ones, or `OutputEvent`s from merchant operations."""
+    """Queue output events, as one batch: the engine's `Emitted` ones, or merchant operations' `OutputEvent`s."""
     if not events:
         return
     assert all(e.store_id == store_id for e in events), "outbox rows must belong to the store they are queued for"
@@ -30,34 +35,40 @@ def enqueue(conn: Conn, store_id: str, events: Sequence[OutputEvent | Emitted]) 
             keys.append(customer_key(store_id, e.customer.email))
             payloads.append(e.model_dump_json(exclude_none=True))
     params = {
-        "store_id": store_id, "event_ids": [e.event_id for e in events], "event_types": [e.type for e in events],
-        "keys": keys, "payloads": payloads,
+        "store_id": store_id, "size": len(events), "event_ids": [e.event_id for e in events],
+        "event_types": [e.type for e in events], "keys": keys, "payloads": payloads,
     }  # fmt: skip
     conn.execute(_INSERT, params)
 
 
 _UNPUBLISHED = sql("unpublished_outbox")
 _MARK = sql("mark_outbox_published")
-_MARK_BY_EVENT = sql("mark_outbox_published_by_event")
 _COUNT = sql("unpublished_count")
 _TRY_LOCK = sql("try_relay_lock")
 
 
-def unpublished(conn: Conn, limit: int) -> list[tuple[int, str, str]]:
-    """(id, key, payload JSON text), oldest first. Across stores: the relay serves them all."""
-    return [(row_id, key, payload) for row_id, key, payload in conn.execute(_UNPUBLISHED, {"limit": limit})]
+@dataclass(frozen=True, slots=True)
+class QueuedBatch:
+    id: int
+    event_ids: list[str]
+    keys: list[str]
+    payloads: list[str]
+    """JSON text, as sent."""
+
+
+def unpublished(conn: Conn, limit: int, after: int = 0) -> list[QueuedBatch]:
+    """The oldest unpublished batches after id `after`: about `limit` events, at least one batch.
+
+    Across stores: the relay serves them all.
+    """
+    # Binary results: in text form every quote inside the JSON payloads would come back escaped.
+    with conn.cursor(binary=True) as cursor:
+        rows = cursor.execute(_UNPUBLISHED, {"limit": limit, "after": after})
+        return [QueuedBatch(*row) for row in rows]
 
 
 def mark_published(conn: Conn, ids: Sequence[int], now: datetime) -> None:
     conn.execute(_MARK, {"ids": list(ids), "now": now})
-
-
-def mark_published_by_event(conn: Conn, published: Sequence[tuple[str, str]], now: datetime) -> int:
-    """(store id, event id) pairs found on the output topic; returns how many rows that settled."""
-    if not published:
-        return 0
-    params = {"store_ids": [p[0] for p in published], "event_ids": [p[1] for p in published], "now": now}
-    return conn.execute(_MARK_BY_EVENT, params).rowcount
 
 
 def unpublished_count(conn: Conn) -> int:

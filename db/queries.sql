@@ -150,13 +150,10 @@ UPDATE flows SET status = %(status)s, updated_at = now()
 WHERE store_id = %(store_id)s AND id = ANY(%(flow_ids)b::text[]);
 
 -- name: insert_outbox
--- Queues output events in the transaction of the change that caused them (SPEC §3).
--- Ids are deterministic, so a retried cause cannot queue an event twice.
-INSERT INTO outbox (store_id, event_id, event_type, key, payload)
-SELECT %(store_id)s, event_id, event_type, key, payload
-FROM unnest(%(event_ids)b::text[], %(event_types)b::text[], %(keys)b::text[], %(payloads)b::json[])
-     AS o (event_id, event_type, key, payload)
-ON CONFLICT (store_id, event_id) DO NOTHING;
+-- Queues a transaction's output events as one batch, in the transaction of the change that
+-- caused them (SPEC §3).
+INSERT INTO outbox_batches (store_id, size, event_ids, event_types, keys, payloads)
+VALUES (%(store_id)s, %(size)s, %(event_ids)b::text[], %(event_types)b::text[], %(keys)b::text[], %(payloads)b::text[]);
 
 -- name: lock_flow
 -- Serialises deploys and status changes of one flow.
@@ -358,18 +355,23 @@ FOR UPDATE SKIP LOCKED;
 -- ===== the outbox relay =====
 
 -- name: unpublished_outbox
--- The relay's next slice, in id order (per customer, commit order: their writers hold the customer).
-SELECT id, key, payload::text FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT %(limit)s;
+-- The relay's next slice: the oldest unpublished batches after `after` up to about `limit`
+-- events (at least one batch), in id order (per customer, commit order: their writers hold
+-- the customer).
+SELECT b.id, b.event_ids, b.keys, b.payloads
+FROM (
+    SELECT id, sum(size) OVER (ORDER BY id) - size AS before
+    FROM (
+        SELECT id, size FROM outbox_batches WHERE published_at IS NULL AND id > %(after)s ORDER BY id LIMIT 1000
+    ) AS oldest
+) AS w
+JOIN outbox_batches b ON b.id = w.id
+WHERE w.before < %(limit)s
+ORDER BY b.id;
 
 -- name: mark_outbox_published
 -- After the broker acknowledged the slice.
-UPDATE outbox SET published_at = %(now)s WHERE id = ANY(%(ids)b::bigint[]);
-
--- name: mark_outbox_published_by_event
--- Recovery: rows found already on the output topic are not sent again.
-UPDATE outbox o SET published_at = %(now)s
-FROM unnest(%(store_ids)b::text[], %(event_ids)b::text[]) AS p (store_id, event_id)
-WHERE o.store_id = p.store_id AND o.event_id = p.event_id AND o.published_at IS NULL;
+UPDATE outbox_batches SET published_at = %(now)s WHERE id = ANY(%(ids)b::bigint[]);
 
 -- name: relay_positions
 -- Where recovery starts reading the output topic.
@@ -387,7 +389,7 @@ SELECT pg_try_advisory_lock(%(key)s);
 
 -- name: unpublished_count
 -- How much the relay still has to do (for idle detection and the demo).
-SELECT count(*) FROM outbox WHERE published_at IS NULL;
+SELECT coalesce(sum(size), 0) FROM outbox_batches WHERE published_at IS NULL;
 
 -- ===== reporting (segflow demo) =====
 
@@ -397,7 +399,7 @@ SELECT flow_id, status, count(*) FROM runs WHERE store_id = %(store_id)s GROUP B
 
 -- name: customer_outbox
 -- One customer's output events in the order they were queued: their journey.
-SELECT payload FROM outbox WHERE store_id = %(store_id)s AND key = %(key)s ORDER BY id;
+SELECT payload FROM outbox WHERE store_id = %(store_id)s AND key = %(key)s ORDER BY id, position;
 
 -- ===== integrations (Klaviyo) =====
 

@@ -22,7 +22,7 @@ def members(db, store, segment):
 def outbox(db, store):
     rows = db.execute(
         "SELECT event_type, payload->'customer'->>'email', payload->'data'->>'segment' FROM outbox "
-        "WHERE store_id = %s ORDER BY id",
+        "WHERE store_id = %s ORDER BY id, position",
         (store,),
     ).fetchall()
     return [tuple(r) for r in rows]
@@ -104,10 +104,10 @@ def test_every_real_change_has_exactly_one_outbox_row_and_noops_none(cli, db, ac
         ("segment.member_added", "bo@example.com", "VIP"),
         ("segment.member_removed", "bo@example.com", "VIP"),
     ] == outbox(db, acme)
-    payload = db.execute("SELECT payload FROM outbox ORDER BY id LIMIT 1").fetchone()[0]
+    payload = db.execute("SELECT payload FROM outbox ORDER BY id, position LIMIT 1").fetchone()[0]
     assert {"event_id", "type", "store_id", "occurred_at", "customer", "cause", "data"} == set(payload)
     assert "manual" == payload["cause"]["operation"]
-    assert "acme:ann@example.com" == db.execute("SELECT key FROM outbox ORDER BY id LIMIT 1").fetchone()[0]
+    assert "acme:ann@example.com" == db.execute("SELECT key FROM outbox ORDER BY id, position LIMIT 1").fetchone()[0]
 
 
 def test_a_malformed_email_changes_nothing(cli, db, acme):

@@ -42,7 +42,7 @@ def profiles(n, start=0):
 
 def outbox(db):
     rows = db.execute(
-        "SELECT event_type, payload->'cause'->>'operation' FROM outbox WHERE store_id = 'acme' ORDER BY id"
+        "SELECT event_type, payload->'cause'->>'operation' FROM outbox WHERE store_id = 'acme' ORDER BY id, position"
     )
     return [tuple(r) for r in rows]
 

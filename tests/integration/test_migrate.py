@@ -5,6 +5,8 @@ import sys
 import psycopg
 
 from db import migrate as migrations
+from db import outbox
+from db.queries import sql
 
 TABLES = {
     "stores",
@@ -17,6 +19,7 @@ TABLES = {
     "processed_events",
     "consumer_offsets",
     "outbox",
+    "outbox_batches",
     "relay_positions",
     "schema_migrations",
     "store_credentials",
@@ -67,3 +70,26 @@ def test_commands_on_a_configured_database_ask_for_migrate(cli, empty_database_u
     assert 1 == result.code
     assert "run `segflow db migrate`" in result.err
     assert [] == public_tables(empty_database_url)
+
+
+def test_outbox_rows_queued_before_batches_keep_their_order_and_state(empty_database_url):
+    """0005 turns the per-event outbox into batches: what waited to be sent still waits, in order."""
+    with psycopg.connect(empty_database_url, autocommit=True) as conn:
+        with conn.transaction():
+            conn.execute(sql("create_schema_migrations"))
+            for migration in migrations.available()[:4]:
+                conn.execute(migration.text.encode())
+                conn.execute(sql("record_migration"), {"version": migration.version, "name": migration.name})
+        conn.execute("INSERT INTO stores (id, name, plan) VALUES ('acme', 'Acme', 'pro')")
+        for n, published in [(1, True), (2, False), (3, False)]:
+            conn.execute(
+                "INSERT INTO outbox (store_id, event_id, event_type, key, payload, published_at) "
+                "VALUES ('acme', %s, 'flow.entered', 'acme:ann@example.com', %s, %s)",
+                (f"evt_{n}", json.dumps({"event_id": f"evt_{n}"}), "2026-11-26T00:00:00Z" if published else None),
+            )
+        assert [m.version for m in migrations.available()[4:]] == [m.version for m in migrations.migrate(conn)]
+        unpublished = outbox.unpublished(conn, limit=100)
+        assert [["evt_2"], ["evt_3"]] == [b.event_ids for b in unpublished]
+        assert [{"event_id": "evt_2"}, {"event_id": "evt_3"}] == [json.loads(b.payloads[0]) for b in unpublished]
+        rows = conn.execute("SELECT event_id, published_at IS NOT NULL FROM outbox ORDER BY id, position").fetchall()
+        assert [("evt_1", True), ("evt_2", False), ("evt_3", False)] == rows

@@ -33,7 +33,7 @@ def test_every_block_has_a_line_saying_why():
 CROSS_STORE = {
     "purge_processed_events": "the dedup window is the same for every store",
     "unpublished_outbox": "the relay publishes every store's events, in commit order",
-    "mark_outbox_published": "by outbox ids the relay just read",
+    "mark_outbox_published": "by outbox batch ids the relay just read",
     "unpublished_count": "a total for idle detection",
     "due_syncs": "the worker runs every store's daily Klaviyo syncs",
 }
@@ -41,7 +41,7 @@ CROSS_STORE = {
 
 def test_every_query_on_tenant_tables_filters_by_store():
     tenant = re.compile(
-        r"\b(FROM|UPDATE|INTO)\s+(customers|segments|segment_members|flows|flow_versions|runs|outbox|"
+        r"\b(FROM|UPDATE|INTO)\s+(customers|segments|segment_members|flows|flow_versions|runs|outbox|outbox_batches|"
         r"processed_events)\b",
         re.IGNORECASE,
     )
