@@ -276,15 +276,27 @@ JOIN unnest(%(flow_ids)b::text[], %(versions)b::int[]) AS w (flow_id, version)
 WHERE v.store_id = %(store_id)s;
 
 -- name: live_runs
--- The batch's customers' runs that can still move.
-SELECT key, customer_id, flow_id, flow_version, node_id, status, wake_at, waiting_for, reason, entered_at, updated_at
-FROM runs
-WHERE store_id = %(store_id)s AND customer_id = ANY(%(customer_ids)b::bigint[]) AND status IN ('active', 'waiting');
+-- The batch's customers' runs that can still move. One index probe per customer, fenced by
+-- OFFSET 0 so the planner cannot turn it into a scan: the runs table grows fast, and with the
+-- statistics lagging it chose scans that tested every run against the whole id list.
+SELECT r.key, c.id, r.flow_id, r.flow_version, r.node_id, r.status, r.wake_at, r.waiting_for, r.reason,
+       r.entered_at, r.updated_at
+FROM unnest(%(customer_ids)b::bigint[]) AS c (id)
+CROSS JOIN LATERAL (
+    SELECT * FROM runs
+    WHERE store_id = %(store_id)s AND customer_id = c.id AND status IN ('active', 'waiting')
+    OFFSET 0
+) AS r;
 
 -- name: entered_flows
--- For `reentry: once`: which of these flows each customer has ever entered.
-SELECT DISTINCT customer_id, flow_id FROM runs
-WHERE store_id = %(store_id)s AND customer_id = ANY(%(customer_ids)b::bigint[]) AND flow_id = ANY(%(flow_ids)b::text[]);
+-- For `reentry: once`: which of these flows each customer has ever entered (one index probe
+-- per customer and flow, for the reason live_runs gives).
+SELECT c.id, f.id
+FROM unnest(%(customer_ids)b::bigint[]) AS c (id)
+CROSS JOIN unnest(%(flow_ids)b::text[]) AS f (id)
+CROSS JOIN LATERAL (
+    SELECT 1 FROM runs WHERE store_id = %(store_id)s AND customer_id = c.id AND flow_id = f.id LIMIT 1
+) AS entered;
 
 -- name: customer_memberships
 -- The batch's customers' segments, by name, for the in-memory membership view.
