@@ -37,6 +37,9 @@ from schemas.flow import Flow
 log = structlog.get_logger()
 
 MAX_VALUE_BYTES = 1024 * 1024  # SPEC §2: a value over 1 MiB is dead-lettered
+WRITE_EVERY = 500
+"""Events per write round within a batch: small enough to overlap the engine with the writes,
+large enough to keep each statement set-based."""
 _CUSTOMER_FIELDS = ("external_id", "first_name", "last_name", "phone")
 # Dead-letter wording for values that are not even a JSON object.
 _NOT_AN_EVENT = {
@@ -166,12 +169,16 @@ class Applier:
             return
         customers = _lock_customers(conn, store_id, events)
         batch, states, segments = self._load(conn, store_id, customers)
-        for event in events:
-            state = states[event.customer.email]
-            state.fields.update(event.customer.known_fields())  # this event's own values, for its rules
-            batch.on_event(state, Event(event.event_id, event.type, event.occurred_at, event.data), now)
+        customer_ids = {c.email: c.id for c in customers}
+        # Pipeline mode: PostgreSQL executes one chunk's writes while the engine works on the next.
+        with conn.pipeline():
+            for start in range(0, len(events), WRITE_EVERY):
+                for event in events[start : start + WRITE_EVERY]:
+                    state = states[event.customer.email]
+                    state.fields.update(event.customer.known_fields())  # this event's own values, for its rules
+                    batch.on_event(state, Event(event.event_id, event.type, event.occurred_at, event.data), now)
+                result.output_events += self._write(conn, store_id, batch, segments, customer_ids)
         result.applied += len(events)
-        result.output_events += self._write(conn, store_id, batch, segments, {c.email: c.id for c in customers})
 
     # --- timers ------------------------------------------------------------------------------
 
@@ -221,12 +228,16 @@ class Applier:
         segments: dict[str, tuple[int, str]],
         customer_ids: dict[str, int],
     ) -> int:
+        """Write what the batch did since the last call, then forget it (so the next call writes only the rest).
+
+        `segments` gains the segments the writes create.
+        """
         changes = batch.changes()
         if changes:
             for change in changes:
                 if change.segment.lower() not in segments:
                     segment_rows.insert(conn, store_id, change.segment, "flow")
-                    segments = segment_rows.ids_by_name(conn, store_id)
+                    segments.update(segment_rows.ids_by_name(conn, store_id))
             net = net_changes(changes)
             adds = [c for c in net if c.operation == "add"]
             removes = [c for c in net if c.operation == "remove"]
@@ -248,6 +259,7 @@ class Applier:
                     "run_failed", customer_id=customer_ids[run.email], flow_id=run.flow_id,
                     flow_version=run.flow_version, node_id=run.node_id, run=run.key, reason=run.reason,
                 )  # fmt: skip
+        batch.steps.clear()
         return len(events)
 
 

@@ -196,7 +196,11 @@ class Emitted:
             "cause": {name: value for name in fields if (value := getattr(cause, name)) is not None},
             "data": self.data,
         }
-        return json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+        return _compact_json(document)
+
+
+# One encoder for every payload: `json.dumps` with options builds a new encoder per call.
+_compact_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 @lru_cache(maxsize=64)
