@@ -18,6 +18,7 @@ import contextlib
 import ctypes
 import ctypes.util
 import dataclasses
+import gc
 import multiprocessing
 import os
 import resource
@@ -58,6 +59,11 @@ PURGE_EVERY_S = 3600.0
 RETRY_BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 5.0)
 PROGRESS_EVERY = 100_000  # events between `progress` log lines (with the current RSS)
 INPUT_PARTITIONS = 4  # only used when the worker has to create the input topic itself
+# A batch allocates hundreds of thousands of short-lived objects (parsed events, runs, output
+# events, producer records) that reference counting frees, almost none in cycles. With the
+# default threshold (700) the cycle collector ran so often that it took half of the engine's
+# time: the engine alone went from ~20,000 to ~36,000 events/s with this one.
+GC_GEN0_THRESHOLD = 50_000
 
 
 def utc_now() -> datetime:
@@ -376,6 +382,7 @@ def _relay_main(
     configure_logging(config.log_format)
     producer = kafka_clients.producer(config.kafka_bootstrap, client_id="segflow-relay")
     conn = open_connection(database_url)
+    tune_gc()
 
     def read_output(start: Mapping[int, int]) -> list[Any]:
         return kafka_clients.read_all(
@@ -401,6 +408,13 @@ def _relay_main(
         with contextlib.suppress(Exception):
             producer.close(timeout=5)
         conn.close()
+
+
+def tune_gc() -> None:
+    """Collect cycles less often (see GC_GEN0_THRESHOLD), and never scan what startup loaded."""
+    gc.freeze()
+    _gen0, gen1, gen2 = gc.get_threshold()
+    gc.set_threshold(GC_GEN0_THRESHOLD, gen1, gen2)
 
 
 def _die_with_parent() -> None:

@@ -20,7 +20,7 @@ from segflow.cli.common import AppContext, json_option, pass_app
 from segflow.database import connect, database_url
 from segflow.embedded import require_broker
 from segflow.errors import ServiceUnavailable
-from segflow.worker import Worker, vars_of
+from segflow.worker import Worker, tune_gc, vars_of
 
 
 @click.command()
@@ -41,6 +41,7 @@ def worker(app: AppContext, stop_when_idle: float | None, max_batch: int) -> Non
     with connect(config):  # migrates the embedded database, or checks a configured one is current
         pass
     runner = Worker(config, database_url(config), stop_when_idle=stop_when_idle, max_batch=max_batch)
+    tune_gc()  # here, not in Worker.run: it changes the whole process, and tests run workers in theirs
 
     def request_stop(_signum: int, _frame: FrameType | None) -> None:
         runner.stop()
