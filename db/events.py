@@ -15,7 +15,8 @@ _STORES = sql("existing_stores")
 
 def claim(conn: Conn, store_id: str, event_ids: Sequence[str], now: datetime) -> set[str]:
     """The ids not processed before; the others are duplicates (SPEC §2)."""
-    params = {"store_id": store_id, "event_ids": list(event_ids), "now": now}
+    # Sorted: two transactions claiming the same ids then wait for each other in one order, never in a cycle.
+    params = {"store_id": store_id, "event_ids": sorted(event_ids), "now": now}
     return {row[0] for row in conn.execute(_CLAIM, params)}
 
 
