@@ -30,7 +30,7 @@ from db import offsets as offset_rows
 log = structlog.get_logger()
 
 RELAY_LOCK_KEY = 0x5E6F_2000  # fixed: every segflow relay contends for the same lock
-SLICE = 5_000  # rows per send-and-mark round
+SLICE = 5_000  # events per send-and-mark round (at least one outbox batch)
 PARTITION_CACHE = 200_000  # customer keys whose partition is remembered (the pure-Python murmur2 is slow)
 
 

@@ -20,10 +20,19 @@ from schemas.events import OutputEvent
 _INSERT = sql("insert_outbox")
 
 
+MAX_BATCH_EVENTS = 5_000
+"""Events per outbox row: a sync or delete of a huge segment queues several rows, so neither the
+statement nor the relay's slice has to hold all of it at once."""
+
+
 def enqueue(conn: Conn, store_id: str, events: Sequence[OutputEvent | Emitted]) -> None:
-    """Queue output events, as one batch: the engine's `Emitted` ones, or merchant operations' `OutputEvent`s."""
-    if not events:
-        return
+    """Queue output events in order, one row per MAX_BATCH_EVENTS: the engine's `Emitted` ones,
+    or merchant operations' `OutputEvent`s."""
+    for start in range(0, len(events), MAX_BATCH_EVENTS):
+        _enqueue_batch(conn, store_id, events[start : start + MAX_BATCH_EVENTS])
+
+
+def _enqueue_batch(conn: Conn, store_id: str, events: Sequence[OutputEvent | Emitted]) -> None:
     assert all(e.store_id == store_id for e in events), "outbox rows must belong to the store they are queued for"
     keys: list[str] = []
     payloads: list[str] = []

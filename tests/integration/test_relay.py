@@ -54,3 +54,14 @@ def test_a_partly_sent_slice_is_finished_in_order_without_repeats(db, kafka_boot
     db.execute("SELECT pg_advisory_unlock_all()")
     assert 0 == relay(db, kafka_bootstrap, topics.output).tick()
     assert 4 == len(read_topic(kafka_bootstrap, topics.output))
+
+
+def test_a_large_operation_is_queued_in_bounded_batches_in_order(db):
+    stores.create(db, "acme", "pro")
+    events = [emitted(f"e{n:05}", f"c{n}@example.com") for n in range(2 * outbox.MAX_BATCH_EVENTS + 7)]
+    with db.transaction():
+        outbox.enqueue(db, "acme", events)
+    sizes = [size for (size,) in db.execute("SELECT size FROM outbox_batches ORDER BY id")]
+    assert [outbox.MAX_BATCH_EVENTS, outbox.MAX_BATCH_EVENTS, 7] == sizes
+    queued = [event_id for (event_id,) in db.execute("SELECT event_id FROM outbox ORDER BY id, position")]
+    assert [e.event_id for e in events] == queued
