@@ -20,6 +20,11 @@ MAX_POLL_RECORDS = 2_000
 # Values up to 1 MiB are valid (SPEC §2); fetch a little more so an oversized one still arrives
 # and can be dead-lettered instead of stalling the partition.
 MAX_FETCH_BYTES = 4 * 1024 * 1024
+# How long the broker may hold a fetch while waiting for data (default 500 ms). Measured on the
+# embedded broker, a 4-partition topic receiving a record every ~5 ms: delivery p50/p99 125/251 ms
+# with 500, 27/52 ms with 100. Apache Kafka answers as soon as data arrives either way; the cost
+# is a few more empty fetches per second while idle.
+FETCH_MAX_WAIT_MS = 100
 
 
 def consumer(
@@ -41,6 +46,7 @@ def consumer(
         max_poll_records=MAX_POLL_RECORDS,
         max_partition_fetch_bytes=MAX_FETCH_BYTES,
         fetch_max_bytes=MAX_FETCH_BYTES * 4,
+        fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
     )
 
     class Listener(ConsumerRebalanceListener):  # type: ignore[misc]
