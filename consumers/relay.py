@@ -89,9 +89,7 @@ class Relay:
         if not batches:
             return 0
         self.needs_recovery = True  # until the slice is marked, a failure means "look before resending"
-        sent = self._send(batches, already_there=set())
-        self.published += sent
-        return sent
+        return self._send(batches, already_there=set())
 
     def recover(self) -> None:
         """Finish the slice a previous relay sent (all or part of) but did not mark."""
@@ -120,7 +118,6 @@ class Relay:
         if missing:  # their batches are gone (a deleted store) or were marked: nothing to finish
             log.warning("relay_unmatched_records", records=len(missing))
         resent = self._send(interrupted, already_there=found, ends=ends)
-        self.needs_recovery = False
         log.info("relay_recovered", read=read, batches=len(interrupted), resent=resent)
 
     def _send(
@@ -142,6 +139,7 @@ class Relay:
             outbox.mark_published(self.conn, [batch.id for batch in batches], self.clock())
             offset_rows.save_relay_positions(self.conn, self.topic, ends)
         self.needs_recovery = False
+        self.published += len(futures)
         if futures:
             self.last_published_at = time.time()
         return len(futures)

@@ -43,11 +43,13 @@ def test_a_partly_sent_slice_is_finished_in_order_without_repeats(db, kafka_boot
         kafka_bootstrap, topics.output, [(b"acme:" + e.email.encode(), e.payload_json().encode()) for e in first[:2]]
     )
 
-    sent = relay(db, kafka_bootstrap, topics.output).tick()
+    recovering = relay(db, kafka_bootstrap, topics.output)
+    sent = recovering.tick()
 
     published = [json.loads(r.value)["event_id"] for r in read_topic(kafka_bootstrap, topics.output)]
     assert ["e1", "e2", "e3", "e4"] == published
     assert 1 == sent  # the tick's own slice: e4; recovery resent only e3
+    assert 2 == recovering.published  # what this relay put on the topic: e3 and e4
     assert 0 == outbox.unpublished_count(db)
 
     # The next relay to take the lock finds everything accounted for and sends nothing.
