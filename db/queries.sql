@@ -112,9 +112,13 @@ JOIN customers c ON c.store_id = %(store_id)s AND c.email = e.email;
 
 -- name: add_members
 -- Adds customers to a segment; RETURNING lists only real additions (no duplicates, SPEC §1).
+-- The lookups stand in for foreign keys, as in add_memberships.
 INSERT INTO segment_members (store_id, segment_id, customer_id, added_at, added_by)
-SELECT %(store_id)s, %(segment_id)s, customer_id, %(now)s, %(added_by)s
-FROM unnest(%(customer_ids)b::bigint[]) AS c (customer_id)
+SELECT %(store_id)s,
+       (SELECT s.id FROM segments s WHERE s.store_id = %(store_id)s AND s.id = %(segment_id)s FOR KEY SHARE),
+       (SELECT c.id FROM customers c WHERE c.store_id = %(store_id)s AND c.id = u.customer_id),
+       %(now)s, %(added_by)s
+FROM unnest(%(customer_ids)b::bigint[]) AS u (customer_id)
 ON CONFLICT (segment_id, customer_id) DO NOTHING
 RETURNING customer_id;
 
@@ -310,23 +314,40 @@ SELECT id, name FROM segments WHERE store_id = %(store_id)s;
 
 -- name: upsert_runs
 -- A batch's runs, new and moved, in one statement; the key makes a retried batch idempotent.
+-- The two lookups stand in for foreign keys (migration 0007): a run naming a customer or flow
+-- version the store does not have gets a null there, and NOT NULL fails the statement. Scalar
+-- subqueries, so each row is one index probe whatever the planner thinks of the table sizes.
 INSERT INTO runs AS r (store_id, key, customer_id, flow_id, flow_version, node_id, status, wake_at, waiting_for,
                        reason, entered_at, updated_at)
-SELECT %(store_id)s, * FROM unnest(
+SELECT %(store_id)s, u.key,
+       (SELECT c.id FROM customers c WHERE c.store_id = %(store_id)s AND c.id = u.customer_id),
+       u.flow_id,
+       (SELECT v.version FROM flow_versions v
+        WHERE v.store_id = %(store_id)s AND v.flow_id = u.flow_id AND v.version = u.flow_version),
+       u.node_id, u.status, u.wake_at, u.waiting_for, u.reason, u.entered_at, u.updated_at
+FROM unnest(
     %(keys)b::text[], %(customer_ids)b::bigint[], %(flow_ids)b::text[], %(versions)b::int[], %(node_ids)b::text[],
     %(statuses)b::text[], %(wake_ats)b::timestamptz[], %(waiting_fors)b::text[], %(reasons)b::text[],
     %(entered_ats)b::timestamptz[], %(updated_ats)b::timestamptz[]
-)
+) AS u (key, customer_id, flow_id, flow_version, node_id, status, wake_at, waiting_for, reason, entered_at, updated_at)
 ON CONFLICT (store_id, key) DO UPDATE SET
     node_id = excluded.node_id, status = excluded.status, wake_at = excluded.wake_at,
     waiting_for = excluded.waiting_for, reason = excluded.reason, updated_at = excluded.updated_at;
 
 -- name: add_memberships
 -- Flow Segment nodes' additions across segments in one statement.
+-- The lookups stand in for foreign keys (migration 0007): a segment or customer the store does not
+-- have gives a null, and NOT NULL fails the statement. FOR KEY SHARE, as a foreign key check
+-- takes it, makes a concurrent `segments delete` wait for this transaction (and then remove
+-- these members too), or makes this statement fail if the delete committed first.
 INSERT INTO segment_members (store_id, segment_id, customer_id, added_at, added_by)
-SELECT %(store_id)s, * FROM unnest(
+SELECT %(store_id)s,
+       (SELECT s.id FROM segments s WHERE s.store_id = %(store_id)s AND s.id = u.segment_id FOR KEY SHARE),
+       (SELECT c.id FROM customers c WHERE c.store_id = %(store_id)s AND c.id = u.customer_id),
+       u.added_at, u.added_by
+FROM unnest(
     %(segment_ids)b::bigint[], %(customer_ids)b::bigint[], %(added_ats)b::timestamptz[], %(added_bys)b::text[]
-)
+) AS u (segment_id, customer_id, added_at, added_by)
 ON CONFLICT (segment_id, customer_id) DO NOTHING;
 
 -- name: remove_memberships
