@@ -7,12 +7,13 @@ or that the run pauses, exits or fails. The engine applies outcomes; nodes never
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 from typing import Any, Literal, Protocol
+
+from pydantic_core import to_json
 
 RunStatus = Literal["active", "waiting", "completed", "exited", "failed"]
 LIVE_STATUSES: tuple[RunStatus, ...] = ("active", "waiting")
@@ -185,6 +186,8 @@ class Emitted:
     data: Mapping[str, Any]
 
     def payload_json(self) -> str:
+        """Compact JSON, non-ASCII as is. pydantic-core's encoder: about a quarter of the time
+        of the standard library's for these documents, and a batch encodes thousands."""
         cause = self.cause
         fields = ("event_id", "flow_id", "flow_version", "node_id", "operation", "operation_id")
         document = {
@@ -196,11 +199,7 @@ class Emitted:
             "cause": {name: value for name in fields if (value := getattr(cause, name)) is not None},
             "data": self.data,
         }
-        return _compact_json(document)
-
-
-# One encoder for every payload: `json.dumps` with options builds a new encoder per call.
-_compact_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+        return to_json(document).decode()
 
 
 @lru_cache(maxsize=64)
