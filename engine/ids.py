@@ -10,11 +10,11 @@ from __future__ import annotations
 import hashlib
 
 
-def _digest(parts: tuple[str | int, ...]) -> str:
-    return hashlib.blake2b("\x1f".join(map(str, parts)).encode(), digest_size=16).hexdigest()
+def _digest(parts: tuple[str, ...]) -> str:
+    return hashlib.blake2b("\x1f".join(parts).encode(), digest_size=16).hexdigest()
 
 
-def event_id(*parts: str | int) -> str:
+def event_id(*parts: str) -> str:
     """`evt_` + 32 hex chars of the parts' digest, joined unambiguously."""
     return f"evt_{_digest(parts)}"
 

@@ -28,7 +28,7 @@ class Edge:
     """A node id, or None where the run ends."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Event:
     """An input event as the engine sees it (SPEC §2), already validated at the edge."""
 
@@ -46,7 +46,7 @@ class Membership(Protocol):
     def exists(self, segment: str) -> bool: ...
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Context:
     store_id: str
     flow_id: str
@@ -77,7 +77,7 @@ class RequestAction:
 Effect = ChangeMembership | RequestAction
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Outcome:
     """What a node visit decided. Exactly one of: go to `next` (None ends the run as completed),
     pause until `wake_at` (optionally also woken by the `waiting_for` event), exit, or fail."""
@@ -103,7 +103,7 @@ class NodeHandler:
     """True for node types a run can wait in; a cycle through one is not an infinite loop."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Run:
     """One customer's journey through one flow version (SPEC §1)."""
 
@@ -123,6 +123,22 @@ class Run:
     @property
     def live(self) -> bool:
         return self.status in LIVE_STATUSES
+
+    def moved(
+        self,
+        node_id: str | None,
+        status: RunStatus,
+        at: datetime,
+        wake_at: datetime | None = None,
+        waiting_for: str | None = None,
+        reason: str | None = None,
+    ) -> Run:
+        """A new value for the run's next position (runs are never changed in place: a batch
+        keeps earlier values). Spelled out because `dataclasses.replace` was slow here."""
+        return Run(
+            self.key, self.flow_id, self.flow_version, self.email, node_id, status, self.entered_at, at,
+            wake_at, waiting_for, reason,
+        )  # fmt: skip
 
 
 @dataclass(slots=True)

@@ -9,7 +9,7 @@ customer who is already a member changes and emits nothing (SPEC §3).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
@@ -52,7 +52,7 @@ class CompiledFlow:
         return f"flow:{self.flow.id}@{self.version}"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class MemberChange:
     email: str
     segment: str
@@ -73,7 +73,7 @@ class Step:
     changes: list[MemberChange] = field(default_factory=list)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Driver:
     """What makes a run move: an input event, or a timer (then `event` is None)."""
 
@@ -132,7 +132,7 @@ def end(store_id: str, cf: CompiledFlow, run: Run, reason: str, cause_key: str, 
 def archived(store_id: str, flow_id: str, version: int, run: Run, operation_id: str, now: datetime) -> Emitted:
     """The flow.exited event of a run ended by `flows archive` (the run row is updated in SQL)."""
     driver = Driver(cause_key=f"archive:{operation_id}", event=None, wake=None, operation="archive")
-    ended = replace(run, status="exited", reason="flow archived", updated_at=now)
+    ended = run.moved(run.node_id, "exited", now, reason="flow archived")
     return _event(
         store_id, (flow_id, version), ended, driver, "flow.exited", run.node_id, {"reason": "flow archived"}, now
     )
@@ -149,13 +149,17 @@ def _walk(
     now: datetime,
 ) -> Step:
     email = step.run.email
-    # One context for the whole walk (frozen dataclasses are slow to build); only the node a
-    # paused run resumes at sees `wake`, so that node gets a context of its own.
+    # One context for the whole walk; only the node a paused run resumes at sees `wake`, so that
+    # node gets a context of its own.
     ctx = Context(
         store_id=store_id, flow_id=cf.flow.id, email=email, customer=customer, event=driver.event,
         members=members, now=now,
     )  # fmt: skip
-    first_ctx = replace(ctx, wake=driver.wake) if driver.wake is not None else ctx
+    first_ctx = (
+        Context(store_id, cf.flow.id, email, customer, driver.event, members, now, driver.wake)
+        if driver.wake is not None
+        else ctx
+    )
     for visit_number in range(MAX_VISITS_PER_STEP):
         node = cf.nodes.get(node_id)
         if node is None:
@@ -181,10 +185,7 @@ def _walk(
         if outcome.exit:
             return _finish(store_id, cf, step, "exited", node_id, driver, now)
         if outcome.wake_at is not None:
-            step.run = replace(
-                step.run, node_id=node_id, status="waiting", wake_at=outcome.wake_at,
-                waiting_for=outcome.waiting_for, updated_at=now,
-            )  # fmt: skip
+            step.run = step.run.moved(node_id, "waiting", now, outcome.wake_at, outcome.waiting_for, step.run.reason)
             return step
         if outcome.next is None:
             return _finish(store_id, cf, step, "completed", node_id, driver, now)
@@ -236,9 +237,7 @@ def _finish(
     now: datetime,
     reason: str | None = None,
 ) -> Step:
-    step.run = replace(
-        step.run, node_id=node_id, status=status, wake_at=None, waiting_for=None, reason=reason, updated_at=now
-    )
+    step.run = step.run.moved(node_id, status, now, reason=reason)
     data = {"reason": reason} if reason is not None else {}
     kind: OutputEventType = (
         "flow.completed" if status == "completed" else ("flow.exited" if status == "exited" else "flow.failed")

@@ -131,7 +131,7 @@ def member_events(
     cause_key = cause.event_id or cause.operation_id or ""
     return [
         OutputEvent(
-            event_id=event_id(store_id, event_type, segment.id, email, cause_key, cause.node_id or ""),
+            event_id=event_id(store_id, event_type, str(segment.id), email, cause_key, cause.node_id or ""),
             type=event_type,
             store_id=store_id,
             occurred_at=now,
