@@ -53,6 +53,9 @@ from segflow.logging import configure as configure_logging
 log = structlog.get_logger()
 
 POLL_MS = 100
+# While batches keep coming, the scheduler looks for due waits at most this often (a look is a
+# transaction of its own); between batches it looks every time round the loop.
+SCHEDULER_BUSY_EVERY_S = 1.0
 # processed_events keeps ids a day longer than the 7-day dedup window SPEC §2 promises.
 DEDUP_WINDOW = timedelta(days=8)
 PURGE_EVERY_S = 3600.0
@@ -116,7 +119,7 @@ class Worker:
         self.producer = producer
         log.info("worker_started", group_id=self.config.group_id, topic=self.config.input_topic)
         idle_since: float | None = None
-        last_purge = 0.0
+        last_purge = last_tick = 0.0
         relay = RelayProcess(self.config, self.database_url)
         self.relay = relay
         relay.start()
@@ -124,11 +127,12 @@ class Worker:
         sync_loop.start()
         try:
             while not self._stopping:
-                busy = self._poll_and_apply()
-                busy = not relay.idle or not sync_loop.idle or busy
-                busy = (
-                    self._guard("scheduler", lambda: scheduler.tick(self.conn, self.applier, self.clock())) > 0 or busy
-                )
+                applied = self._poll_and_apply()
+                busy = not relay.idle or not sync_loop.idle or applied
+                if not applied or time.monotonic() - last_tick >= SCHEDULER_BUSY_EVERY_S:
+                    last_tick = time.monotonic()
+                    woken = self._guard("scheduler", lambda: scheduler.tick(self.conn, self.applier, self.clock()))
+                    busy = woken > 0 or busy
                 if time.monotonic() - last_purge > PURGE_EVERY_S:
                     self._guard("purge", lambda: event_rows.purge(self.conn, self.clock() - DEDUP_WINDOW))
                     last_purge = time.monotonic()
