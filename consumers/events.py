@@ -20,7 +20,7 @@ from typing import Any
 import structlog
 from pydantic import ValidationError
 
-from db import Conn, outbox
+from db import Conn, Pending, outbox
 from db import customers as customer_rows
 from db import events as event_rows
 from db import flows as flow_rows
@@ -29,7 +29,7 @@ from db import runs as run_rows
 from db import segments as segment_rows
 from db.customers import CustomerFields, LockedCustomer
 from engine.batch import Batch, CustomerState, FlowSet, net_changes
-from engine.model import Event, MembershipView
+from engine.model import Event, MembershipView, Run
 from engine.step import CompiledFlow
 from schemas.events import InputEvent, describe
 from schemas.flow import Flow
@@ -106,18 +106,63 @@ class FlowCache:
     def __init__(self) -> None:
         self._compiled: dict[tuple[str, str, int], CompiledFlow] = {}
 
-    def flows_for(self, conn: Conn, store_id: str, live_versions: Iterable[tuple[str, int]]) -> FlowSet:
+    def latest(self, conn: Conn, store_id: str) -> FlowSet:
+        """The store's flows at their latest versions (older ones come in with `add_versions`)."""
         heads = flow_rows.heads(conn, store_id)
-        wanted = {(fid, head.latest_version) for fid, head in heads.items()} | set(live_versions)
-        missing = [w for w in wanted if (store_id, *w) not in self._compiled]
-        for flow_id, version, definition in flow_rows.definitions(conn, store_id, missing):
-            self._compiled[(store_id, flow_id, version)] = CompiledFlow.of(Flow.model_validate(definition), version)
+        self._compile(conn, store_id, [(flow_id, head.latest_version) for flow_id, head in heads.items()])
         flows = FlowSet()
-        for flow_id, version in wanted:
-            head = heads.get(flow_id)
-            latest = head is not None and head.latest_version == version
-            flows.add(self._compiled[(store_id, flow_id, version)], head.status if head else "archived", latest)
+        for flow_id, head in heads.items():
+            flows.add(self._compiled[(store_id, flow_id, head.latest_version)], head.status, latest=True)
         return flows
+
+    def add_versions(self, conn: Conn, store_id: str, flows: FlowSet, versions: Iterable[tuple[str, int]]) -> None:
+        """Bring in the versions live runs are on that `flows` lacks: older than the latest."""
+        missing = [version for version in set(versions) if version not in flows.versions]
+        self._compile(conn, store_id, missing)
+        for flow_id, version in missing:
+            flows.add(self._compiled[(store_id, flow_id, version)], "", latest=False)
+
+    def _compile(self, conn: Conn, store_id: str, versions: list[tuple[str, int]]) -> None:
+        wanted = [v for v in versions if (store_id, *v) not in self._compiled]
+        if wanted:
+            for flow_id, version, definition in flow_rows.definitions(conn, store_id, wanted):
+                self._compiled[(store_id, flow_id, version)] = CompiledFlow.of(Flow.model_validate(definition), version)
+
+
+@dataclass(slots=True)
+class CustomerGroup:
+    """Customers of one email range with their events, in offset order."""
+
+    emails: list[str] = field(default_factory=list)
+    events: list[InputEvent] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Loads:
+    """What the engine needs of a group's customers, sent and not yet read."""
+
+    live: Pending[list[Run]]
+    entered: Pending[list[tuple[str, str]]] | None
+    memberships: Pending[list[tuple[str, str]]]
+
+
+@dataclass(slots=True)
+class _Reads:
+    claim: Pending[set[str]]
+    lock: Pending[list[LockedCustomer]]
+    loads: _Loads
+
+
+@dataclass(slots=True)
+class _Store:
+    """One store's part of a batch: the engine's batch and what writing it needs."""
+
+    batch: Batch
+    segments: dict[str, tuple[int, str]]
+    """Lower-cased name -> (id, name); gains the segments the writes create."""
+    once: list[str]
+    """Flows with `reentry: once`, whose past runs the engine must know of."""
+    customer_ids: dict[str, int] = field(default_factory=dict)
 
 
 class Applier:
@@ -162,23 +207,74 @@ class Applier:
         first_seen: dict[str, InputEvent] = {}
         for _record, event in items:
             first_seen.setdefault(event.event_id, event)
-        claimed = event_rows.claim(conn, store_id, list(first_seen), now)
-        events = [event for event_id, event in first_seen.items() if event_id in claimed]
-        result.duplicates += len(items) - len(events)
-        if not events:
-            return
-        customers = _lock_customers(conn, store_id, events)
-        batch, states, segments = self._load(conn, store_id, customers)
-        customer_ids = {c.email: c.id for c in customers}
-        # Pipeline mode: PostgreSQL executes one chunk's writes while the engine works on the next.
+        store = self._store(conn, store_id)
+        groups = customer_groups(first_seen.values())
+        applied = 0
+        # Pipeline mode, and the order of what is sent when, keep PostgreSQL busy while the engine
+        # works: group k+1's reads and group k-1's writes run while the engine computes group k.
+        # (Reading a result waits for everything sent before it, so a group's writes are sent
+        # only after the next group's reads have been read.)
         with conn.pipeline():
-            for start in range(0, len(events), WRITE_EVERY):
-                for event in events[start : start + WRITE_EVERY]:
+            reads = self._send_reads(conn, store, store_id, groups[0], now)
+            for index, group in enumerate(groups):
+                claimed = reads.claim.result()
+                events = [event for event in group.events if event.event_id in claimed]
+                states = self._customers(conn, store, store_id, events, reads)
+                if index:
+                    result.output_events += self._write(conn, store_id, store)
+                if index + 1 < len(groups):
+                    reads = self._send_reads(conn, store, store_id, groups[index + 1], now)
+                for event in events:
                     state = states[event.customer.email]
                     state.fields.update(event.customer.known_fields())  # this event's own values, for its rules
-                    batch.on_event(state, Event(event.event_id, event.type, event.occurred_at, event.data), now)
-                result.output_events += self._write(conn, store_id, batch, segments, customer_ids)
-        result.applied += len(events)
+                    store.batch.on_event(state, Event(event.event_id, event.type, event.occurred_at, event.data), now)
+                applied += len(events)
+            result.output_events += self._write(conn, store_id, store)
+        result.applied += applied
+        result.duplicates += len(items) - applied
+
+    def _send_reads(self, conn: Conn, store: _Store, store_id: str, group: CustomerGroup, now: datetime) -> _Reads:
+        return _Reads(
+            claim=event_rows.claim(conn, store_id, [event.event_id for event in group.events], now),
+            lock=customer_rows.lock_by_email(conn, store_id, group.emails),
+            loads=self._send_loads(conn, store, store_id, group.emails),
+        )
+
+    def _customers(
+        self, conn: Conn, store: _Store, store_id: str, events: list[InputEvent], reads: _Reads
+    ) -> dict[str, CustomerState]:
+        """The states of the claimed events' customers, created as needed, with the fields the events
+        bring written back. Fields follow the events in order: a later event's non-null field wins;
+        null keeps what is there."""
+        locked = {c.email: c for c in reads.lock.result()}
+        incoming: dict[str, dict[str, str]] = {}
+        for event in events:
+            incoming.setdefault(event.customer.email, {}).update(event.customer.known_fields())
+        missing = sorted(e for e in incoming if e not in locked)
+        late_loads = None
+        if missing:
+            fields = [CustomerFields(email=e, **incoming[e]) for e in missing]
+            locked.update((c.email, c) for c in customer_rows.insert_new(conn, store_id, fields))
+            raced = [e for e in missing if e not in locked]  # inserted by another worker meanwhile
+            if raced:
+                locked.update((c.email, c) for c in customer_rows.lock_by_email(conn, store_id, raced).result())
+                late_loads = self._send_loads(conn, store, store_id, raced)
+        changed = []
+        for email, fields_in in incoming.items():
+            current = locked[email]
+            if any(getattr(current, name) != value for name, value in fields_in.items()):
+                updated = LockedCustomer(
+                    current.id, email, **{n: fields_in.get(n, getattr(current, n)) for n in _CUSTOMER_FIELDS}
+                )
+                changed.append(updated)
+                locked[email] = updated
+        customer_rows.update_fields(conn, store_id, changed)
+        states = {email: CustomerState(email, _fields(locked[email])) for email in incoming}
+        store.customer_ids.update((email, locked[email].id) for email in incoming)
+        self._take_loads(conn, store, store_id, reads.loads, states)
+        if late_loads is not None:
+            self._take_loads(conn, store, store_id, late_loads, states)
+        return states
 
     # --- timers ------------------------------------------------------------------------------
 
@@ -187,51 +283,62 @@ class Applier:
         customers = customer_rows.lock_by_id_skip_locked(conn, store_id, list(due))
         if not customers:
             return 0
-        batch, states, segments = self._load(conn, store_id, customers)
+        store = self._store(conn, store_id)
+        states = {c.email: CustomerState(c.email, _fields(c)) for c in customers}
+        store.customer_ids.update((c.email, c.id) for c in customers)
+        self._take_loads(conn, store, store_id, self._send_loads(conn, store, store_id, list(states)), states)
         moved = 0
         for customer in customers:
             for key in due[customer.id]:
-                if batch.on_timer(states[customer.email], key, now) is not None:
+                if store.batch.on_timer(states[customer.email], key, now) is not None:
                     moved += 1
-        self._write(conn, store_id, batch, segments, {c.email: c.id for c in customers})
+        self._write(conn, store_id, store)
         return moved
 
     # --- shared ------------------------------------------------------------------------------
 
-    def _load(
-        self, conn: Conn, store_id: str, customers: list[LockedCustomer]
-    ) -> tuple[Batch, dict[str, CustomerState], dict[str, tuple[int, str]]]:
-        """The engine's batch for these customers, their states, and the store's segments by lower-cased name."""
-        ids = [c.id for c in customers]
-        emails = {c.id: c.email for c in customers}
-        states = {c.email: CustomerState(c.email, _fields(c)) for c in customers}
-        live = run_rows.live(conn, store_id, ids, emails)
-        for customer_id, run in live:
-            states[emails[customer_id]].runs.append(run)
-        flows = self.flows.flows_for(conn, store_id, {(run.flow_id, run.flow_version) for _, run in live})
-        once = [fid for fid, cf in flows.latest.items() if cf.flow.reentry == "once"]
-        for customer_id, flow_id in run_rows.entered(conn, store_id, ids, once):
-            states[emails[customer_id]].entered.add(flow_id)
+    def _store(self, conn: Conn, store_id: str) -> _Store:
+        flows = self.flows.latest(conn, store_id)
         segments = segment_rows.ids_by_name(conn, store_id)
         view = MembershipView()
         for _segment_id, name in segments.values():
             view.create(name)
-        for customer_id, name in segment_rows.memberships_of(conn, store_id, ids):
-            view.add(emails[customer_id], name)
-        return Batch(store_id, flows, view), states, segments
+        once = [flow_id for flow_id, cf in flows.latest.items() if cf.flow.reentry == "once"]
+        return _Store(Batch(store_id, flows, view), segments, once)
 
-    def _write(
-        self,
-        conn: Conn,
-        store_id: str,
-        batch: Batch,
-        segments: dict[str, tuple[int, str]],
-        customer_ids: dict[str, int],
-    ) -> int:
-        """Write what the batch did since the last call, then forget it (so the next call writes only the rest).
+    def _send_loads(self, conn: Conn, store: _Store, store_id: str, emails: list[str]) -> _Loads:
+        return _Loads(
+            live=run_rows.live(conn, store_id, emails),
+            entered=run_rows.entered(conn, store_id, emails, store.once) if store.once else None,
+            memberships=segment_rows.memberships_of(conn, store_id, emails),
+        )
 
-        `segments` gains the segments the writes create.
-        """
+    def _take_loads(
+        self, conn: Conn, store: _Store, store_id: str, loads: _Loads, states: dict[str, CustomerState]
+    ) -> None:
+        """Give the states their live runs, past flows and memberships (customers not in `states`,
+        whose events were all duplicates, are left out)."""
+        runs = [run for run in loads.live.result() if run.email in states]
+        entered = loads.entered.result() if loads.entered is not None else []
+        memberships = loads.memberships.result()
+        self.flows.add_versions(conn, store_id, store.batch.flows, {(run.flow_id, run.flow_version) for run in runs})
+        for run in runs:
+            states[run.email].runs.append(run)
+        for email, flow_id in entered:
+            if email in states:
+                states[email].entered.add(flow_id)
+        for email, name in memberships:
+            if email in states:
+                store.batch.members.add(email, name)
+
+    def _write(self, conn: Conn, store_id: str, store: _Store) -> int:
+        """Write what the batch did since the last call, then forget it (so the next call writes only the rest)."""
+        batch, segments, customer_ids = store.batch, store.segments, store.customer_ids
+        # The outbox row first: its parameters are the big ones, and in pipeline mode a statement
+        # waits to be sent until PostgreSQL has read the one before. Sent first, PostgreSQL reads
+        # it at once instead of after executing the others.
+        events = batch.events()
+        outbox.enqueue(conn, store_id, events)
         changes = batch.changes()
         if changes:
             for change in changes:
@@ -250,8 +357,6 @@ class Applier:
                 conn, store_id, [(segments[c.segment.lower()][0], customer_ids[c.email]) for c in removes]
             )
         run_rows.upsert(conn, store_id, batch.runs(), customer_ids)
-        events = batch.events()
-        outbox.enqueue(conn, store_id, events)
         for step in batch.steps:
             if step.run.status == "failed":
                 run = step.run
@@ -263,6 +368,21 @@ class Applier:
         return len(events)
 
 
+def customer_groups(events: Iterable[InputEvent]) -> list[CustomerGroup]:
+    """The events split by customer email range into groups of about WRITE_EVERY events, in email
+    order (the order customers are locked in by every writer), each customer's in offset order."""
+    by_email: dict[str, list[InputEvent]] = {}
+    for event in events:
+        by_email.setdefault(event.customer.email, []).append(event)
+    groups = [CustomerGroup()]
+    for email in sorted(by_email):
+        if len(groups[-1].events) >= WRITE_EVERY:
+            groups.append(CustomerGroup())
+        groups[-1].emails.append(email)
+        groups[-1].events.extend(by_email[email])
+    return groups
+
+
 def _fields(customer: LockedCustomer) -> dict[str, Any]:
     fields: dict[str, Any] = {"email": customer.email}
     for name in _CUSTOMER_FIELDS:
@@ -270,31 +390,3 @@ def _fields(customer: LockedCustomer) -> dict[str, Any]:
         if value is not None:
             fields[name] = value
     return fields
-
-
-def _lock_customers(conn: Conn, store_id: str, events: list[InputEvent]) -> list[LockedCustomer]:
-    """Lock (creating as needed) every customer of the events, and bring in the fields they carry.
-
-    Fields follow the events in order: a later event's non-null field wins; null keeps what is there.
-    """
-    incoming: dict[str, dict[str, str]] = {}
-    for event in events:
-        incoming.setdefault(event.customer.email, {}).update(event.customer.known_fields())
-    emails = sorted(incoming)
-    locked = {c.email: c for c in customer_rows.lock_by_email(conn, store_id, emails)}
-    missing = [e for e in emails if e not in locked]
-    if missing:
-        created = customer_rows.insert_new(conn, store_id, [CustomerFields(email=e, **incoming[e]) for e in missing])
-        locked.update((c.email, c) for c in created)
-        raced = [e for e in missing if e not in locked]  # inserted by another worker meanwhile
-        if raced:
-            locked.update((c.email, c) for c in customer_rows.lock_by_email(conn, store_id, raced))
-    changed = []
-    for email, fields in incoming.items():
-        current = locked[email]
-        updated = LockedCustomer(current.id, email, **{n: fields.get(n, getattr(current, n)) for n in _CUSTOMER_FIELDS})
-        if updated != current:
-            changed.append(updated)
-            locked[email] = updated
-    customer_rows.update_fields(conn, store_id, changed)
-    return [locked[e] for e in emails]

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from db import Conn
+from db import Conn, Pending
 from db.queries import sql
 
 _UPSERT = sql("upsert_customers")
@@ -77,10 +77,10 @@ _INSERT_FROM_EVENTS = sql("insert_event_customers")
 _UPDATE_FROM_EVENTS = sql("update_event_customers")
 
 
-def lock_by_email(conn: Conn, store_id: str, emails: Sequence[str]) -> list[LockedCustomer]:
-    return [
-        LockedCustomer(*row) for row in conn.execute(_LOCK_BY_EMAIL, {"store_id": store_id, "emails": list(emails)})
-    ]
+def lock_by_email(conn: Conn, store_id: str, emails: Sequence[str]) -> Pending[list[LockedCustomer]]:
+    """The store's customers among `emails`, locked (in email order) until the transaction ends."""
+    cursor = conn.execute(_LOCK_BY_EMAIL, {"store_id": store_id, "emails": list(emails)})
+    return Pending(cursor, lambda rows: [LockedCustomer(*row) for row in rows])
 
 
 def lock_by_id_skip_locked(conn: Conn, store_id: str, ids: Sequence[int]) -> list[LockedCustomer]:

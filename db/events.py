@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from db import Conn
+from db import Conn, Pending
 from db.queries import sql
 
 _CLAIM = sql("claim_events")
@@ -13,11 +13,11 @@ _PURGE = sql("purge_processed_events")
 _STORES = sql("existing_stores")
 
 
-def claim(conn: Conn, store_id: str, event_ids: Sequence[str], now: datetime) -> set[str]:
+def claim(conn: Conn, store_id: str, event_ids: Sequence[str], now: datetime) -> Pending[set[str]]:
     """The ids not processed before; the others are duplicates (SPEC §2)."""
     # Sorted: two transactions claiming the same ids then wait for each other in one order, never in a cycle.
     params = {"store_id": store_id, "event_ids": sorted(event_ids), "now": now}
-    return {row[0] for row in conn.execute(_CLAIM, params)}
+    return Pending(conn.execute(_CLAIM, params), lambda rows: {row[0] for row in rows})
 
 
 def purge(conn: Conn, before: datetime) -> int:

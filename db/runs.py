@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from db import Conn
+from db import Conn, Cursor, Pending
 from db.queries import sql
 from engine.model import Run
 
@@ -22,44 +22,24 @@ class DueRun:
     key: str
 
 
-def live(conn: Conn, store_id: str, customer_ids: Sequence[int], emails: dict[int, str]) -> list[tuple[int, Run]]:
-    """(customer id, run) for every live run of these customers; `emails` maps id -> email."""
-    found = []
-    for (
-        key,
-        customer_id,
-        flow_id,
-        version,
-        node_id,
-        status,
-        wake_at,
-        waiting_for,
-        reason,
-        entered_at,
-        updated_at,
-    ) in conn.execute(_LIVE, {"store_id": store_id, "customer_ids": list(customer_ids)}):
-        run = Run(
-            key,
-            flow_id,
-            version,
-            emails[customer_id],
-            node_id,
-            status,
-            entered_at,
-            updated_at,
-            wake_at,
-            waiting_for,
-            reason,
-        )
-        found.append((customer_id, run))
-    return found
+def live(conn: Conn, store_id: str, emails: Sequence[str]) -> Pending[list[Run]]:
+    """Every live run of these customers."""
+    return Pending(conn.execute(_LIVE, {"store_id": store_id, "emails": list(emails)}), _runs)
 
 
-def entered(conn: Conn, store_id: str, customer_ids: Sequence[int], flow_ids: Sequence[str]) -> list[tuple[int, str]]:
-    if not flow_ids:
-        return []
-    params = {"store_id": store_id, "customer_ids": list(customer_ids), "flow_ids": list(flow_ids)}
-    return [(customer_id, flow_id) for customer_id, flow_id in conn.execute(_ENTERED, params)]
+def _runs(rows: Cursor) -> list[Run]:
+    return [
+        Run(key, flow_id, version, email, node_id, status, entered_at, updated_at, wake_at, waiting_for, reason)
+        for key, email, flow_id, version, node_id, status, wake_at, waiting_for, reason, entered_at, updated_at in rows
+    ]
+
+
+def entered(
+    conn: Conn, store_id: str, emails: Sequence[str], flow_ids: Sequence[str]
+) -> Pending[list[tuple[str, str]]]:
+    """(email, flow id) for each of these flows each customer has ever entered."""
+    params = {"store_id": store_id, "emails": list(emails), "flow_ids": list(flow_ids)}
+    return Pending(conn.execute(_ENTERED, params), lambda rows: [(email, flow_id) for email, flow_id in rows])
 
 
 def upsert(conn: Conn, store_id: str, runs: Sequence[Run], customer_ids: dict[str, int]) -> None:
