@@ -48,7 +48,7 @@ _NOT_AN_EVENT = {
 }
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Record:
     """What the worker needs of a Kafka record (kafka-python's ConsumerRecord has more)."""
 

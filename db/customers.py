@@ -61,7 +61,7 @@ def count(conn: Conn, store_id: str) -> int:
     return int(row[0])
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class LockedCustomer:
     id: int
     email: str

@@ -183,6 +183,23 @@ class EmittedCause:
     operation: str | None = None
     operation_id: str | None = None
 
+    def present(self) -> dict[str, str | int]:
+        """The fields that are set, in the documented order (SPEC §3 leaves the others out)."""
+        cause: dict[str, str | int] = {}
+        if self.event_id is not None:
+            cause["event_id"] = self.event_id
+        if self.flow_id is not None:
+            cause["flow_id"] = self.flow_id
+        if self.flow_version is not None:
+            cause["flow_version"] = self.flow_version
+        if self.node_id is not None:
+            cause["node_id"] = self.node_id
+        if self.operation is not None:
+            cause["operation"] = self.operation
+        if self.operation_id is not None:
+            cause["operation_id"] = self.operation_id
+        return cause
+
 
 @dataclass(slots=True)
 class Emitted:
@@ -204,15 +221,13 @@ class Emitted:
     def payload_json(self) -> str:
         """Compact JSON, non-ASCII as is. pydantic-core's encoder: about a quarter of the time
         of the standard library's for these documents, and a batch encodes thousands."""
-        cause = self.cause
-        fields = ("event_id", "flow_id", "flow_version", "node_id", "operation", "operation_id")
         document = {
             "event_id": self.event_id,
             "type": self.type,
             "store_id": self.store_id,
             "occurred_at": _timestamp(self.occurred_at),
             "customer": {"email": self.email},
-            "cause": {name: value for name in fields if (value := getattr(cause, name)) is not None},
+            "cause": self.cause.present(),
             "data": self.data,
         }
         return to_json(document).decode()

@@ -84,13 +84,16 @@ class InputCustomer(BaseModel):
 
     def known_fields(self) -> dict[str, str]:
         """The optional fields this event carries (absent and null ones left out): what updates the record."""
-        fields = {
-            "external_id": self.external_id,
-            "first_name": self.first_name,
-            "last_name": self.last_name,
-            "phone": self.phone,
-        }
-        return {name: value for name, value in fields.items() if value is not None}
+        fields: dict[str, str] = {}
+        if self.external_id is not None:
+            fields["external_id"] = self.external_id
+        if self.first_name is not None:
+            fields["first_name"] = self.first_name
+        if self.last_name is not None:
+            fields["last_name"] = self.last_name
+        if self.phone is not None:
+            fields["phone"] = self.phone
+        return fields
 
 
 class InputEvent(BaseModel):
