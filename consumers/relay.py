@@ -1,13 +1,15 @@
 """The outbox relay: publishes committed output events in order, none lost, none twice (SPEC §3).
 
 One relay at a time across workers holds a PostgreSQL session lock. It sends a slice of
-unpublished outbox batches with the idempotent producer, waits for the broker's
-acknowledgements, then marks the batches published and records how far each output partition
-got, in one transaction. So everything before the recorded positions belongs to batches marked
-published, and anything after them to the one slice in flight.
+unpublished outbox batches (consumers.kafka.BatchSender: each partition's records in order,
+nothing resent blindly), waits for the broker's acknowledgements, then marks the batches
+published and records how far each output partition got, in one transaction. So everything
+before the recorded positions belongs to batches marked published, and anything after them to
+the one slice in flight.
 
-A crash between the acknowledgement and that transaction would publish the slice twice. So
-whoever takes the lock first reads the output topic from the recorded positions to its end,
+A crash, or a failed send, between the first record written and that transaction leaves part
+or all of the slice on the topic, unmarked. So whoever sends next (after a restart, or this
+relay after a failure) first reads the output topic from the recorded positions to its end,
 finishes the interrupted slice (sending only the events that are not there yet, in order) and
 marks it, before sending anything new.
 """
@@ -21,9 +23,9 @@ from datetime import datetime
 from typing import Any
 
 import structlog
-from kafka import KafkaProducer
 from kafka.partitioner.default import murmur2
 
+from consumers.kafka import BatchSender
 from db import Conn, outbox
 from db import offsets as offset_rows
 
@@ -38,14 +40,14 @@ class Relay:
     def __init__(
         self,
         conn: Conn,
-        producer: KafkaProducer,
+        sender: BatchSender,
         read_output: Callable[[Mapping[int, int]], list[Any]],
         topic: str,
         clock: Callable[[], datetime],
     ) -> None:
         self.conn = conn
         """A dedicated autocommit connection: the session lock lives and dies with it."""
-        self.producer = producer
+        self.sender = sender
         self.read_output = read_output
         """Every output-topic record from the given positions to the end (consumers.kafka.read_all)."""
         self.topic = topic
@@ -63,7 +65,7 @@ class Relay:
         partition = self._partition_of.get(key)
         if partition is None:
             if self._partitions is None:
-                self._partitions = len(self.producer.partitions_for(self.topic))
+                self._partitions = self.sender.partitions(self.topic)
             partition = (murmur2(key.encode()) & 0x7FFFFFFF) % self._partitions
             if len(self._partition_of) >= PARTITION_CACHE:
                 self._partition_of.clear()  # bounded: memory stays flat however many customers
@@ -125,21 +127,20 @@ class Relay:
     ) -> int:
         """Send the batches' events not `already_there`, then mark the batches and record the positions."""
         ends = dict(ends or {})
-        futures = [
-            self.producer.send(self.topic, key=key.encode(), value=payload.encode(), partition=self._partition(key))
+        records = [
+            (self._partition(key), key.encode(), payload.encode())
             for batch in batches
             for event_id, key, payload in zip(batch.event_ids, batch.keys, batch.payloads, strict=True)
             if event_id not in already_there
         ]
-        self.producer.flush()
-        for future in futures:
-            metadata = future.get()
-            ends[metadata.partition] = max(ends.get(metadata.partition, 0), metadata.offset + 1)
+        if records:
+            for partition, end in self.sender.send(self.topic, records).items():
+                ends[partition] = max(ends.get(partition, 0), end)
         with self.conn.transaction():
             outbox.mark_published(self.conn, [batch.id for batch in batches], self.clock())
             offset_rows.save_relay_positions(self.conn, self.topic, ends)
         self.needs_recovery = False
-        self.published += len(futures)
-        if futures:
+        self.published += len(records)
+        if records:
             self.last_published_at = time.time()
-        return len(futures)
+        return len(records)

@@ -384,7 +384,7 @@ def _relay_main(
     for sig in (signal.SIGINT, signal.SIGTERM):  # the worker decides when the relay stops (and drains)
         signal.signal(sig, signal.SIG_IGN)
     configure_logging(config.log_format)
-    producer = kafka_clients.producer(config.kafka_bootstrap, client_id="segflow-relay")
+    sender = kafka_clients.BatchSender(config.kafka_bootstrap, client_id="segflow-relay")
     conn = open_connection(database_url)
     tune_gc()
 
@@ -393,7 +393,7 @@ def _relay_main(
             config.kafka_bootstrap, config.output_topic, "segflow-relay-recovery", start=start
         )
 
-    relay = Relay(conn, producer, read_output, config.output_topic, utc_now)
+    relay = Relay(conn, sender, read_output, config.output_topic, utc_now)
 
     def reopen(old: Conn) -> Conn:
         try:
@@ -410,7 +410,7 @@ def _relay_main(
         RelayLoop(relay, reopen, wake, finishing).run(report)
     finally:
         with contextlib.suppress(Exception):
-            producer.close(timeout=5)
+            sender.close()
         conn.close()
 
 

@@ -26,7 +26,7 @@ def relay(db: Any, bootstrap: str, topic: str) -> Relay:
     def read_output(start: Mapping[int, int]) -> list[Any]:
         return kafka_clients.read_all(bootstrap, topic, "relay-test-recovery", start=start)
 
-    return Relay(db, kafka_clients.producer(bootstrap), read_output, topic, lambda: NOW)
+    return Relay(db, kafka_clients.BatchSender(bootstrap, "test-relay"), read_output, topic, lambda: NOW)
 
 
 def test_a_partly_sent_slice_is_finished_in_order_without_repeats(db, kafka_bootstrap, topics):
