@@ -141,16 +141,30 @@ class CustomerGroup:
 class _Loads:
     """What the engine needs of a group's customers, sent and not yet read."""
 
+    emails: dict[int, str]
+    """Customer id -> email, for reading the results."""
     live: Pending[list[Run]]
-    entered: Pending[list[tuple[str, str]]] | None
-    memberships: Pending[list[tuple[str, str]]]
+    entered: Pending[list[tuple[int, str]]] | None
+    memberships: Pending[list[tuple[int, str]]]
 
 
 @dataclass(slots=True)
-class _Reads:
+class _Locks:
+    """A group's claim and customer lock, sent and not yet read."""
+
+    events: list[InputEvent]
     claim: Pending[set[str]]
     lock: Pending[list[LockedCustomer]]
-    loads: _Loads
+
+
+@dataclass(slots=True)
+class _Locked:
+    """A group whose events are claimed and whose customers are locked: the events to apply and
+    their customers' states, still without their runs and memberships (`loads`)."""
+
+    events: list[InputEvent]
+    states: dict[str, CustomerState]
+    loads: _Loads | None = None
 
 
 @dataclass(slots=True)
@@ -211,54 +225,60 @@ class Applier:
         groups = customer_groups(first_seen.values())
         applied = 0
         # Pipeline mode, and the order of what is sent when, keep PostgreSQL busy while the engine
-        # works: group k+1's reads and group k-1's writes run while the engine computes group k.
-        # (Reading a result waits for everything sent before it, so a group's writes are sent
-        # only after the next group's reads have been read.)
+        # computes group k: meanwhile it writes group k-1, loads group k+1's runs and memberships
+        # and claims and locks group k+2 (the loads need the ids the lock returns). Reading a
+        # result waits for everything sent before it, so each round is sent only after the
+        # previous round's results are read.
         with conn.pipeline():
-            reads = self._send_reads(conn, store, store_id, groups[0], now)
-            for index, group in enumerate(groups):
-                claimed = reads.claim.result()
-                events = [event for event in group.events if event.event_id in claimed]
-                states = self._customers(conn, store, store_id, events, reads)
+            upcoming = self._lock(conn, store, store_id, self._send_locks(conn, store_id, groups[0], now))
+            upcoming.loads = self._send_loads(conn, store, store_id, upcoming.states)
+            locks = self._send_locks(conn, store_id, groups[1], now) if len(groups) > 1 else None
+            for index in range(len(groups)):
+                current = upcoming
+                assert current.loads is not None
+                self._take_loads(conn, store, store_id, current.loads, current.states)
+                if locks is not None:
+                    upcoming = self._lock(conn, store, store_id, locks)
                 if index:
                     result.output_events += self._write(conn, store_id, store)
+                locks = None
                 if index + 1 < len(groups):
-                    reads = self._send_reads(conn, store, store_id, groups[index + 1], now)
-                for event in events:
-                    state = states[event.customer.email]
+                    upcoming.loads = self._send_loads(conn, store, store_id, upcoming.states)
+                    if index + 2 < len(groups):
+                        locks = self._send_locks(conn, store_id, groups[index + 2], now)
+                for event in current.events:
+                    state = current.states[event.customer.email]
                     state.fields.update(event.customer.known_fields())  # this event's own values, for its rules
                     store.batch.on_event(state, Event(event.event_id, event.type, event.occurred_at, event.data), now)
-                applied += len(events)
+                applied += len(current.events)
             result.output_events += self._write(conn, store_id, store)
         result.applied += applied
         result.duplicates += len(items) - applied
 
-    def _send_reads(self, conn: Conn, store: _Store, store_id: str, group: CustomerGroup, now: datetime) -> _Reads:
-        return _Reads(
+    def _send_locks(self, conn: Conn, store_id: str, group: CustomerGroup, now: datetime) -> _Locks:
+        return _Locks(
+            events=group.events,
             claim=event_rows.claim(conn, store_id, [event.event_id for event in group.events], now),
             lock=customer_rows.lock_by_email(conn, store_id, group.emails),
-            loads=self._send_loads(conn, store, store_id, group.emails),
         )
 
-    def _customers(
-        self, conn: Conn, store: _Store, store_id: str, events: list[InputEvent], reads: _Reads
-    ) -> dict[str, CustomerState]:
-        """The states of the claimed events' customers, created as needed, with the fields the events
-        bring written back. Fields follow the events in order: a later event's non-null field wins;
-        null keeps what is there."""
-        locked = {c.email: c for c in reads.lock.result()}
+    def _lock(self, conn: Conn, store: _Store, store_id: str, locks: _Locks) -> _Locked:
+        """The group's claimed events, and their customers' states: created as needed, with the fields
+        the events bring written back. Fields follow the events in order: a later event's non-null
+        field wins; null keeps what is there."""
+        claimed = locks.claim.result()
+        locked = {c.email: c for c in locks.lock.result()}
+        events = [event for event in locks.events if event.event_id in claimed]
         incoming: dict[str, dict[str, str]] = {}
         for event in events:
             incoming.setdefault(event.customer.email, {}).update(event.customer.known_fields())
         missing = sorted(e for e in incoming if e not in locked)
-        late_loads = None
         if missing:
             fields = [CustomerFields(email=e, **incoming[e]) for e in missing]
             locked.update((c.email, c) for c in customer_rows.insert_new(conn, store_id, fields))
             raced = [e for e in missing if e not in locked]  # inserted by another worker meanwhile
             if raced:
                 locked.update((c.email, c) for c in customer_rows.lock_by_email(conn, store_id, raced).result())
-                late_loads = self._send_loads(conn, store, store_id, raced)
         changed = []
         for email, fields_in in incoming.items():
             current = locked[email]
@@ -269,12 +289,8 @@ class Applier:
                 changed.append(updated)
                 locked[email] = updated
         customer_rows.update_fields(conn, store_id, changed)
-        states = {email: CustomerState(email, _fields(locked[email])) for email in incoming}
         store.customer_ids.update((email, locked[email].id) for email in incoming)
-        self._take_loads(conn, store, store_id, reads.loads, states)
-        if late_loads is not None:
-            self._take_loads(conn, store, store_id, late_loads, states)
-        return states
+        return _Locked(events, {email: CustomerState(email, _fields(locked[email])) for email in incoming})
 
     # --- timers ------------------------------------------------------------------------------
 
@@ -286,7 +302,7 @@ class Applier:
         store = self._store(conn, store_id)
         states = {c.email: CustomerState(c.email, _fields(c)) for c in customers}
         store.customer_ids.update((c.email, c.id) for c in customers)
-        self._take_loads(conn, store, store_id, self._send_loads(conn, store, store_id, list(states)), states)
+        self._take_loads(conn, store, store_id, self._send_loads(conn, store, store_id, states), states)
         moved = 0
         for customer in customers:
             for key in due[customer.id]:
@@ -306,30 +322,29 @@ class Applier:
         once = [flow_id for flow_id, cf in flows.latest.items() if cf.flow.reentry == "once"]
         return _Store(Batch(store_id, flows, view), segments, once)
 
-    def _send_loads(self, conn: Conn, store: _Store, store_id: str, emails: list[str]) -> _Loads:
+    def _send_loads(self, conn: Conn, store: _Store, store_id: str, states: dict[str, CustomerState]) -> _Loads:
+        emails = {store.customer_ids[email]: email for email in states}
         return _Loads(
+            emails=emails,
             live=run_rows.live(conn, store_id, emails),
-            entered=run_rows.entered(conn, store_id, emails, store.once) if store.once else None,
-            memberships=segment_rows.memberships_of(conn, store_id, emails),
+            entered=run_rows.entered(conn, store_id, list(emails), store.once) if store.once else None,
+            memberships=segment_rows.memberships_of(conn, store_id, list(emails)),
         )
 
     def _take_loads(
         self, conn: Conn, store: _Store, store_id: str, loads: _Loads, states: dict[str, CustomerState]
     ) -> None:
-        """Give the states their live runs, past flows and memberships (customers not in `states`,
-        whose events were all duplicates, are left out)."""
-        runs = [run for run in loads.live.result() if run.email in states]
+        """Give the states their live runs, past flows and memberships."""
+        runs = loads.live.result()
         entered = loads.entered.result() if loads.entered is not None else []
         memberships = loads.memberships.result()
         self.flows.add_versions(conn, store_id, store.batch.flows, {(run.flow_id, run.flow_version) for run in runs})
         for run in runs:
             states[run.email].runs.append(run)
-        for email, flow_id in entered:
-            if email in states:
-                states[email].entered.add(flow_id)
-        for email, name in memberships:
-            if email in states:
-                store.batch.members.add(email, name)
+        for customer_id, flow_id in entered:
+            states[loads.emails[customer_id]].entered.add(flow_id)
+        for customer_id, name in memberships:
+            store.batch.members.add(loads.emails[customer_id], name)
 
     def _write(self, conn: Conn, store_id: str, store: _Store) -> int:
         """Write what the batch did since the last call, then forget it (so the next call writes only the rest)."""

@@ -280,16 +280,12 @@ JOIN unnest(%(flow_ids)b::text[], %(versions)b::int[]) AS w (flow_id, version)
 WHERE v.store_id = %(store_id)s;
 
 -- name: live_runs
--- The batch's customers' runs that can still move, by customer email (a batch asks for them in
--- the same round trip that locks the customers, before it knows their ids). Index probes only,
--- fenced by OFFSET 0 so the planner cannot turn them into scans: the runs table grows fast, and
--- with the statistics lagging it chose scans that tested every run against the whole id list.
-SELECT r.key, c.email, r.flow_id, r.flow_version, r.node_id, r.status, r.wake_at, r.waiting_for, r.reason,
+-- The batch's customers' runs that can still move. One index probe per customer, fenced by
+-- OFFSET 0 so the planner cannot turn it into a scan: the runs table grows fast, and with the
+-- statistics lagging it chose scans that tested every run against the whole id list.
+SELECT r.key, c.id, r.flow_id, r.flow_version, r.node_id, r.status, r.wake_at, r.waiting_for, r.reason,
        r.entered_at, r.updated_at
-FROM unnest(%(emails)b::text[]) AS e (email)
-CROSS JOIN LATERAL (
-    SELECT id, email FROM customers WHERE store_id = %(store_id)s AND email = e.email OFFSET 0
-) AS c
+FROM unnest(%(customer_ids)b::bigint[]) AS c (id)
 CROSS JOIN LATERAL (
     SELECT * FROM runs
     WHERE store_id = %(store_id)s AND customer_id = c.id AND status IN ('active', 'waiting')
@@ -297,29 +293,20 @@ CROSS JOIN LATERAL (
 ) AS r;
 
 -- name: entered_flows
--- For `reentry: once`: which of these flows each customer (by email) has ever entered, one
--- index probe per customer and flow, for the reason live_runs gives.
-SELECT c.email, f.id
-FROM unnest(%(emails)b::text[]) AS e (email)
-CROSS JOIN LATERAL (
-    SELECT id, email FROM customers WHERE store_id = %(store_id)s AND email = e.email OFFSET 0
-) AS c
+-- For `reentry: once`: which of these flows each customer has ever entered (one index probe
+-- per customer and flow, for the reason live_runs gives).
+SELECT c.id, f.id
+FROM unnest(%(customer_ids)b::bigint[]) AS c (id)
 CROSS JOIN unnest(%(flow_ids)b::text[]) AS f (id)
 CROSS JOIN LATERAL (
     SELECT 1 FROM runs WHERE store_id = %(store_id)s AND customer_id = c.id AND flow_id = f.id LIMIT 1
 ) AS entered;
 
 -- name: customer_memberships
--- The batch's customers' segments (by customer email), by name, for the in-memory membership view.
-SELECT c.email, s.name
-FROM unnest(%(emails)b::text[]) AS e (email)
-CROSS JOIN LATERAL (
-    SELECT id, email FROM customers WHERE store_id = %(store_id)s AND email = e.email OFFSET 0
-) AS c
-CROSS JOIN LATERAL (
-    SELECT segment_id FROM segment_members WHERE store_id = %(store_id)s AND customer_id = c.id OFFSET 0
-) AS m
-JOIN segments s ON s.store_id = %(store_id)s AND s.id = m.segment_id;
+-- The batch's customers' segments, by name, for the in-memory membership view.
+SELECT m.customer_id, s.name FROM segment_members m
+JOIN segments s ON s.store_id = m.store_id AND s.id = m.segment_id
+WHERE m.store_id = %(store_id)s AND m.customer_id = ANY(%(customer_ids)b::bigint[]);
 
 -- name: segment_ids
 -- Every segment of a store (for Segment nodes and rules, by name).

@@ -22,24 +22,42 @@ class DueRun:
     key: str
 
 
-def live(conn: Conn, store_id: str, emails: Sequence[str]) -> Pending[list[Run]]:
-    """Every live run of these customers."""
-    return Pending(conn.execute(_LIVE, {"store_id": store_id, "emails": list(emails)}), _runs)
+def live(conn: Conn, store_id: str, emails: dict[int, str]) -> Pending[list[Run]]:
+    """Every live run of these customers (`emails`: customer id -> email)."""
+    params = {"store_id": store_id, "customer_ids": list(emails)}
+    return Pending(conn.execute(_LIVE, params), lambda rows: _runs(rows, emails))
 
 
-def _runs(rows: Cursor) -> list[Run]:
-    return [
-        Run(key, flow_id, version, email, node_id, status, entered_at, updated_at, wake_at, waiting_for, reason)
-        for key, email, flow_id, version, node_id, status, wake_at, waiting_for, reason, entered_at, updated_at in rows
-    ]
+def _runs(rows: Cursor, emails: dict[int, str]) -> list[Run]:
+    found = []
+    for (
+        key,
+        customer_id,
+        flow_id,
+        version,
+        node_id,
+        status,
+        wake_at,
+        waiting_for,
+        reason,
+        entered_at,
+        updated_at,
+    ) in rows:
+        email = emails[customer_id]
+        found.append(
+            Run(key, flow_id, version, email, node_id, status, entered_at, updated_at, wake_at, waiting_for, reason)
+        )
+    return found
 
 
 def entered(
-    conn: Conn, store_id: str, emails: Sequence[str], flow_ids: Sequence[str]
-) -> Pending[list[tuple[str, str]]]:
-    """(email, flow id) for each of these flows each customer has ever entered."""
-    params = {"store_id": store_id, "emails": list(emails), "flow_ids": list(flow_ids)}
-    return Pending(conn.execute(_ENTERED, params), lambda rows: [(email, flow_id) for email, flow_id in rows])
+    conn: Conn, store_id: str, customer_ids: Sequence[int], flow_ids: Sequence[str]
+) -> Pending[list[tuple[int, str]]]:
+    """(customer id, flow id) for each of these flows each customer has ever entered."""
+    params = {"store_id": store_id, "customer_ids": list(customer_ids), "flow_ids": list(flow_ids)}
+    return Pending(
+        conn.execute(_ENTERED, params), lambda rows: [(customer_id, flow_id) for customer_id, flow_id in rows]
+    )
 
 
 def upsert(conn: Conn, store_id: str, runs: Sequence[Run], customer_ids: dict[str, int]) -> None:

@@ -106,10 +106,12 @@ _ADD_MANY = sql("add_memberships")
 _REMOVE_MANY = sql("remove_memberships")
 
 
-def memberships_of(conn: Conn, store_id: str, emails: Sequence[str]) -> Pending[list[tuple[str, str]]]:
-    """(email, segment name) for each membership of these customers."""
-    params = {"store_id": store_id, "emails": list(emails)}
-    return Pending(conn.execute(_MEMBERSHIPS_OF, params), lambda rows: [(email, name) for email, name in rows])
+def memberships_of(conn: Conn, store_id: str, customer_ids: Sequence[int]) -> Pending[list[tuple[int, str]]]:
+    """(customer id, segment name) for each membership of these customers."""
+    params = {"store_id": store_id, "customer_ids": list(customer_ids)}
+    return Pending(
+        conn.execute(_MEMBERSHIPS_OF, params), lambda rows: [(customer_id, name) for customer_id, name in rows]
+    )
 
 
 def ids_by_name(conn: Conn, store_id: str) -> dict[str, tuple[int, str]]:
