@@ -7,6 +7,8 @@ segflow never migrates it implicitly and asks for `segflow db migrate` when it i
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -31,6 +33,26 @@ def open_connection(url: str) -> Conn:
     except psycopg.OperationalError as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ServiceUnavailable(f"cannot connect to PostgreSQL: {reason}") from exc
+
+
+# Asked of the kernel for the worker's connection, which it caps at net.core.wmem_max (often
+# 208 KiB; 4 MiB on the benchmark machine).
+WORKER_SEND_BUFFER = 4 * 1024 * 1024
+
+
+def widen_send_buffer(conn: Conn, size: int = WORKER_SEND_BUFFER) -> None:
+    """Let the socket hold `size` bytes of statements PostgreSQL has not read yet.
+
+    In pipeline mode the worker sends a group's writes (an outbox row alone can be half a
+    megabyte) and goes on computing; with the socket full, sending blocks until PostgreSQL has
+    executed what is ahead of it, and the worker waits instead of computing.
+    """
+    sock = socket.socket(fileno=os.dup(conn.pgconn.socket))  # a second handle on the same socket
+    try:
+        if sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) < size:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, size)
+    finally:
+        sock.close()
 
 
 def check_schema(conn: Conn, *, embedded: bool) -> None:

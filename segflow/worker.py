@@ -45,7 +45,7 @@ from db import events as event_rows
 from db import offsets as offset_rows
 from segflow import klaviyo
 from segflow.config import Config
-from segflow.database import open_connection
+from segflow.database import open_connection, widen_send_buffer
 from segflow.embedded import require_broker
 from segflow.errors import ServiceUnavailable
 from segflow.logging import configure as configure_logging
@@ -114,6 +114,7 @@ class Worker:
         kafka_clients.ensure_topics(bootstrap, [*topics, (self.config.dlq_topic, 1)])
         producer = kafka_clients.producer(bootstrap)
         self.conn = open_connection(self.database_url)
+        widen_send_buffer(self.conn)
         consumer = kafka_clients.consumer(bootstrap, self.config.group_id, self._on_assigned, self.config.input_topic)
         self.consumer = consumer
         self.producer = producer
@@ -265,6 +266,7 @@ class Worker:
         if self.conn.closed or self.conn.broken:
             with contextlib.suppress(ServiceUnavailable):
                 self.conn = open_connection(self.database_url)
+                widen_send_buffer(self.conn)
 
     def _guard(self, what: str, work: Callable[[], int]) -> int:
         """Scheduler and purge failures are retried on the next turn of the loop, never fatal."""
