@@ -5,6 +5,7 @@ whole statement, and `segments delete` racing a flow's membership add leaves no 
 """
 
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import psycopg
@@ -37,6 +38,17 @@ def two_stores(db):
 
 def a_run(email: str = "ann@example.com", version: int = 1) -> Run:
     return Run("run_1", "welcome", version, email, None, "completed", NOW, NOW)
+
+
+def waits_until(work: Callable[[], None], release: Callable[[], None]) -> None:
+    """Run `work` on a thread, see it wait for the other transaction, `release` that, see it finish."""
+    thread = threading.Thread(target=work)
+    thread.start()
+    thread.join(0.5)
+    assert thread.is_alive(), "it should wait for the other transaction"
+    release()
+    thread.join(10)
+    assert not thread.is_alive()
 
 
 def count(db, table: str) -> int:
@@ -98,13 +110,7 @@ def test_a_delete_waits_for_an_uncommitted_add_and_removes_it_too(db, database_u
                 segment_rows.lock(deleting, "acme", vip)
                 removed.extend(segment_rows.delete(deleting, "acme", vip))
 
-        deleter = threading.Thread(target=delete)
-        deleter.start()
-        deleter.join(0.5)
-        assert deleter.is_alive(), "the delete should wait for the add's transaction"
-        adding.commit()
-        deleter.join(10)
-        assert not deleter.is_alive()
+        waits_until(delete, adding.commit)
     assert ["ann@example.com"] == removed
     assert 0 == count(db, "segment_members")
 
@@ -122,12 +128,6 @@ def test_an_add_after_a_committed_delete_fails(db, database_url, two_stores):
             except psycopg.Error as exc:
                 failure.append(exc)
 
-        adder = threading.Thread(target=add)
-        adder.start()
-        adder.join(0.5)
-        assert adder.is_alive(), "the add should wait for the delete's transaction"
-        deleting.commit()
-        adder.join(10)
-        assert not adder.is_alive()
+        waits_until(add, deleting.commit)
     assert [psycopg.errors.NotNullViolation] == [type(exc) for exc in failure]
     assert 0 == count(db, "segment_members")
