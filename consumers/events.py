@@ -1,9 +1,11 @@
 """Applying a poll's worth of input events in one transaction (SPEC §2, §5).
 
-For each batch: fence the partitions' offsets, parse (bad messages become dead letters),
-skip duplicates, lock the customers, load what the engine needs with a handful of set-based
-queries per store, run the pure engine, and write every effect with the offsets. The caller
-owns the transaction; nothing here commits.
+For each batch: fence the partitions' offsets, parse (bad messages become dead letters), then
+per store and per group of customers (`customer_groups`): skip duplicates, lock the customers,
+load what the engine needs with a handful of set-based queries, run the pure engine, and write
+every effect, and finally the offsets. The groups' statements are pipelined so PostgreSQL works
+on the groups around the one the engine is computing. The caller owns the transaction; nothing
+here commits.
 
 The scheduler's wakes go through the same loading and writing (`wake`).
 """
@@ -37,9 +39,9 @@ from schemas.flow import Flow
 log = structlog.get_logger()
 
 MAX_VALUE_BYTES = 1024 * 1024  # SPEC §2: a value over 1 MiB is dead-lettered
-WRITE_EVERY = 500
-"""Events per write round within a batch: small enough to overlap the engine with the writes,
-large enough to keep each statement set-based."""
+GROUP_EVENTS = 500
+"""Events per group of a batch: small enough that PostgreSQL's reads and writes for the groups
+around one overlap the engine's work on it, large enough to keep each statement set-based."""
 _CUSTOMER_FIELDS = ("external_id", "first_name", "last_name", "phone")
 # Dead-letter wording for values that are not even a JSON object.
 _NOT_AN_EVENT = {
@@ -384,14 +386,14 @@ class Applier:
 
 
 def customer_groups(events: Iterable[InputEvent]) -> list[CustomerGroup]:
-    """The events split by customer email range into groups of about WRITE_EVERY events, in email
+    """The events split by customer email range into groups of about GROUP_EVENTS events, in email
     order (the order customers are locked in by every writer), each customer's in offset order."""
     by_email: dict[str, list[InputEvent]] = {}
     for event in events:
         by_email.setdefault(event.customer.email, []).append(event)
     groups = [CustomerGroup()]
     for email in sorted(by_email):
-        if len(groups[-1].events) >= WRITE_EVERY:
+        if len(groups[-1].events) >= GROUP_EVENTS:
             groups.append(CustomerGroup())
         groups[-1].emails.append(email)
         groups[-1].events.extend(by_email[email])

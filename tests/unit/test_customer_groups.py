@@ -3,7 +3,7 @@
 import random
 from datetime import UTC, datetime
 
-from consumers.events import WRITE_EVERY, customer_groups
+from consumers.events import GROUP_EVENTS, customer_groups
 from schemas.events import InputCustomer, InputEvent
 
 
@@ -17,13 +17,13 @@ def event(n: int, email: str) -> InputEvent:
 def test_groups_hold_whole_customers_in_email_order_and_each_customers_events_in_order():
     rng = random.Random(7)
     emails = [f"c{i:05d}@example.com" for i in range(900)]
-    events = [event(n, rng.choice(emails)) for n in range(3 * WRITE_EVERY + 17)]
+    events = [event(n, rng.choice(emails)) for n in range(3 * GROUP_EVENTS + 17)]
     groups = customer_groups(events)
     assert len(groups) >= 3
     flat = [email for g in groups for email in g.emails]
     assert flat == sorted(set(flat)) == sorted({e.customer.email for e in events})  # each customer once, in order
     for g in groups[:-1]:
-        assert WRITE_EVERY <= len(g.events) < WRITE_EVERY + 50  # closed at the first customer past the size
+        assert GROUP_EVENTS <= len(g.events) < GROUP_EVENTS + 50  # closed at the first customer past the size
     for g in groups:
         assert {e.customer.email for e in g.events} == set(g.emails)
         for email in g.emails:
