@@ -98,7 +98,7 @@ class BatchSender:
 
     def __init__(self, bootstrap: str, client_id: str) -> None:
         self._client = KafkaNetClient(bootstrap_servers=bootstrap, client_id=client_id)
-        self._client._manager.bootstrap(REQUEST_TIMEOUT_MS)
+        self._client.check_version(timeout_ms=REQUEST_TIMEOUT_MS)  # connects and learns the broker version
 
     def partitions(self, topic: str) -> int:
         return len(self._metadata(topic))
