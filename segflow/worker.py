@@ -320,7 +320,7 @@ class RelayLoop:
             published = self.relay.tick()
             self._failures = 0
             return published
-        except (psycopg.Error, KafkaError) as exc:
+        except Exception as exc:  # a broken database or broker, or a bug: the relay must not die of it
             back_off("relay_failed", exc, self._failures)
             self._failures += 1
             if self.relay.conn.broken or self.relay.conn.closed:
@@ -329,8 +329,8 @@ class RelayLoop:
 
 
 class RelayProcess:
-    """The relay in a child process, so its Python work (kafka-python builds every record in
-    Python) runs on another core than the consumer's. It dies with the worker (PDEATHSIG), so a
+    """The relay in a child process, so its Python work (reading the outbox, building record
+    batches) runs on another core than the consumer's. It dies with the worker (PDEATHSIG), so a
     kill -9 of the worker stops both, as one process would; recovery covers the rest."""
 
     def __init__(self, config: Config, database_url: str) -> None:
