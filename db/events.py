@@ -15,7 +15,9 @@ _STORES = sql("existing_stores")
 
 def claim(conn: Conn, store_id: str, event_ids: Sequence[str], now: datetime) -> Pending[set[str]]:
     """The ids not processed before; the others are duplicates (SPEC §2)."""
-    # Sorted: two transactions claiming the same ids then wait for each other in one order, never in a cycle.
+    # Sorted: two statements claiming the same ids wait for each other in one order, never in a cycle.
+    # (The worker claims a batch group by group, so the same event on two partitions, in different
+    # groups of two workers' batches, can still deadlock: PostgreSQL aborts one, and it retries.)
     params = {"store_id": store_id, "event_ids": sorted(event_ids), "now": now}
     return Pending(conn.execute(_CLAIM, params), lambda rows: {row[0] for row in rows})
 
