@@ -162,11 +162,10 @@ class _Locks:
 @dataclass(slots=True)
 class _Locked:
     """A group whose events are claimed and whose customers are locked: the events to apply and
-    their customers' states, still without their runs and memberships (`loads`)."""
+    their customers' states, still without their runs and memberships."""
 
     events: list[InputEvent]
     states: dict[str, CustomerState]
-    loads: _Loads | None = None
 
 
 @dataclass(slots=True)
@@ -233,19 +232,18 @@ class Applier:
         # previous round's results are read.
         with conn.pipeline():
             upcoming = self._lock(conn, store, store_id, self._send_locks(conn, store_id, groups[0], now))
-            upcoming.loads = self._send_loads(conn, store, store_id, upcoming.states)
+            loads = self._send_loads(conn, store, store_id, upcoming.states)
             locks = self._send_locks(conn, store_id, groups[1], now) if len(groups) > 1 else None
             for index in range(len(groups)):
                 current = upcoming
-                assert current.loads is not None
-                self._take_loads(conn, store, store_id, current.loads, current.states)
+                self._take_loads(conn, store, store_id, loads, current.states)
                 if locks is not None:
                     upcoming = self._lock(conn, store, store_id, locks)
                 if index:
                     result.output_events += self._write(conn, store_id, store)
                 locks = None
                 if index + 1 < len(groups):
-                    upcoming.loads = self._send_loads(conn, store, store_id, upcoming.states)
+                    loads = self._send_loads(conn, store, store_id, upcoming.states)
                     if index + 2 < len(groups):
                         locks = self._send_locks(conn, store_id, groups[index + 2], now)
                 for event in current.events:
