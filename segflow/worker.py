@@ -113,8 +113,7 @@ class Worker:
         topics = [(self.config.input_topic, INPUT_PARTITIONS), (self.config.output_topic, INPUT_PARTITIONS)]
         kafka_clients.ensure_topics(bootstrap, [*topics, (self.config.dlq_topic, 1)])
         producer = kafka_clients.producer(bootstrap)
-        self.conn = open_connection(self.database_url)
-        widen_send_buffer(self.conn)
+        self.conn = self._open_connection()
         consumer = kafka_clients.consumer(bootstrap, self.config.group_id, self._on_assigned, self.config.input_topic)
         self.consumer = consumer
         self.producer = producer
@@ -265,8 +264,13 @@ class Worker:
         self._failures += 1
         if self.conn.closed or self.conn.broken:
             with contextlib.suppress(ServiceUnavailable):
-                self.conn = open_connection(self.database_url)
-                widen_send_buffer(self.conn)
+                self.conn = self._open_connection()
+
+    def _open_connection(self) -> Conn:
+        """The batches' connection, with room on its socket for a group's writes."""
+        conn = open_connection(self.database_url)
+        widen_send_buffer(conn)
+        return conn
 
     def _guard(self, what: str, work: Callable[[], int]) -> int:
         """Scheduler and purge failures are retried on the next turn of the loop, never fatal."""
