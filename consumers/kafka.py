@@ -120,6 +120,7 @@ class BatchSender:
         ends: dict[int, int] = {}
         while batches:
             # One round: each partition's next batch, one request per leader.
+            self._metadata(topic)
             by_leader: dict[int, list[tuple[int, bytes, int]]] = {}
             for partition in list(batches):
                 data, count = batches[partition].pop(0)
@@ -156,7 +157,6 @@ class BatchSender:
             raise kafka_errors.KafkaError(f"{topic}: no answer for partitions {sorted(counts)}")
 
     def _leader(self, topic: str, partition: int) -> int:
-        self._metadata(topic)
         leader = self._client.cluster.leader_for_partition(TopicPartition(topic, partition))
         if leader is None or leader < 0:
             self._client.cluster.request_update()
