@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
+import psycopg
 import structlog
 from pydantic import SecretStr
 
@@ -168,6 +169,11 @@ def sync_due(conn: Conn, config: Config, now: datetime, skip: Sequence[int] = ()
                 return due.segment_id, _sync_locked(conn, config, due.store_id, segment, lambda _n: None, now)
             except SegflowError as exc:
                 raise SyncFailed(due.segment_id, str(exc)) from None
+            except (psycopg.OperationalError, psycopg.InterfaceError):
+                raise  # the database: every segment waits for it alike
+            except Exception as exc:  # a bug one segment's data triggers must not stop the others' syncs
+                log.exception("klaviyo_sync_crashed", segment_id=due.segment_id)
+                raise SyncFailed(due.segment_id, f"{type(exc).__name__}: {exc}".splitlines()[0]) from None
 
 
 class SyncFailed(Exception):

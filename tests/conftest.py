@@ -29,6 +29,8 @@ from segflow.embedded import EmbeddedBroker, free_port, start_postgres
 
 ROOT = Path(__file__).resolve().parent.parent
 
+pytest_plugins = ("tests.support.klaviyo",)  # the fake Klaviyo and a store using it
+
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # Marks come from the folder, so a test cannot forget its own.

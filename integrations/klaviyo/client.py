@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -99,22 +100,25 @@ class Client:
 
     def get(self, kind: Kind, resource_id: str) -> Resource:
         document = self._get(f"/api/{kind}s/{resource_id}/")
-        return _resource(kind, document["data"])
+        with _reading(document):
+            return _resource(kind, document["data"])
 
     def find_by_name(self, kind: Kind, name: str) -> list[Resource]:
         """Every list (or segment) with exactly this name; Klaviyo names need not be unique."""
         escaped = name.replace("\\", "\\\\").replace('"', '\\"')
         found: list[Resource] = []
         for page in self._pages(f"/api/{kind}s/", {"filter": f'equals(name,"{escaped}")'}):
-            found.extend(_resource(kind, item) for item in page["data"])
+            with _reading(page):
+                found.extend(_resource(kind, item) for item in page["data"])
         return found
 
     def profile_emails(self, kind: Kind, resource_id: str) -> Iterator[str | None]:
         """Each member profile's email (None for profiles without one), page by page."""
         params = {"fields[profile]": "email", "page[size]": str(PAGE_SIZE)}
         for page in self._pages(f"/api/{kind}s/{resource_id}/profiles/", params):
-            for item in page["data"]:
-                email = (item.get("attributes") or {}).get("email")
+            with _reading(page):
+                emails = [(item.get("attributes") or {}).get("email") for item in page["data"]]
+            for email in emails:
                 yield email if isinstance(email, str) and email.strip() else None
 
     # --- HTTP ------------------------------------------------------------------------------
@@ -125,7 +129,8 @@ class Client:
         while url is not None:
             document = self._get(url, query)
             yield document
-            next_url = (document.get("links") or {}).get("next")
+            with _reading(document):
+                next_url = (document.get("links") or {}).get("next")
             url, query = (next_url, None) if next_url else (None, None)  # `next` carries every parameter
 
     def _get(self, url: str, params: dict[str, str] | None = None) -> dict[str, Any]:
@@ -163,8 +168,22 @@ class Client:
             raise KlaviyoNotFound("not found (404)")
         if status >= 400:
             raise KlaviyoError(f"Klaviyo rejected the request ({status}): {_first_error(response)}")
-        document: dict[str, Any] = response.json()
+        try:
+            document = response.json()
+        except ValueError:
+            raise KlaviyoError(f"Klaviyo sent a reply that is not JSON (status {status})") from None
+        if not isinstance(document, dict):
+            raise KlaviyoError(f"Klaviyo sent a reply that is not a JSON object (status {status})")
         return document
+
+
+@contextmanager
+def _reading(document: dict[str, Any]) -> Iterator[None]:
+    """Reading a reply: one that lacks what the JSON:API promises is a KlaviyoError, not a KeyError."""
+    try:
+        yield
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise KlaviyoError(f"Klaviyo sent a malformed reply ({type(exc).__name__}: {exc})") from None
 
 
 def _retry_after(value: str | None) -> float | None:

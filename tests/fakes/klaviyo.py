@@ -25,6 +25,8 @@ _FILTER = re.compile(r'^equals\(name,"((?:[^"\\]|\\.)*)"\)$')
 class Group:
     name: str
     emails: list[str | None]
+    garbled: bytes | None = None
+    """Set: its profile pages are answered with these bytes (200), as a broken server might."""
 
 
 @dataclass
@@ -45,7 +47,7 @@ class FakeKlaviyo:
 
             def do_GET(self) -> None:
                 status, body, headers = fake.handle(self.path, {k.lower(): v for k, v in self.headers.items()})
-                data = json.dumps(body).encode()
+                data = body if isinstance(body, bytes) else json.dumps(body).encode()
                 self.send_response(status)
                 self.send_header("content-type", "application/vnd.api+json")
                 self.send_header("content-length", str(len(data)))
@@ -103,6 +105,8 @@ class FakeKlaviyo:
         if len(parts) == 3:
             return 200, {"data": _resource(kind, parts[2], group)}, {}
         if len(parts) == 4 and parts[3] == "profiles":
+            if group.garbled is not None:
+                return 200, group.garbled, {}
             return self._profiles(url.path, group, query)
         return 404, _errors(404, "no such path"), {}
 

@@ -1,56 +1,15 @@
 """Klaviyo import and sync against a fake Klaviyo over real HTTP (SPEC §6)."""
 
-import io
 import json
-import sys
 import uuid
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
 from db import segments as segment_rows
-from db.customers import CustomerFields, upsert
 from segflow.config import Config
 from segflow.worker import Worker
-from tests.fakes.klaviyo import FakeKlaviyo, Group
-
-KEY = "pk_live_a1b2c3d4e5f6SECRET"
-
-
-@pytest.fixture
-def fake(monkeypatch):
-    server = FakeKlaviyo(api_key=KEY).start()
-    monkeypatch.setenv("SEGFLOW_KLAVIYO_BASE_URL", server.base_url)
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def acme(cli, db, monkeypatch):
-    assert 0 == cli("stores", "create", "acme", "--plan", "pro").code
-    monkeypatch.setattr(sys, "stdin", io.StringIO(KEY + "\n"))
-    result = cli("stores", "set-klaviyo-key", "acme")
-    assert (0, "saved the Klaviyo API key for store acme\n") == (result.code, result.out)
-    upsert(db, "acme", [CustomerFields(email=f"p{i}@example.com") for i in range(700)])
-    return "acme"
-
-
-def profiles(n, start=0):
-    return [f"P{i}@Example.com " for i in range(start, start + n)]
-
-
-def outbox(db):
-    rows = db.execute(
-        "SELECT event_type, payload->'cause'->>'operation' FROM outbox WHERE store_id = 'acme' ORDER BY id, position"
-    )
-    return [tuple(r) for r in rows]
-
-
-def import_list(cli, *extra, name="Newsletter"):
-    return cli(
-        "segments", "import-external", name, "--store", "acme", "--provider", "klaviyo", "--type", "list", *extra
-    )
+from tests.fakes.klaviyo import Group
+from tests.support.klaviyo import KEY, import_list, outbox, profiles
 
 
 def test_import_pages_through_a_429_and_counts_unknown_profiles(cli, db, fake, acme):
