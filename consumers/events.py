@@ -1,6 +1,7 @@
 """Applying a poll's worth of input events in one transaction (SPEC §2, §5).
 
-For each batch: fence the partitions' offsets, parse (bad messages become dead letters), then
+For each batch: fence the partitions' offsets (a batch must have been fetched from the offset
+stored for each partition: `OffsetGap` otherwise), parse (bad messages become dead letters), then
 per store and per group of customers (`customer_groups`): skip duplicates, lock the customers,
 load what the engine needs with a handful of set-based queries, run the pure engine, and write
 every effect, and finally the offsets. The groups' statements are pipelined so PostgreSQL works
@@ -13,14 +14,14 @@ The scheduler's wakes go through the same loading and writing (`wake`).
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import structlog
-from pydantic import ValidationError
 
 from db import Conn, Pending, outbox
 from db import customers as customer_rows
@@ -33,7 +34,7 @@ from db.customers import CustomerFields, LockedCustomer
 from engine.batch import Batch, CustomerState, FlowSet, net_changes
 from engine.model import Event, MembershipView, Run
 from engine.step import CompiledFlow
-from schemas.events import InputEvent, describe
+from schemas.events import InputEvent, parse_event
 from schemas.flow import Flow
 
 log = structlog.get_logger()
@@ -61,20 +62,52 @@ class Record:
     value: bytes | None
 
 
+MAX_DEAD_KEY_BYTES = 16 * 1024
+"""Keys are `<store_id>:<email>`; a dead letter keeps at most this much of one (and its size and hash)."""
+
+
 @dataclass(frozen=True, slots=True)
 class DeadLetter:
     record: Record
     reason: str
 
-    def value(self, failed_at: datetime) -> bytes:
-        """SPEC §2 dead-letter value: reason, source position, original bytes (base64), time."""
-        document = {
+    def key(self) -> bytes | None:
+        """The original key (SPEC §2), cut to MAX_DEAD_KEY_BYTES."""
+        key = self.record.key
+        return key if key is None else key[:MAX_DEAD_KEY_BYTES]
+
+    def value(self, failed_at: datetime, max_original: int) -> bytes:
+        """SPEC §2 dead-letter value: reason, source position, original bytes (base64), time.
+
+        The original is kept up to `max_original` bytes, so a dead letter always fits on the topic
+        however large the message was; `original_size` and `original_sha256` describe all of it.
+        """
+        original = self.record.value or b""
+        document: dict[str, object] = {
             "reason": self.reason,
             "source": {"topic": self.record.topic, "partition": self.record.partition, "offset": self.record.offset},
-            "original": base64.b64encode(self.record.value or b"").decode("ascii"),
+            "original": base64.b64encode(original[:max_original]).decode("ascii"),
+            "original_size": len(original),
+            "original_sha256": hashlib.sha256(original).hexdigest(),
+            "original_truncated": len(original) > max_original,
             "failed_at": failed_at.isoformat(),
         }
+        key = self.record.key
+        if key is not None and len(key) > MAX_DEAD_KEY_BYTES:
+            document["key_size"] = len(key)
+            document["key_sha256"] = hashlib.sha256(key).hexdigest()
         return json.dumps(document).encode()
+
+
+class OffsetGap(Exception):
+    """A batch was not fetched from its partition's stored offset: applying it would skip records
+    that were never applied. Nothing is written; the worker seeks back to the stored offsets."""
+
+    def __init__(self, partition: int, stored: int | None, fetched_from: int | None) -> None:
+        super().__init__(f"partition {partition} was read from offset {fetched_from}; its stored offset is {stored}")
+        self.partition = partition
+        self.stored = stored
+        self.fetched_from = fetched_from
 
 
 @dataclass(slots=True)
@@ -95,11 +128,12 @@ def parse(record: Record) -> InputEvent | str:
         return "the message has no value"
     if len(value) > MAX_VALUE_BYTES:
         return f"the value is {len(value):,} bytes; the limit is {MAX_VALUE_BYTES:,} (1 MiB)"
-    try:
-        return InputEvent.model_validate_json(value)
-    except ValidationError as exc:
-        reason = describe(exc)
-        return _NOT_AN_EVENT.get(reason, reason)
+    parsed = parse_event(value)
+    if isinstance(parsed, str):
+        for short, wording in _NOT_AN_EVENT.items():
+            if parsed.startswith(short):
+                return wording + parsed.removeprefix(short)
+    return parsed
 
 
 class FlowCache:
@@ -190,12 +224,12 @@ class Applier:
 
     # --- input events ------------------------------------------------------------------------
 
-    def apply(self, conn: Conn, records: Sequence[Record], now: datetime) -> BatchResult:
+    def apply(
+        self, conn: Conn, records: Sequence[Record], now: datetime, fetched_from: Mapping[int, int]
+    ) -> BatchResult:
+        """Apply records the consumer read from `fetched_from` (partition -> offset) onwards."""
         result = BatchResult()
-        partitions = sorted({r.partition for r in records})
-        stored = offset_rows.lock(conn, self.group_id, self.topic, partitions)
-        fresh = [r for r in records if r.offset >= stored.get(r.partition, 0)]
-        result.stale = len(records) - len(fresh)
+        fresh = self._fence(conn, records, fetched_from, result)
         for record in fresh:
             result.next_offsets[record.partition] = max(result.next_offsets.get(record.partition, 0), record.offset + 1)
         by_store: dict[str, list[tuple[Record, InputEvent]]] = {}
@@ -215,6 +249,36 @@ class Applier:
                 self._apply_store(conn, store_id, items, now, result)
         offset_rows.save(conn, self.group_id, self.topic, result.next_offsets)
         return result
+
+    def dead_letter(
+        self, conn: Conn, record: Record, reason: str, fetched_from: Mapping[int, int]
+    ) -> BatchResult:
+        """Give up on one record: it becomes a dead letter and its offset is passed, fenced like a batch."""
+        result = BatchResult()
+        if self._fence(conn, [record], fetched_from, result):
+            result.dead.append(DeadLetter(record, reason))
+            result.next_offsets[record.partition] = record.offset + 1
+            offset_rows.save(conn, self.group_id, self.topic, result.next_offsets)
+        return result
+
+    def _fence(
+        self, conn: Conn, records: Sequence[Record], fetched_from: Mapping[int, int], result: BatchResult
+    ) -> list[Record]:
+        """Lock the partitions' stored offsets until commit and return the records at or after them.
+
+        Records before a stored offset were applied already (by a previous owner of the partition:
+        this member is a zombie, or read them again) and are counted as stale. A partition read
+        from after its stored offset would leave a gap: `OffsetGap`.
+        """
+        partitions = sorted({r.partition for r in records})
+        stored = offset_rows.lock(conn, self.group_id, self.topic, partitions)
+        for partition in partitions:
+            start = fetched_from.get(partition)
+            if partition not in stored or start is None or start > stored[partition]:
+                raise OffsetGap(partition, stored.get(partition), start)
+        fresh = [r for r in records if r.offset >= stored[r.partition]]
+        result.stale += len(records) - len(fresh)
+        return fresh
 
     def _apply_store(
         self, conn: Conn, store_id: str, items: list[tuple[Record, InputEvent]], now: datetime, result: BatchResult

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from kafka import ConsumerRebalanceListener, KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
@@ -34,17 +36,23 @@ FETCH_MAX_WAIT_MS = 100
 def consumer(
     bootstrap: str,
     group_id: str,
-    on_assigned: Callable[[KafkaConsumer, list[TopicPartition]], None],
+    on_assigned: Callable[[list[TopicPartition]], None],
+    on_revoked: Callable[[list[TopicPartition]], None],
     topic: str,
     client_id: str = "segflow-worker",
 ) -> KafkaConsumer:
-    """A group member whose positions come from PostgreSQL, not from Kafka commits."""
+    """A group member whose positions come from PostgreSQL, not from Kafka commits.
+
+    It never moves a position on its own: `auto_offset_reset="none"` makes a position the broker
+    calls out of range an error the worker handles (SPEC §5, `offsets_out_of_range`), where the
+    default would silently jump to one end of the partition.
+    """
     client = KafkaConsumer(
         bootstrap_servers=bootstrap,
         group_id=group_id,
         client_id=client_id,
         enable_auto_commit=False,
-        auto_offset_reset="earliest",
+        auto_offset_reset="none",
         session_timeout_ms=SESSION_TIMEOUT_MS,
         heartbeat_interval_ms=HEARTBEAT_INTERVAL_MS,
         max_poll_records=MAX_POLL_RECORDS,
@@ -55,10 +63,10 @@ def consumer(
 
     class Listener(ConsumerRebalanceListener):  # type: ignore[misc]
         def on_partitions_revoked(self, revoked: Any) -> None:
-            """Nothing to flush: every applied batch committed its offsets with its effects."""
+            on_revoked(list(revoked))
 
         def on_partitions_assigned(self, assigned: Any) -> None:
-            on_assigned(client, list(assigned))
+            on_assigned(list(assigned))
 
     client.subscribe([topic], listener=Listener())
     return client
@@ -181,14 +189,17 @@ def _closed(builder: MemoryRecordsBuilder) -> tuple[bytes, int]:
 
 
 def reader(bootstrap: str, client_id: str) -> KafkaConsumer:
-    """A group-less consumer for reading partitions by hand (relay recovery, tests, the demo)."""
+    """A group-less consumer for reading partitions by hand (relay recovery, offset checks, tests,
+    the demo). Like the worker's, it never moves a position on its own."""
     return KafkaConsumer(
         bootstrap_servers=bootstrap,
         client_id=client_id,
         group_id=None,
         enable_auto_commit=False,
-        auto_offset_reset="earliest",
+        auto_offset_reset="none",
         max_partition_fetch_bytes=MAX_FETCH_BYTES,
+        max_poll_records=MAX_POLL_RECORDS,
+        fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
     )
 
 
@@ -205,31 +216,102 @@ def ensure_topics(bootstrap: str, topics: Sequence[tuple[str, int]]) -> None:
         admin.close()
 
 
-def read_all(
-    bootstrap: str, topic: str, client_id: str, empty_polls: int = 3, start: Mapping[int, int] | None = None
-) -> list[Any]:
-    """Every record of `topic` from `start` (partition -> offset; default the beginning), read until
-    `empty_polls` polls in a row are empty.
+# How long reading partitions to their ends may take before it is an error (never a guess).
+READ_TIMEOUT_S = 60.0
+OFFSETS_TIMEOUT_MS = 10_000
+# Records one poll may return while reading by hand: more than any record batch holds, so a poll
+# that returns a partition's records returns whole batches.
+WHOLE_BATCHES = 10_000_000
 
-    Polls, not end offsets, decide the end: the embedded broker reports a partition's end as
-    its last batch's start + 1. For recovery, reports, tests and benchmarks, not for the hot path.
+
+@dataclass(frozen=True, slots=True)
+class Bounds:
+    """A partition's first offset and its true end (the offset after its last record)."""
+
+    begin: int
+    end: int
+
+
+def bounds(client: KafkaConsumer, partitions: Sequence[TopicPartition]) -> dict[TopicPartition, Bounds]:
+    """Each partition's first offset and true end, read with `client` (which must have them assigned;
+    their positions are left wherever the reading ended).
+
+    Apache Kafka reports the true end. The embedded broker reports its last record batch's first
+    offset + 1, and answers a fetch beyond the end with nothing rather than an error. So where a
+    partition is not empty its last batch is read: a fetch returns whole batches, and a poll for
+    WHOLE_BATCHES records returns all it fetched, so the position after the poll that reaches the
+    reported end is past the whole last batch: at or beyond the true end when it was asked for.
     """
+    if not partitions:
+        return {}
+    begins = client.beginning_offsets(list(partitions), timeout_ms=OFFSETS_TIMEOUT_MS)
+    reported = client.end_offsets(list(partitions), timeout_ms=OFFSETS_TIMEOUT_MS)
+    # Every assigned partition needs a position before a poll: an empty one starts at its end.
+    last_batches = {tp: reported[tp] - 1 if reported[tp] > begins[tp] else begins[tp] for tp in partitions}
+    ends = _read_to(client, last_batches, reported, collect=None)
+    return {tp: Bounds(begins[tp], max(ends[tp], reported[tp])) for tp in partitions}
+
+
+def _read_to(
+    client: KafkaConsumer,
+    starts: Mapping[TopicPartition, int],
+    ends: Mapping[TopicPartition, int],
+    collect: list[Any] | None,
+) -> dict[TopicPartition, int]:
+    """Read each partition from its start until its position reaches its end; returns the positions
+    reached (beyond the ends when a poll brought more). Raises KafkaTimeoutError rather than stop short."""
+    for tp, start in starts.items():
+        client.seek(tp, start)
+    waiting = {tp for tp in starts if starts[tp] < ends[tp]}
+    deadline = time.monotonic() + READ_TIMEOUT_S
+    while waiting:
+        if time.monotonic() > deadline:
+            raise kafka_errors.KafkaTimeoutError(
+                f"reading {sorted(str(tp) for tp in waiting)} to their ends took over {READ_TIMEOUT_S:.0f} s"
+            )
+        batch = client.poll(timeout_ms=200, max_records=WHOLE_BATCHES)
+        if collect is not None:
+            for part in batch.values():
+                collect.extend(part)
+        waiting = {tp for tp in waiting if client.position(tp) < ends[tp]}
+    return {tp: client.position(tp) for tp in starts}
+
+
+@dataclass(slots=True)
+class TopicRead:
+    records: list[Any]
+    ends: dict[int, int]
+    """Partition -> the offset after the last record read."""
+    out_of_range: dict[int, tuple[int, Bounds]]
+    """Partition -> (the start asked for, the partition's bounds) where the start lay outside the
+    partition, which was read from its beginning instead."""
+
+
+def read_topic(bootstrap: str, topic: str, client_id: str, start: Mapping[int, int] | None = None) -> TopicRead:
+    """Every record of `topic` from `start` (partition -> offset; default the beginning) to the
+    partitions' true ends (see `bounds`). A start outside its partition (the topic was recreated,
+    or the memory-only embedded broker restarted) is reported and read from the beginning."""
     client = reader(bootstrap, client_id)
     try:
         partitions = [TopicPartition(topic, p) for p in sorted(client.partitions_for_topic(topic) or [])]
         client.assign(partitions)
+        known = bounds(client, partitions)
+        starts: dict[TopicPartition, int] = {}
+        out_of_range: dict[int, tuple[int, Bounds]] = {}
         for tp in partitions:
-            if start is None:
-                client.seek_to_beginning(tp)
-            else:
-                client.seek(tp, start.get(tp.partition, 0))
+            edge = known[tp]
+            asked = edge.begin if start is None else start.get(tp.partition, edge.begin)
+            if not edge.begin <= asked <= edge.end:
+                out_of_range[tp.partition] = (asked, edge)
+                asked = edge.begin
+            starts[tp] = asked
         records: list[Any] = []
-        empty = 0
-        while empty < empty_polls and partitions:
-            batch = client.poll(timeout_ms=300)
-            empty = 0 if batch else empty + 1
-            for part in batch.values():
-                records.extend(part)
-        return records
+        reached = _read_to(client, starts, {tp: known[tp].end for tp in partitions}, collect=records)
+        return TopicRead(records, {tp.partition: offset for tp, offset in reached.items()}, out_of_range)
     finally:
         client.close()
+
+
+def read_all(bootstrap: str, topic: str, client_id: str, start: Mapping[int, int] | None = None) -> list[Any]:
+    """Every record of `topic` from `start` to its end (`read_topic`), for reports, tests and benchmarks."""
+    return read_topic(bootstrap, topic, client_id, start).records

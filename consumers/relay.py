@@ -9,9 +9,13 @@ the one slice in flight.
 
 A crash, or a failed send, between the first record written and that transaction leaves part
 or all of the slice on the topic, unmarked. So whoever sends next (after a restart, or this
-relay after a failure) first reads the output topic from the recorded positions to its end,
-finishes the interrupted slice (sending only the events that are not there yet, in order) and
-marks it, before sending anything new.
+relay after a failure) first reads the output topic from the recorded positions to its true end
+(consumers.kafka.read_topic: end offsets, never a count of empty polls), finishes the
+interrupted slice (sending only the events that are not there yet, in order) and marks it,
+before sending anything new. A recorded position beyond its partition's end means the topic
+restarted empty (the memory-only embedded broker restarted, or the topic was recreated): that
+partition is read from its beginning, and the positions recorded afterwards are where the
+reading ended, lower than before.
 """
 
 from __future__ import annotations
@@ -20,12 +24,11 @@ import json
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any
 
 import structlog
 from kafka.partitioner.default import murmur2
 
-from consumers.kafka import BatchSender
+from consumers.kafka import BatchSender, TopicRead
 from db import Conn, outbox
 from db import offsets as offset_rows
 
@@ -41,7 +44,7 @@ class Relay:
         self,
         conn: Conn,
         sender: BatchSender,
-        read_output: Callable[[Mapping[int, int]], list[Any]],
+        read_output: Callable[[Mapping[int, int]], TopicRead],
         topic: str,
         clock: Callable[[], datetime],
     ) -> None:
@@ -49,7 +52,7 @@ class Relay:
         """A dedicated autocommit connection: the session lock lives and dies with it."""
         self.sender = sender
         self.read_output = read_output
-        """Every output-topic record from the given positions to the end (consumers.kafka.read_all)."""
+        """The output topic from the given positions to its end (consumers.kafka.read_topic)."""
         self.topic = topic
         self.clock = clock
         self.holding = False
@@ -96,10 +99,16 @@ class Relay:
     def recover(self) -> None:
         """Finish the slice a previous relay sent (all or part of) but did not mark."""
         positions = offset_rows.relay_positions(self.conn, self.topic)
+        # A recreated topic may have another partition count: ask again before sending.
+        self._partitions = None
+        self._partition_of.clear()
+        output = self.read_output(positions)
+        for partition, (recorded, edge) in sorted(output.out_of_range.items()):
+            log.warning(
+                "relay_positions_out_of_range", partition=partition, recorded=recorded, begin=edge.begin, end=edge.end
+            )
         found: set[str] = set()
-        ends: dict[int, int] = {}
-        for record in self.read_output(positions):
-            ends[record.partition] = record.offset + 1
+        for record in output.records:
             try:
                 found.add(json.loads(record.value)["event_id"])
             except (ValueError, KeyError, TypeError):
@@ -119,7 +128,7 @@ class Relay:
             after = page[-1].id
         if missing:  # their batches are gone (a deleted store) or were marked: nothing to finish
             log.warning("relay_unmatched_records", records=len(missing))
-        resent = self._send(interrupted, already_there=found, ends=ends)
+        resent = self._send(interrupted, already_there=found, ends=output.ends)
         log.info("relay_recovered", read=read, batches=len(interrupted), resent=resent)
 
     def _send(

@@ -370,9 +370,24 @@ SELECT %(group_id)s, %(topic)s, * , now() FROM unnest(%(partitions)b::int[], %(n
 ON CONFLICT (group_id, topic, partition) DO UPDATE
 SET next_offset = greatest(o.next_offset, excluded.next_offset), updated_at = now();
 
+-- name: start_consumer_offsets
+-- A partition the group never saw starts at its beginning, stored before anything is read from
+-- it, so every batch can be checked against a stored offset. Another member's row wins.
+INSERT INTO consumer_offsets (group_id, topic, partition, next_offset, topic_id, updated_at)
+SELECT %(group_id)s, %(topic)s, *, %(topic_id)s, now() FROM unnest(%(partitions)b::int[], %(next_offsets)b::bigint[])
+ON CONFLICT (group_id, topic, partition) DO NOTHING;
+
+-- name: reset_consumer_offsets
+-- The one way an offset moves backwards: it lay outside its partition, or belonged to an older
+-- topic of the same name (SPEC §5), which is read again from its beginning; also how a row
+-- learns the topic's id. Only where nobody moved the offset since it was read.
+UPDATE consumer_offsets AS o SET next_offset = r.next_offset, topic_id = %(topic_id)s, updated_at = now()
+FROM unnest(%(partitions)b::int[], %(stored)b::bigint[], %(next_offsets)b::bigint[]) AS r (partition, stored, next_offset)
+WHERE o.group_id = %(group_id)s AND o.topic = %(topic)s AND o.partition = r.partition AND o.next_offset = r.stored;
+
 -- name: consumer_offsets
--- Where each assigned partition resumes.
-SELECT partition, next_offset FROM consumer_offsets
+-- Where each assigned partition resumes, and which incarnation of the topic that offset is in.
+SELECT partition, next_offset, topic_id FROM consumer_offsets
 WHERE group_id = %(group_id)s AND topic = %(topic)s AND partition = ANY(%(partitions)b::int[]);
 
 -- ===== the scheduler =====
@@ -411,10 +426,11 @@ UPDATE outbox_batches SET published_at = %(now)s WHERE id = ANY(%(ids)b::bigint[
 SELECT partition, next_offset FROM relay_positions WHERE topic = %(topic)s;
 
 -- name: save_relay_positions
--- Everything before these offsets is marked published.
+-- Everything before these offsets is marked published. Written only by the relay holding the
+-- relay lock, as read from the topic: after the topic restarted empty they are lower than before.
 INSERT INTO relay_positions AS r (topic, partition, next_offset)
 SELECT %(topic)s, * FROM unnest(%(partitions)b::int[], %(next_offsets)b::bigint[])
-ON CONFLICT (topic, partition) DO UPDATE SET next_offset = greatest(r.next_offset, excluded.next_offset);
+ON CONFLICT (topic, partition) DO UPDATE SET next_offset = excluded.next_offset;
 
 -- name: try_relay_lock
 -- One relay at a time across workers: a session lock, released when its connection ends.

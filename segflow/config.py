@@ -19,6 +19,11 @@ DEFAULT_INPUT_TOPIC = "segflow.customer-events"
 DEFAULT_OUTPUT_TOPIC = "segflow.flow-events"
 DEFAULT_DLQ_TOPIC = "segflow.dead-letter"
 DEFAULT_KLAVIYO_BASE_URL = "https://a.klaviyo.com"
+# How much of an invalid message a dead letter keeps. 512 KiB is 683 KiB in base64: with the
+# envelope, well under Apache Kafka's default max.message.bytes (1 MB). A longer original is cut
+# and its size and SHA-256 recorded; at most 2 MiB, under the producer's 4 MiB request limit.
+DEFAULT_DLQ_MAX_ORIGINAL_BYTES = 512 * 1024
+MAX_DLQ_MAX_ORIGINAL_BYTES = 2 * 1024 * 1024
 
 # Every variable segflow reads; docker-compose.yml is checked against this list by a test.
 ENV_VARS = (
@@ -31,6 +36,7 @@ ENV_VARS = (
     "SEGFLOW_DLQ_TOPIC",
     "SEGFLOW_LOG_FORMAT",
     "SEGFLOW_KLAVIYO_BASE_URL",
+    "SEGFLOW_DLQ_MAX_ORIGINAL_BYTES",
 )
 
 
@@ -46,6 +52,8 @@ class Config:
     dlq_topic: str
     log_format: LogFormat
     klaviyo_base_url: str
+    dlq_max_original_bytes: int = DEFAULT_DLQ_MAX_ORIGINAL_BYTES
+    """Bytes of an invalid message's value a dead letter keeps (the rest is cut, its size and hash kept)."""
 
     @property
     def embedded_pgdata(self) -> Path:
@@ -73,4 +81,17 @@ class Config:
             dlq_topic=env.get("SEGFLOW_DLQ_TOPIC") or DEFAULT_DLQ_TOPIC,
             log_format=log_format,
             klaviyo_base_url=(env.get("SEGFLOW_KLAVIYO_BASE_URL") or DEFAULT_KLAVIYO_BASE_URL).rstrip("/"),
+            dlq_max_original_bytes=_dlq_bound(env.get("SEGFLOW_DLQ_MAX_ORIGINAL_BYTES")),
         )
+
+
+def _dlq_bound(raw: str | None) -> int:
+    if not raw:
+        return DEFAULT_DLQ_MAX_ORIGINAL_BYTES
+    value = int(raw) if raw.strip().isascii() and raw.strip().isdigit() else -1
+    if not 0 <= value <= MAX_DLQ_MAX_ORIGINAL_BYTES:
+        raise InvalidInput(
+            f"SEGFLOW_DLQ_MAX_ORIGINAL_BYTES must be a whole number of bytes from 0 to {MAX_DLQ_MAX_ORIGINAL_BYTES}, "
+            f"not {raw!r}"
+        )
+    return value

@@ -133,11 +133,13 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 class EmbeddedBroker:
-    """The tansu broker as a child process, listening on host:port and advertising the same."""
+    """The tansu broker as a child process, listening on host:port and advertising the same, or
+    `advertised_port` (tests put a proxy there)."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 9092) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 9092, advertised_port: int | None = None) -> None:
         self.host = host
         self.port = port
+        self.advertised_port = advertised_port or port
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -145,8 +147,8 @@ class EmbeddedBroker:
         return f"{self.host}:{self.port}"
 
     def command(self) -> list[str]:
-        url = f"tcp://{self.host}:{self.port}"
-        return [tansu_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url]
+        listener, advertised = f"tcp://{self.host}:{self.port}", f"tcp://{self.host}:{self.advertised_port}"
+        return [tansu_binary(), "broker", "--listener-url", listener, "--advertised-listener-url", advertised]
 
     def start(self, output: IO[bytes] | int | None = subprocess.DEVNULL) -> EmbeddedBroker:
         if port_answers(self.host, self.port):

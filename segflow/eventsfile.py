@@ -10,9 +10,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import ValidationError
-
-from schemas.events import InputEvent, describe
+from schemas.events import InputEvent, parse_event
 from segflow.errors import InvalidInput, NotFound
 
 
@@ -33,10 +31,9 @@ def read(path: Path) -> list[EventLine]:
     for number, raw in enumerate(data.splitlines(), start=1):
         if not raw.strip():
             continue
-        try:
-            event = InputEvent.model_validate_json(raw)
-        except ValidationError as exc:
-            raise InvalidInput(f"{path}: line {number}: {describe(exc)}") from None
+        event = parse_event(raw)
+        if isinstance(event, str):
+            raise InvalidInput(f"{path}: line {number}: {event}")
         lines.append(EventLine(number, raw.strip(), event))
     return lines
 

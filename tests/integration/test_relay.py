@@ -23,8 +23,8 @@ def emitted(event_id: str, email: str) -> Emitted:
 
 
 def relay(db: Any, bootstrap: str, topic: str) -> Relay:
-    def read_output(start: Mapping[int, int]) -> list[Any]:
-        return kafka_clients.read_all(bootstrap, topic, "relay-test-recovery", start=start)
+    def read_output(start: Mapping[int, int]) -> kafka_clients.TopicRead:
+        return kafka_clients.read_topic(bootstrap, topic, "relay-test-recovery", start=start)
 
     return Relay(db, kafka_clients.BatchSender(bootstrap, "test-relay"), read_output, topic, lambda: NOW)
 

@@ -7,11 +7,9 @@ import json
 import os
 import random
 import signal
-import subprocess
-import sys
-import time
 import uuid
 from collections import Counter
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -23,6 +21,8 @@ from schemas.flow import Flow
 from segflow import flows as flow_service
 from segflow import sample
 from tests.support.kafka_io import create_topic, produce_events, read_all
+from tests.support.worker_process import start_worker as start_process
+from tests.support.worker_process import wait_for
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "flows"
 FLOWS = ["free-gift", "big-spender-credits", "winback-split"]
@@ -56,11 +56,7 @@ def setup(db, database_url, kafka_bootstrap, topics):
 
 
 def start_worker(env, log_path, idle=True):
-    log = Path(log_path).open("ab")  # noqa: SIM115 - the child owns it
-    return subprocess.Popen(
-        [sys.executable, "-m", "segflow", "worker", *(["--stop-when-idle", "3"] if idle else [])],
-        env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=log,
-    )  # fmt: skip
+    return start_process(env, log_path, 3.0 if idle else None)
 
 
 def applied(db, env):
@@ -70,11 +66,8 @@ def applied(db, env):
     return int(row[0])
 
 
-def wait_for(condition, timeout, what):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
+def far_enough(db, env, events, worker):
+    return applied(db, env) >= events or worker.poll() is not None
 
 
 def expected(flows, events, members):
@@ -128,11 +121,7 @@ def test_kill_9_at_random_moments_loses_and_doubles_nothing(setup, db, tmp_path)
     log = tmp_path / "worker.log"
     for fraction in kills:
         worker = start_worker(env, log)
-        wait_for(
-            lambda f=fraction, w=worker: applied(db, env) >= f * len(events) or w.poll() is not None,
-            90,
-            f"{fraction:.0%} applied",
-        )
+        wait_for(partial(far_enough, db, env, fraction * len(events), worker), 90, f"{fraction:.0%} applied")
         worker.send_signal(signal.SIGKILL)
         worker.wait()
     worker = start_worker(env, log)

@@ -42,12 +42,12 @@ def produce_events(bootstrap: str, topic: str, events: list[dict[str, Any]]) -> 
     )
 
 
-def read_all(bootstrap: str, topic: str, empty_polls: int = 4) -> list[Any]:
-    """Every record of the topic (waiting up to 10 s for the topic to exist)."""
+def read_all(bootstrap: str, topic: str) -> list[Any]:
+    """Every record of the topic, to its end (waiting up to 10 s for the topic to exist)."""
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and not topic_exists(bootstrap, topic):
         time.sleep(0.2)
-    return kafka_clients.read_all(bootstrap, topic, "segflow-tests", empty_polls)
+    return kafka_clients.read_all(bootstrap, topic, "segflow-tests")
 
 
 def topic_exists(bootstrap: str, topic: str) -> bool:

@@ -38,3 +38,11 @@ def test_environment_overrides(tmp_path):
 def test_bad_log_format_is_named():
     with pytest.raises(InvalidInput, match="SEGFLOW_LOG_FORMAT must be console or json, not 'xml'"):
         Config.from_env({"SEGFLOW_LOG_FORMAT": "xml"})
+
+
+def test_the_dead_letter_bound_defaults_under_kafkas_message_limit_and_is_checked():
+    assert 512 * 1024 == Config.from_env({"SEGFLOW_LOG_FORMAT": "json"}).dlq_max_original_bytes
+    assert 1000 == Config.from_env({"SEGFLOW_DLQ_MAX_ORIGINAL_BYTES": "1000"}).dlq_max_original_bytes
+    for bad in ("-1", "lots", "²", str(4 * 1024 * 1024)):
+        with pytest.raises(InvalidInput, match="SEGFLOW_DLQ_MAX_ORIGINAL_BYTES must be a whole number of bytes"):
+            Config.from_env({"SEGFLOW_DLQ_MAX_ORIGINAL_BYTES": bad})

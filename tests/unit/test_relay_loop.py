@@ -6,8 +6,19 @@ from typing import Any
 
 import pytest
 
-from segflow import worker
-from segflow.worker import RelayLoop
+from segflow.worker import process
+from segflow.worker.relay import RelayLoop
+
+
+class EventWake:
+    def __init__(self) -> None:
+        self.event = threading.Event()
+
+    def drain(self) -> None:
+        self.event.clear()
+
+    def wait(self, timeout: float) -> None:
+        self.event.wait(timeout)
 
 
 class FlakyRelay:
@@ -28,12 +39,11 @@ class FlakyRelay:
 
 @pytest.mark.parametrize("failure", [ValueError("a bug"), ConnectionResetError("the socket went away")])
 def test_a_failing_tick_is_retried_and_the_loop_goes_on_to_drain(failure, monkeypatch):
-    monkeypatch.setattr(worker, "RETRY_BACKOFF_S", (0.0,))  # no real back-off waits
+    monkeypatch.setattr(process, "RETRY_BACKOFF_S", (0.0,))  # no real back-off waits
     relay = FlakyRelay([failure])
-    finishing = threading.Event()
-    finishing.set()  # asked to stop: the loop still publishes what is queued first
     published: list[int] = []
-    loop = RelayLoop(relay, lambda conn: conn, threading.Event(), finishing)  # type: ignore[arg-type]
+    # Asked to stop from the start: the loop still publishes what is queued first.
+    loop = RelayLoop(relay, lambda conn: conn, EventWake(), lambda: True)  # type: ignore[arg-type]
 
     def after(loop_: Any) -> None:
         published.append(loop_.last)

@@ -1,0 +1,314 @@
+"""The worker's main thread: consume, apply, commit; wake due waits; watch the relay (SPEC §5).
+
+Each turn: seek partitions that are parked (consumers.input) back to their stored offsets; poll a
+batch and apply it in one transaction whose offsets commit with its effects; now and then, wake
+due waits and purge old duplicate claims; check that the relay process lives.
+
+What happens when something fails is the point of this module:
+- The database or the broker unavailable (`process.is_outage`): the transaction rolls back, every
+  partition is parked, and the worker backs off and tries again from the stored offsets. While
+  the database is down the partitions cannot be sought, so nothing more is fetched.
+- A batch not read from its stored offsets (`OffsetGap`): nothing is written; the partitions are
+  sought back.
+- Anything else is taken to be caused by a message: the batch is split in halves, each applied
+  in its own transaction, and a half that fails is split again, until the records that fail on
+  their own are found and dead-lettered (`processing failed: ...`). So one bad message costs
+  about 2·log2(batch) transactions, and cannot stall its partition.
+- The relay process died (kill -9, the OOM killer): a new one is started, which recovers.
+
+A stop request (SIGTERM, SIGINT) ends the loop between batches and cuts any back-off short, so
+the batch in hand is committed or never started; the relay then gets STOP_GRACE_S to publish
+what is queued. The worker exits only on a stop request or `--stop-when-idle`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import partial
+
+import structlog
+
+from consumers import kafka as kafka_clients
+from consumers import scheduler
+from consumers.dlq import DeadLetterSender
+from consumers.events import Applier, BatchResult, OffsetGap, Record
+from consumers.input import InputConsumer
+from db import Conn
+from db import events as event_rows
+from segflow.config import Config
+from segflow.database import open_connection, widen_send_buffer
+from segflow.embedded import require_broker
+from segflow.errors import ServiceUnavailable
+from segflow.worker.process import back_off, current_rss_mb, is_outage, peak_rss_mb, utc_now
+from segflow.worker.relay import RelayProcess
+from segflow.worker.sync import SyncLoop
+
+log = structlog.get_logger()
+
+POLL_MS = 100
+# While batches keep coming, the scheduler looks for due waits at most this often (a look is a
+# transaction of its own); between batches it looks every time round the loop.
+SCHEDULER_BUSY_EVERY_S = 1.0
+# processed_events keeps ids a day longer than the 7-day dedup window SPEC §2 promises.
+DEDUP_WINDOW = timedelta(days=8)
+PURGE_EVERY_S = 3600.0
+PROGRESS_EVERY = 100_000  # events between `progress` log lines (with the current RSS)
+INPUT_PARTITIONS = 4  # only used when the worker has to create the input topic itself
+# After a stop request, how long the relay may take to publish what is queued before it is
+# killed (its successor recovers the rest). Under Docker's default 10 s between SIGTERM and
+# SIGKILL, with room for the batch in hand.
+STOP_GRACE_S = 8.0
+# A relay that keeps dying is started again at most this often.
+RELAY_RESTART_EVERY_S = 5.0
+# How often the worker asks whether the input topic is still the one its partitions were sought
+# in (consumers.input.InputConsumer.check_topic): one metadata request.
+TOPIC_CHECK_EVERY_S = 5.0
+
+
+@dataclass(slots=True)
+class Summary:
+    events: int = 0
+    dead_lettered: int = 0
+    duplicates_skipped: int = 0
+    published: int = 0
+
+
+class Worker:
+    def __init__(
+        self,
+        config: Config,
+        database_url: str,
+        clock: Callable[[], datetime] = utc_now,
+        stop_when_idle: float | None = None,
+        max_batch: int = kafka_clients.MAX_POLL_RECORDS,
+    ) -> None:
+        self.config = config
+        self.database_url = database_url
+        self.clock = clock
+        self.stop_when_idle = stop_when_idle
+        self.summary = Summary()
+        self.applier = Applier(config.group_id, config.input_topic)
+        self.max_batch = max_batch
+        self._stopping = False
+        self._halt = threading.Event()
+        """Set with `_stopping`: cuts a back-off wait short."""
+        self._failures = 0
+        self.first_event_at: float | None = None
+        """Wall time of the first non-empty poll (for the benchmark's end-to-end rate)."""
+        self._next_progress = PROGRESS_EVERY
+        self._published_by_dead_relays = 0
+        self._relay_started_at = 0.0
+
+    def stop(self) -> None:
+        """Finish the batch in hand, commit, and leave the loop."""
+        self._stopping = True
+        self._halt.set()
+
+    def run(self) -> Summary:
+        bootstrap = self.config.kafka_bootstrap
+        require_broker(bootstrap)
+        topics = [(self.config.input_topic, INPUT_PARTITIONS), (self.config.output_topic, INPUT_PARTITIONS)]
+        kafka_clients.ensure_topics(bootstrap, [*topics, (self.config.dlq_topic, 1)])
+        self.dead_letters = DeadLetterSender(
+            lambda: kafka_clients.producer(bootstrap), self.config.dlq_topic, self.config.dlq_max_original_bytes
+        )
+        self.conn = self._open_connection()
+        self.input = InputConsumer(bootstrap, self.config.group_id, self.config.input_topic)
+        log.info("worker_started", group_id=self.config.group_id, topic=self.config.input_topic)
+        idle_since: float | None = None
+        last_purge = last_tick = 0.0
+        last_topic_check = time.monotonic()
+        self.relay = self._start_relay()
+        sync_loop = SyncLoop(self.config, self.database_url, self.clock)
+        sync_loop.start()
+        try:
+            while not self._stopping:
+                self._watch_relay()
+                applied = self._turn()
+                busy = applied or self.input.parked or not self.relay.idle or not sync_loop.idle
+                if not applied or time.monotonic() - last_tick >= SCHEDULER_BUSY_EVERY_S:
+                    last_tick = time.monotonic()
+                    woken = self._guard("scheduler", lambda: scheduler.tick(self.conn, self.applier, self.clock()))
+                    busy = woken > 0 or busy
+                if time.monotonic() - last_topic_check > TOPIC_CHECK_EVERY_S:
+                    self._check_topic()
+                    last_topic_check = time.monotonic()
+                if time.monotonic() - last_purge > PURGE_EVERY_S:
+                    self._guard("purge", lambda: event_rows.purge(self.conn, self.clock() - DEDUP_WINDOW))
+                    last_purge = time.monotonic()
+                if self.stop_when_idle is None:
+                    continue
+                if busy or not self.input.assignment:
+                    idle_since = None
+                elif idle_since is None:
+                    idle_since = time.monotonic()
+                elif time.monotonic() - idle_since >= self.stop_when_idle:
+                    log.info("worker_idle", seconds=self.stop_when_idle)
+                    break
+        finally:
+            peak = peak_rss_mb()  # before shutdown, which is not the working set
+            sync_loop.finish()
+            self.relay.finish(STOP_GRACE_S)  # whatever the last batch queued goes out before we leave
+            self.summary.published = self._published_by_dead_relays + self.relay.published
+            for close in (self.input.close, self.dead_letters.close, self.conn.close):
+                try:
+                    close()
+                except Exception as exc:
+                    log.warning("close_failed", error=f"{type(exc).__name__}: {exc}".splitlines()[0])
+            log.info(
+                "worker_stopped", **vars_of(self.summary), first_event_at=self.first_event_at,
+                last_published_at=self.relay.last_published_at, peak_rss_mb=peak,
+            )  # fmt: skip
+        return self.summary
+
+    # --- consuming ---------------------------------------------------------------------------
+
+    def _turn(self) -> bool:
+        """Seek what is parked, then poll and apply one batch; True if it brought records."""
+        if self.input.parked:
+            try:
+                self.input.seek_parked(self.conn)
+                self._failures = 0
+            except Exception as exc:
+                self._failed("seek_failed", exc)
+        try:
+            polled = self.input.poll(POLL_MS, self.max_batch)
+        except Exception as exc:
+            self._failed("poll_failed", exc)
+            return False
+        records = polled.records
+        if not records:
+            return False
+        if self.first_event_at is None:
+            self.first_event_at = time.time()
+        fetched_from = polled.fetched_from
+        try:
+            try:
+                self._commit(partial(self.applier.apply, self.conn, records, self.clock(), fetched_from))
+            except OffsetGap:
+                raise
+            except Exception as exc:
+                if is_outage(exc):
+                    raise
+                log.exception("batch_failed_splitting", records=len(records), error=_one_line(exc))
+                self._split(records, fetched_from)
+            self._failures = 0
+        except OffsetGap as gap:
+            log.warning(
+                "offset_gap_refused", partition=gap.partition, stored=gap.stored, fetched_from=gap.fetched_from
+            )
+            self.input.park_all()
+        except Exception as exc:
+            self._failed("batch_failed", exc)
+        return True
+
+    def _split(self, records: Sequence[Record], fetched_from: dict[int, int]) -> None:
+        """Apply each half of a failed batch in its own transaction, in order, splitting a half that
+        fails again; a single record that fails is dead-lettered. Outages and gaps are raised."""
+        half = len(records) // 2
+        for part in (records[:half], records[half:]):
+            try:
+                self._commit(partial(self.applier.apply, self.conn, part, self.clock(), fetched_from))
+            except OffsetGap:
+                raise
+            except Exception as exc:
+                if is_outage(exc):
+                    raise
+                if len(part) > 1:
+                    self._split(part, fetched_from)
+                    continue
+                record = part[0]
+                reason = f"processing failed: {_one_line(exc)}"
+                log.exception("message_failed", partition=record.partition, offset=record.offset, reason=reason)
+                self._commit(partial(self.applier.dead_letter, self.conn, record, reason, fetched_from))
+
+    def _check_topic(self) -> None:
+        try:
+            self.input.check_topic()
+        except Exception as exc:  # the broker busy or away: the next check asks again
+            log.warning("topic_check_failed", error=_one_line(exc))
+
+    def _commit(self, apply: Callable[[], BatchResult]) -> None:
+        """Apply and send dead letters inside one transaction: it commits only once the DLQ has them."""
+        with self.conn.transaction():
+            result = apply()
+            if result.dead:
+                self.dead_letters.send(result.dead, self.clock())
+        if result.output_events:
+            self.relay.wake()
+        self.summary.events += result.applied
+        if self.summary.events >= self._next_progress or self.summary.events == result.applied > 0:
+            log.info("progress", events=self.summary.events, rss_mb=current_rss_mb())
+        while self._next_progress <= self.summary.events:
+            self._next_progress += PROGRESS_EVERY
+        self.summary.duplicates_skipped += result.duplicates
+        self.summary.dead_lettered += len(result.dead)
+        if result.applied or result.dead:
+            log.info(
+                "batch_applied", events=result.applied, duplicates=result.duplicates, dead_lettered=len(result.dead),
+                stale=result.stale, output_events=result.output_events,
+            )  # fmt: skip
+
+    def _failed(self, what: str, exc: Exception) -> None:
+        """Consuming failed: fetch nothing until sought back to the stored offsets, and retry later."""
+        self.input.park_all()
+        self._retry_later(what, exc)
+
+    def _retry_later(self, what: str, exc: Exception) -> None:
+        """Log, back off (cut short by a stop request) and reconnect if the connection is gone."""
+        if not is_outage(exc):
+            log.exception(f"{what}_unexpectedly", error=_one_line(exc))
+        back_off(what, exc, self._failures, self._halt.wait)
+        self._failures += 1
+        if self.conn.closed or self.conn.broken:
+            try:
+                self.conn = self._open_connection()
+            except ServiceUnavailable as reopen:
+                log.warning("database_unavailable", error=str(reopen))
+
+    def _open_connection(self) -> Conn:
+        """The batches' connection, with room on its socket for a group's writes."""
+        conn = open_connection(self.database_url)
+        widen_send_buffer(conn)
+        return conn
+
+    def _guard(self, what: str, work: Callable[[], int]) -> int:
+        """Scheduler and purge failures are retried on a later turn of the loop, never fatal."""
+        try:
+            done = work()
+        except Exception as exc:
+            self._retry_later(f"{what}_failed", exc)
+            return 0
+        self._failures = 0
+        return done
+
+    # --- the relay process -------------------------------------------------------------------
+
+    def _start_relay(self) -> RelayProcess:
+        relay = RelayProcess(self.config, self.database_url)
+        relay.start()
+        self._relay_started_at = time.monotonic()
+        return relay
+
+    def _watch_relay(self) -> None:
+        """Start a new relay when the one running died (at most every RELAY_RESTART_EVERY_S)."""
+        if self.relay.alive or time.monotonic() - self._relay_started_at < RELAY_RESTART_EVERY_S:
+            return
+        log.error("relay_died", exitcode=self.relay.exitcode, published=self.relay.published)
+        self._published_by_dead_relays += self.relay.published
+        self.relay.finish(0)
+        self.relay = self._start_relay()
+
+
+def _one_line(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}".splitlines()[0]
+
+
+def vars_of(summary: Summary) -> dict[str, int]:
+    """The `worker --stop-when-idle` JSON (SPEC §7)."""
+    return dataclasses.asdict(summary)

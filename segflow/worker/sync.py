@@ -1,0 +1,77 @@
+"""Daily Klaviyo syncs (SPEC §6) on a thread of their own, so HTTP never holds up the events.
+
+The thread survives anything: one segment's failure (its key rejected, Klaviyo down or sending
+nonsense, a bug its data triggers) is logged and that segment is tried again an hour later; the
+others go on. The database being down pauses every segment alike, until it answers.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime
+
+import structlog
+
+from db import Conn
+from segflow import klaviyo
+from segflow.config import Config
+from segflow.database import open_connection
+from segflow.worker.process import is_outage
+
+log = structlog.get_logger()
+
+
+class SyncLoop(threading.Thread):
+    CHECK_EVERY_S = 30.0
+    RETRY_FAILED_AFTER_S = 3600.0  # a failing sync (bad key, Klaviyo down) is not retried in a loop
+
+    def __init__(self, config: Config, database_url: str, clock: Callable[[], datetime]) -> None:
+        super().__init__(name="segflow-sync", daemon=True)
+        self.config = config
+        self.database_url = database_url
+        self.clock = clock
+        self._halt = threading.Event()
+        self._checked = threading.Event()
+        self._failed: dict[int, float] = {}
+
+    @property
+    def idle(self) -> bool:
+        """True once a check found nothing left to do (and until the next check starts)."""
+        return self._checked.is_set()
+
+    def run(self) -> None:
+        conn: Conn | None = None
+        while not self._halt.is_set():
+            self._checked.clear()
+            try:
+                if conn is None or conn.closed or conn.broken:
+                    conn = open_connection(self.database_url)
+                self._sync_all_due(conn)
+            except Exception as exc:
+                if is_outage(exc):
+                    log.warning("sync_check_failed", error=f"{type(exc).__name__}: {exc}".splitlines()[0])
+                else:
+                    log.exception("sync_check_crashed")
+            self._checked.set()
+            self._halt.wait(self.CHECK_EVERY_S)
+        if conn is not None:
+            conn.close()
+
+    def _sync_all_due(self, conn: Conn) -> None:
+        while not self._halt.is_set():
+            now = time.monotonic()
+            skip = [segment for segment, until in self._failed.items() if until > now]
+            try:
+                done = klaviyo.sync_due(conn, self.config, self.clock(), skip)
+            except klaviyo.SyncFailed as exc:
+                log.warning("klaviyo_sync_failed", segment_id=exc.segment_id, reason=str(exc))
+                self._failed[exc.segment_id] = now + self.RETRY_FAILED_AFTER_S
+                continue
+            if done is None:
+                return
+
+    def finish(self) -> None:
+        self._halt.set()
+        self.join(30)
