@@ -26,6 +26,7 @@ from db import Conn
 from db.migrate import migrate
 from segflow.cli import main
 from segflow.embedded import EmbeddedBroker, free_port, start_postgres
+from tests.support.worker_process import kill_leftovers
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,6 +38,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         parts = Path(str(item.fspath)).relative_to(ROOT / "tests").parts
         item.add_marker(pytest.mark.unit if parts[0] == "unit" else pytest.mark.integration)
+
+
+@pytest.fixture(autouse=True)
+def _no_worker_left_running() -> Iterator[None]:
+    """A test that fails while a worker subprocess runs must not leave it running."""
+    yield
+    kill_leftovers()
 
 
 @dataclass(frozen=True)

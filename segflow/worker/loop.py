@@ -186,17 +186,8 @@ class Worker:
             return False
         if self.first_event_at is None:
             self.first_event_at = time.time()
-        fetched_from = polled.fetched_from
         try:
-            try:
-                self._commit(partial(self.applier.apply, self.conn, records, self.clock(), fetched_from))
-            except OffsetGap:
-                raise
-            except Exception as exc:
-                if is_outage(exc):
-                    raise
-                log.exception("batch_failed_splitting", records=len(records), error=_one_line(exc))
-                self._split(records, fetched_from)
+            self._apply(records, polled.fetched_from)
             self._failures = 0
         except OffsetGap as gap:
             log.warning(
@@ -207,25 +198,29 @@ class Worker:
             self._failed("batch_failed", exc)
         return True
 
-    def _split(self, records: Sequence[Record], fetched_from: dict[int, int]) -> None:
-        """Apply each half of a failed batch in its own transaction, in order, splitting a half that
-        fails again; a single record that fails is dead-lettered. Outages and gaps are raised."""
-        half = len(records) // 2
-        for part in (records[:half], records[half:]):
-            try:
-                self._commit(partial(self.applier.apply, self.conn, part, self.clock(), fetched_from))
-            except OffsetGap:
+    def _apply(self, records: Sequence[Record], fetched_from: dict[int, int]) -> None:
+        """Apply records in one transaction. When that fails because of a message, find it: apply
+        each half in its own transaction, in order, splitting a half that fails again, and
+        dead-letter a record that fails on its own. Outages and gaps are raised."""
+        try:
+            self._commit(partial(self.applier.apply, self.conn, records, self.clock(), fetched_from))
+            return
+        except Exception as exc:
+            if isinstance(exc, OffsetGap) or is_outage(exc):
                 raise
-            except Exception as exc:
-                if is_outage(exc):
-                    raise
-                if len(part) > 1:
-                    self._split(part, fetched_from)
-                    continue
-                record = part[0]
-                reason = f"processing failed: {_one_line(exc)}"
-                log.exception("message_failed", partition=record.partition, offset=record.offset, reason=reason)
-                self._commit(partial(self.applier.dead_letter, self.conn, record, reason, fetched_from))
+            failure = exc
+        if len(records) > 1:
+            log.warning("batch_failed_splitting", records=len(records), error=_one_line(failure))
+            half = len(records) // 2
+            self._apply(records[:half], fetched_from)
+            self._apply(records[half:], fetched_from)
+            return
+        record = records[0]
+        reason = f"processing failed: {_one_line(failure)}"
+        log.error(
+            "message_failed", partition=record.partition, offset=record.offset, reason=reason, exc_info=failure
+        )
+        self._commit(partial(self.applier.dead_letter, self.conn, record, reason, fetched_from))
 
     def _check_topic(self) -> None:
         try:

@@ -10,6 +10,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+started: list[subprocess.Popen[bytes]] = []
+"""Every worker started, so the suite can kill what a failed test left running."""
 
 
 def worker_env(database_url: str, bootstrap: str, group_id: str, topics: object, **extra: str) -> dict[str, str]:
@@ -28,10 +30,20 @@ def worker_env(database_url: str, bootstrap: str, group_id: str, topics: object,
 
 def start_worker(env: Mapping[str, str], log_path: Path, idle_s: float | None = 3.0) -> subprocess.Popen[bytes]:
     log = log_path.open("ab")
-    return subprocess.Popen(
+    process = subprocess.Popen(
         [sys.executable, "-m", "segflow", "worker", *(["--stop-when-idle", str(idle_s)] if idle_s else [])],
         env=dict(env), cwd=ROOT, stdout=subprocess.PIPE, stderr=log,
     )  # fmt: skip
+    started.append(process)
+    return process
+
+
+def kill_leftovers() -> None:
+    while started:
+        process = started.pop()
+        if process.poll() is None:
+            process.kill()
+            process.wait()
 
 
 def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
