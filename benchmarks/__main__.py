@@ -137,7 +137,10 @@ def _write(path: Path | None, figures: dict[str, Any]) -> None:
 
 def report_throughput(f: dict[str, Any]) -> None:
     t = f["throughput"]
-    print(f"{t['events']:,} events in {t['seconds']} s: {t['events_per_s']:,} events/s; peak RSS {t['peak_rss_mb']} MB")
+    print(
+        f"{t['events']:,} events in {t['seconds']} s: {t['events_per_s']:,} events/s; "
+        f"worker + relay CPU {t['worker_cpu_us_per_event']} us/event; peak RSS {t['peak_rss_mb']} MB"
+    )
     for events, rss in sorted(t["rss_mb_by_events"].items()):
         print(f"  RSS after {events:>9,} events: {rss} MB")
 
@@ -260,7 +263,10 @@ def run_worker(env: dict[str, str], topic: str, *extra: str) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         log_path = Path(tmp) / "worker.log"
         worker = _start_worker(env, topic, log_path, *extra)
-        if worker.wait() != 0:
+        # wait4, not wait: it also says how much CPU the worker used, its relay child included.
+        _pid, status, usage = os.wait4(worker.pid, 0)
+        worker.returncode = os.waitstatus_to_exitcode(status)
+        if worker.returncode != 0:
             raise SystemExit(f"the worker failed:\n{log_path.read_text()[-2000:]}")
         lines = _log_lines(log_path)
         stopped = next(line for line in lines if line.get("event") == "worker_stopped")
@@ -271,6 +277,9 @@ def run_worker(env: dict[str, str], topic: str, *extra: str) -> dict[str, Any]:
         "published": stopped["published"],
         "seconds": round(seconds, 2),
         "events_per_s": round(stopped["events"] / seconds),
+        # The worker process and its relay child, start-up and idle exit included: steadier than
+        # the rate, which depends on what else the two cores run.
+        "worker_cpu_us_per_event": round((usage.ru_utime + usage.ru_stime) / max(stopped["events"], 1) * 1e6, 1),
         "output_events_per_s": round(stopped["published"] / seconds),
         "peak_rss_mb": stopped["peak_rss_mb"],
         "rss_mb_by_events": rss,
