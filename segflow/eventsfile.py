@@ -1,7 +1,7 @@
 """Reading JSON Lines files of input events (`flows simulate`, `events produce`).
 
-A file is checked whole before anything uses it: the first bad line is named and nothing is
-sent or simulated (a half-produced file is worse than none).
+A file is checked whole before anything uses it: every bad line is named, and nothing is sent
+or simulated unless the caller chooses to skip them (a half-produced file is worse than none).
 """
 
 from __future__ import annotations
@@ -22,20 +22,48 @@ class EventLine:
     event: InputEvent
 
 
-def read(path: Path) -> list[EventLine]:
+@dataclass(frozen=True, slots=True)
+class BadLine:
+    line: int
+    reason: str
+
+
+def scan(path: Path) -> tuple[list[EventLine], list[BadLine]]:
+    """The file's events and its bad lines, every one of them."""
     try:
         data = path.read_bytes()
     except FileNotFoundError:
         raise NotFound(f"{path}: no such file") from None
+    except OSError as exc:
+        raise InvalidInput(f"{path}: cannot be read: {exc.strerror or exc}") from None
     lines: list[EventLine] = []
+    bad: list[BadLine] = []
     for number, raw in enumerate(data.splitlines(), start=1):
         if not raw.strip():
             continue
         event = parse_event(raw)
         if isinstance(event, str):
-            raise InvalidInput(f"{path}: line {number}: {event}")
-        lines.append(EventLine(number, raw.strip(), event))
+            bad.append(BadLine(number, event))
+        else:
+            lines.append(EventLine(number, raw.strip(), event))
+    return lines, bad
+
+
+def read(path: Path, what_happens: str = "nothing was used") -> list[EventLine]:
+    """The file's events; InvalidInput naming every bad line if there is any."""
+    lines, bad = scan(path)
+    if bad:
+        raise invalid_lines(path, bad, what_happens)
     return lines
+
+
+def invalid_lines(path: Path, bad: list[BadLine], what_happens: str) -> InvalidInput:
+    count = f"{len(bad)} invalid line{'s' if len(bad) > 1 else ''}"
+    return InvalidInput(
+        f"{path} has {count}; {what_happens}",
+        lines=[f"{path}: line {b.line}: {b.reason}" for b in bad],
+        data={"invalid_lines": [{"line": b.line, "reason": b.reason} for b in bad]},
+    )
 
 
 def read_members(path: Path) -> dict[str, list[str]]:

@@ -8,7 +8,6 @@ Segment nodes go through it.
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -25,19 +24,18 @@ from engine.ids import event_id
 from engine.refs import refers_to
 from schemas.email import normalise_email
 from schemas.events import Cause, EventCustomer, OutputEvent
+from schemas.names import segment_name_problem
 from schemas.reports import ImportReport, InvalidRow
 from segflow import csvfile, stores
 from segflow.errors import AlreadyExists, ImportTooLarge, InvalidInput, NotFound, PlanRequired, UserError
 
 MAX_IMPORT_ROWS = 8_900  # SPEC §6: per upload; a larger file is refused whole
-MAX_NAME_LENGTH = 100
 TEMPLATE_COLUMNS = ("email", "first_name", "last_name", "phone")
 SEGMENT_PLANS = ("pro", "custom")
 # Emails per round trip in an import: big enough to amortise latency, small enough for a smooth progress bar.
 IMPORT_CHUNK = 1_000
 
 Operation = Literal["add", "remove"]
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,13 +53,12 @@ def require_segments(conn: Conn, store_id: str) -> StoreRow:
 
 
 def check_name(name: str) -> str:
+    """The name as stored: stripped, and within the rules every entry point shares."""
     cleaned = name.strip()
-    if not cleaned:
-        raise InvalidInput("a segment name cannot be empty")
-    if len(cleaned) > MAX_NAME_LENGTH:
-        raise InvalidInput(f"segment name {cleaned[:20]!r}… is {len(cleaned)} characters; the limit is 100")
-    if _CONTROL.search(cleaned):
-        raise InvalidInput(f"segment name {cleaned!r} contains control characters")
+    problem = segment_name_problem(cleaned)
+    if problem:
+        shown = cleaned if len(cleaned) <= 40 else cleaned[:40] + "…"
+        raise InvalidInput(f"segment name {shown!a} {problem}" if cleaned else "a segment name cannot be empty")
     return cleaned
 
 

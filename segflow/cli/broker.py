@@ -7,14 +7,18 @@ from types import FrameType
 
 import click
 
+from segflow.cli.common import json_option, print_json
 from segflow.embedded import EmbeddedBroker
 
 
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=9092, show_default=True, type=click.IntRange(1, 65535))
-def broker(host: str, port: int) -> None:
-    """Run the embedded broker (memory-only tansu) until Ctrl-C. For development."""
+@json_option
+def broker(host: str, port: int, as_json: bool) -> None:
+    """Run the embedded broker (memory-only tansu) until Ctrl-C. For development.
+
+    With --json, `{"bootstrap": ...}` is printed on stdout once it listens."""
     server = EmbeddedBroker(host, port)
 
     def terminate(_signum: int, _frame: FrameType | None) -> None:
@@ -23,6 +27,8 @@ def broker(host: str, port: int) -> None:
     previous = signal.signal(signal.SIGTERM, terminate)
     server.start(output=None)
     click.echo(f"broker listening on {server.bootstrap} (memory only); Ctrl-C stops it", err=True)
+    if as_json:
+        print_json({"bootstrap": server.bootstrap, "memory_only": True})
     try:
         server.wait()
     except KeyboardInterrupt:

@@ -35,12 +35,16 @@ def migrate(app: AppContext, as_json: bool) -> None:
 
 
 @db.command("stop")
+@json_option
 @pass_app
-def stop(app: AppContext) -> None:
+def stop(app: AppContext, as_json: bool) -> None:
     """Stop the embedded PostgreSQL under SEGFLOW_HOME (it keeps running between commands)."""
     if app.config.database_url:
         raise click.UsageError("SEGFLOW_DATABASE_URL is set: there is no embedded server to stop")
-    if stop_postgres(app.config.embedded_pgdata):
+    stopped = stop_postgres(app.config.embedded_pgdata)
+    if as_json:
+        print_json({"stopped": stopped, "pgdata": str(app.config.embedded_pgdata)})
+    elif stopped:
         click.echo(f"stopped the embedded PostgreSQL in {app.config.embedded_pgdata}")
     else:
         click.echo("the embedded PostgreSQL was not running")

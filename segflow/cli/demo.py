@@ -12,6 +12,7 @@ import contextlib
 import csv
 import json
 import logging
+import sys
 import tempfile
 import uuid
 from collections import Counter
@@ -31,13 +32,13 @@ from segflow import flows as flow_service
 from segflow import sample
 from segflow import segments as segment_service
 from segflow import stores as store_service
-from segflow.cli.common import AppContext, pass_app, print_table
+from segflow.cli.common import AppContext, json_option, pass_app, print_json, print_table
 from segflow.config import Config
 from segflow.database import connect, database_url
 from segflow.embedded import EmbeddedBroker, free_port, start_postgres
 from segflow.errors import AlreadyExists
 from segflow.logging import configure
-from segflow.worker import Worker
+from segflow.worker import Worker, vars_of
 
 DEMO_STORE = "demo"
 _FIRST = ["Ann", "Ben", "Cleo", "Dev", "Eve", "Finn", "Gia", "Hal", "Ines", "Jo", "Kai", "Lea"]
@@ -68,11 +69,21 @@ DEMO_FLOWS = ("free-gift", "big-spender-credits", "winback-split")
 
 
 @click.command()
+@json_option
 @pass_app
-def demo(app: AppContext) -> None:
-    """Everything embedded, end to end: a store, flows, events, the worker, and what happened."""
-    config = app.config
-    configure(config.log_format, level=logging.WARNING)  # the story goes to stdout; logs only if something is wrong
+def demo(app: AppContext, as_json: bool) -> None:
+    """Everything embedded, end to end: a store, flows, events, the worker, and what happened.
+
+    With --json the story goes to stderr and stdout gets one document: the worker's counts,
+    runs per flow by status, segment sizes and output events by type."""
+    configure(app.config.log_format, level=logging.WARNING)  # the story goes to stdout; logs only if something is wrong
+    with contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext():
+        summary = _run(app.config)
+    if as_json:
+        print_json(summary)
+
+
+def _run(config: Config) -> dict[str, Any]:
     postgres = None if config.database_url else start_postgres(config.embedded_pgdata)
     if postgres:
         state = "started" if postgres.started_here else "reusing"
@@ -97,7 +108,7 @@ def demo(app: AppContext) -> None:
                 f"worker: {summary.events} events applied, {summary.duplicates_skipped} duplicates skipped, "
                 f"{summary.dead_lettered} dead-lettered, {summary.published} flow events published"
             )
-            _report(conn, demo_config, emails)
+            return {"store": DEMO_STORE, "worker": vars_of(summary), **_report(conn, demo_config, emails)}
     finally:
         broker.stop()
         click.echo("\nstopped the embedded broker")
@@ -143,7 +154,7 @@ def _produce(config: Config, events: list[dict[str, Any]]) -> None:
         producer.close(timeout=5)
 
 
-def _report(conn: Conn, config: Config, emails: list[str]) -> None:
+def _report(conn: Conn, config: Config, emails: list[str]) -> dict[str, Any]:
     click.echo("\nflows (all runs in the store):")
     by_flow: dict[str, dict[str, int]] = {}
     for flow_id, status, count in run_rows.counts(conn, DEMO_STORE):
@@ -184,6 +195,11 @@ def _report(conn: Conn, config: Config, emails: list[str]) -> None:
         for r in kafka_clients.read_all(config.kafka_bootstrap, config.output_topic, "segflow-demo-report")
     )
     print_table(["type", "events"], [[t, str(n)] for t, n in sorted(types.items())])
+    return {
+        "runs": by_flow,
+        "segments": {s.name: s.members for s in segments},
+        "output_events": dict(sorted(types.items())),
+    }
 
 
 def _broker_check(bootstrap: str) -> str:

@@ -155,7 +155,7 @@ class FlowVersionOut(Report):
 @flows.command("show")
 @click.argument("flow_id")
 @store_option
-@click.option("--version", type=click.IntRange(min=1), help="A past version (default: the latest).")
+@click.option("--version", type=click.IntRange(1, 2**31 - 1), help="A past version (default: the latest).")
 @json_option
 @pass_app
 def show(app: AppContext, flow_id: str, store_id: str, version: int | None, as_json: bool) -> None:
@@ -173,10 +173,14 @@ def _status_command(change: StatusChange, help_text: str) -> click.Command:
     @click.command(change, help=help_text)
     @click.argument("flow_id")
     @store_option
+    @json_option
     @pass_app
-    def command(app: AppContext, flow_id: str, store_id: str) -> None:
+    def command(app: AppContext, flow_id: str, store_id: str, as_json: bool) -> None:
         with app.db() as conn:
             status, exited = flow_service.change_status(conn, store_id, flow_id, change)
+        if as_json:
+            print_json({"id": flow_id, "store_id": store_id, "status": status, "exited_runs": exited})
+            return
         suffix = f"; {exited} in-flight runs exited" if change == "archive" else ""
         click.echo(f"flow {flow_id} in store {store_id} is {status}{suffix}")
 
@@ -284,14 +288,22 @@ def _print_step(step: StepOut) -> None:
 
 @flows.command("graph")
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
-def graph(file: Path) -> None:
+@json_option
+def graph(file: Path, as_json: bool) -> None:
     """Print the flow as a Mermaid flowchart."""
-    click.echo(mermaid(load_flow(file)[1]), nl=False)
+    flow = load_flow(file)[1]
+    chart = mermaid(flow)
+    if as_json:
+        print_json({"id": flow.id, "mermaid": chart})
+    else:
+        click.echo(chart, nl=False)
 
 
 @flows.command("schema")
-def schema() -> None:
-    """Print the JSON Schema of flow definitions (for editors and CI)."""
+@json_option
+def schema(as_json: bool) -> None:
+    """Print the JSON Schema of flow definitions (for editors and CI). It is JSON either way;
+    --json prints it on one line."""
     document = Flow.model_json_schema(by_alias=True)
     document["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    click.echo(json.dumps(document, indent=2))
+    click.echo(json.dumps(document) if as_json else json.dumps(document, indent=2))

@@ -15,6 +15,7 @@ from schemas.reports import ImportReport, MemberOut, MembershipReport, SegmentOu
 from segflow import klaviyo
 from segflow import segments as segment_service
 from segflow.cli.common import AppContext, json_option, pass_app, print_json, print_table, store_option
+from segflow.errors import InvalidInput
 
 
 def segment_out(row: SegmentRow) -> SegmentOut:
@@ -70,7 +71,7 @@ def sync_status(segment: SegmentOut) -> str:
 @segments.command("show")
 @click.argument("name")
 @store_option
-@click.option("--limit", default=50, show_default=True, type=click.IntRange(0), help="Members to list.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(0, 1_000_000), help="Members to list.")
 @json_option
 @pass_app
 def show(app: AppContext, name: str, store_id: str, limit: int, as_json: bool) -> None:
@@ -136,13 +137,21 @@ segments.add_command(_membership_command("remove"))
 
 @segments.command("template")
 @click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), help="Write to FILE, not stdout.")
-def template(output: Path | None) -> None:
+@json_option
+def template(output: Path | None, as_json: bool) -> None:
     """Print (or write) the CSV template for `segments import`."""
-    if output is None:
-        click.echo(segment_service.template(), nl=False)
-        return
-    output.write_text(segment_service.template(), encoding="utf-8")
-    click.echo(f"wrote {output}", err=True)
+    text = segment_service.template()
+    if output is not None:
+        try:
+            output.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise InvalidInput(f"cannot write the template to {output}: {exc.strerror or exc}") from None
+    if as_json:
+        print_json({"columns": text.strip().split(","), "file": str(output) if output else None, "template": text})
+    elif output is None:
+        click.echo(text, nl=False)
+    else:
+        click.echo(f"wrote {output}", err=True)
 
 
 @segments.command("import")
@@ -260,12 +269,16 @@ def sync(app: AppContext, name: str, store_id: str, as_json: bool) -> None:
 @click.argument("name")
 @store_option
 @click.option("--auto-sync", type=click.Choice(["on", "off"]), required=True, help="Daily sync of a Klaviyo segment.")
+@json_option
 @pass_app
-def set_(app: AppContext, name: str, store_id: str, auto_sync: str) -> None:
+def set_(app: AppContext, name: str, store_id: str, auto_sync: str, as_json: bool) -> None:
     """Change a segment's settings."""
     with app.db() as conn:
         segment = klaviyo.set_auto_sync(conn, store_id, name, auto_sync == "on")
-    click.echo(f'segment "{segment.name}" in store {store_id}: auto-sync {"on" if segment.auto_sync else "off"}')
+    if as_json:
+        print_json(segment_out(segment))
+    else:
+        click.echo(f'segment "{segment.name}" in store {store_id}: auto-sync {"on" if segment.auto_sync else "off"}')
 
 
 def _advance(bar: tqdm[Any]) -> Callable[[int], None]:

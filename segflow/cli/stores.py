@@ -52,8 +52,9 @@ def list_(app: AppContext, as_json: bool) -> None:
 
 @stores.command("set-klaviyo-key")
 @click.argument("store_id")
+@json_option
 @pass_app
-def set_klaviyo_key(app: AppContext, store_id: str) -> None:
+def set_klaviyo_key(app: AppContext, store_id: str, as_json: bool) -> None:
     """Save STORE_ID's Klaviyo private API key, read from stdin (not echoed on a terminal).
 
     The key is never printed, logged or included in --json output.
@@ -62,4 +63,7 @@ def set_klaviyo_key(app: AppContext, store_id: str) -> None:
     key = click.prompt("Klaviyo private API key", hide_input=True, err=True) if interactive else sys.stdin.read()
     with app.db() as conn:
         klaviyo.set_key(conn, store_id, key)
-    click.echo(f"saved the Klaviyo API key for store {store_id}")
+    if as_json:
+        print_json({"store": store_id, "saved": True})
+    else:
+        click.echo(f"saved the Klaviyo API key for store {store_id}")

@@ -29,13 +29,14 @@ from segflow.worker import Worker, tune_gc, vars_of
 )
 @click.option(
     "--max-batch",
-    type=click.IntRange(min=1),
+    type=click.IntRange(1, 100_000),
     default=MAX_POLL_RECORDS,
     hidden=True,
     help="Records per transaction (the benchmark's one-event-per-transaction baseline uses 1).",
 )
+@json_option
 @pass_app
-def worker(app: AppContext, stop_when_idle: float | None, max_batch: int) -> None:
+def worker(app: AppContext, stop_when_idle: float | None, max_batch: int, as_json: bool) -> None:
     """Consume customer events, advance flows, publish flow events, wake waits."""
     config = app.config
     with connect(config):  # migrates the embedded database, or checks a configured one is current
@@ -52,7 +53,13 @@ def worker(app: AppContext, stop_when_idle: float | None, max_batch: int) -> Non
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    click.echo(json.dumps(vars_of(summary)))
+    if as_json:
+        click.echo(json.dumps(vars_of(summary)))
+    else:
+        click.echo(
+            f"worker stopped: {summary.events} events applied, {summary.duplicates_skipped} duplicates skipped, "
+            f"{summary.dead_lettered} dead-lettered, {summary.published} flow events published"
+        )
 
 
 @click.group()
@@ -63,11 +70,15 @@ def events() -> None:
 @events.command("produce")
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
 @click.option("--topic", help="Default: SEGFLOW_INPUT_TOPIC.")
+@click.option("--skip-invalid", is_flag=True, help="Send the valid lines, report the others (default: send none).")
 @json_option
 @pass_app
-def produce(app: AppContext, file: Path, topic: str | None, as_json: bool) -> None:
-    """Send a JSON Lines file of events, keyed <store_id>:<email>. The whole file is checked first."""
-    lines = eventsfile.read(file)
+def produce(app: AppContext, file: Path, topic: str | None, skip_invalid: bool, as_json: bool) -> None:
+    """Send a JSON Lines file of events, keyed <store_id>:<email>. The whole file is checked first:
+    every invalid line is named, and nothing is sent unless --skip-invalid."""
+    lines, bad = eventsfile.scan(file)
+    if bad and not skip_invalid:
+        raise eventsfile.invalid_lines(file, bad, "nothing was sent (--skip-invalid sends the valid lines)")
     topic = topic or app.config.input_topic
     bootstrap = app.config.kafka_bootstrap
     require_broker(bootstrap)
@@ -86,7 +97,11 @@ def produce(app: AppContext, file: Path, topic: str | None, as_json: bool) -> No
         raise ServiceUnavailable(f"sending to {topic} at {bootstrap} failed: {exc}") from None
     finally:
         producer.close(timeout=5)
+    skipped = [{"line": b.line, "reason": b.reason} for b in bad]
     if as_json:
-        click.echo(json.dumps({"sent": len(lines), "topic": topic}))
-    else:
-        click.echo(f"sent {len(lines)} events from {file} to {topic}")
+        click.echo(json.dumps({"sent": len(lines), "topic": topic, "skipped": skipped}, ensure_ascii=False))
+        return
+    for b in bad:
+        click.echo(f"{file}: line {b.line}: skipped: {b.reason}", err=True)
+    skipped_text = f"; skipped {len(bad)} invalid line{'s' if len(bad) > 1 else ''}" if bad else ""
+    click.echo(f"sent {len(lines)} events from {file} to {topic}{skipped_text}")

@@ -61,7 +61,14 @@ def test_create_list_and_show(cli, acme):
 
 @pytest.mark.parametrize(
     ("name", "message"),
-    [("  ", "a segment name cannot be empty"), ("x" * 101, "the limit is 100"), ("a\tb", "control characters")],
+    [
+        ("  ", "a segment name cannot be empty"),
+        ("x" * 101, "the limit is 100"),
+        ("a\tb", "contains a control character (U+0009)"),
+        ("VIP\u200b", "contains an invisible formatting character (zero-width or bidirectional) (U+200B)"),
+        ("\u202eVIP", "contains an invisible formatting character (zero-width or bidirectional) (U+202E)"),
+        ("a\x85b", "contains a control character (U+0085)"),
+    ],
 )
 def test_bad_names_are_refused(cli, db, acme, name, message):
     result = cli("segments", "create", name, "--store", acme)

@@ -1,5 +1,7 @@
 import json
 
+import pytest
+
 
 def test_create_then_list_as_json(cli):
     assert 0 == cli("stores", "create", "acme", "--plan", "pro", "--name", "Acme Co").code
@@ -43,3 +45,25 @@ def test_the_installed_console_script_runs_outside_the_checkout(tmp_path):
     assert 0 == result.returncode, result.stderr
     for command in ("worker", "events", "flows", "segments", "stores"):
         assert f"  {command}" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "store_id", ["acme\n", "ac me", "ACME", "acme\u200b", "", "_acme"]
+)
+def test_store_ids_are_slugs_and_nothing_else(cli, db, store_id):
+    result = cli("stores", "create", store_id, "--plan", "pro")
+    assert 1 == result.code
+    assert "is not a slug" in result.err
+    assert 0 == db.execute("SELECT count(*) FROM stores").fetchone()[0]
+
+
+def test_a_store_name_with_hidden_characters_is_refused(cli, db):
+    result = cli("stores", "create", "acme", "--plan", "pro", "--name", "Acme\u202eevil")
+    assert (1, True) == (result.code, "invisible formatting character" in result.err)
+
+
+def test_the_missing_store_hint_is_a_command_that_works(cli, db):
+    hint = cli("segments", "list", "--store", "nope").err
+    command = hint.split("`")[1].split()[1:]
+    assert 0 == cli(*command).code
+    assert 0 == cli("segments", "list", "--store", "nope").code

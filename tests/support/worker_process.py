@@ -31,7 +31,7 @@ def worker_env(database_url: str, bootstrap: str, group_id: str, topics: object,
 def start_worker(env: Mapping[str, str], log_path: Path, idle_s: float | None = 3.0) -> subprocess.Popen[bytes]:
     log = log_path.open("ab")
     process = subprocess.Popen(
-        [sys.executable, "-m", "segflow", "worker", *(["--stop-when-idle", str(idle_s)] if idle_s else [])],
+        [sys.executable, "-m", "segflow", "worker", "--json", *(["--stop-when-idle", str(idle_s)] if idle_s else [])],
         env=dict(env), cwd=ROOT, stdout=subprocess.PIPE, stderr=log,
     )  # fmt: skip
     started.append(process)

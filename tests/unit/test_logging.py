@@ -20,3 +20,27 @@ def test_json_lines_carry_bound_context_and_mask_secrets(capsys):
         "level": "info",
     }.items() <= line.items()
     assert "pk_live_secret" not in json.dumps(line)
+
+
+def test_in_json_mode_what_libraries_log_and_crashing_threads_are_json_too(capsys, monkeypatch):
+    import logging
+    import sys
+    import threading
+
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)  # configure() replaces them; put them back
+    monkeypatch.setattr(threading, "excepthook", threading.excepthook)
+    configure("json")
+    logging.getLogger("psycopg").warning("error ignored terminating %r", "<psycopg.Pipeline [BAD]>")
+
+    def crash() -> None:
+        raise RuntimeError("a bug in a thread")
+
+    thread = threading.Thread(target=crash, name="segflow-sync")
+    thread.start()
+    thread.join()
+    lines = [json.loads(line) for line in capsys.readouterr().err.strip().splitlines()]  # every line is JSON
+    assert ("error ignored terminating '<psycopg.Pipeline [BAD]>'", "psycopg", "warning") == (
+        lines[0]["event"], lines[0]["logger"], lines[0]["level"]
+    )  # fmt: skip
+    assert ("thread_crashed", "segflow-sync") == (lines[1]["event"], lines[1]["thread"])
+    assert "RuntimeError: a bug in a thread" in lines[1]["exception"]
