@@ -15,44 +15,59 @@ import json
 import statistics
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
 
 from benchmarks.common import scratch_database
+from db import Conn
 from db.customers import CustomerFields, upsert
 from segflow import segments, stores
 from segflow.config import Config
 from segflow.database import database_url
 
 
-def time_import(customers: int, rows: int, repeat: int, admin_url: str | None = None) -> dict[str, float | int]:
-    """Import `rows` emails into a fresh segment `repeat` times; timings in seconds."""
+@contextmanager
+def store_and_file(customers: int, rows: int, admin_url: str | None = None) -> Iterator[tuple[str, Conn, Path]]:
+    """A scratch database with store `bench` of `customers` customers, and a CSV of `rows` of their
+    emails (mixed case, as people type them): (database url, connection, file)."""
     with (
         scratch_database(admin_url or database_url(Config.from_env())) as url,
         psycopg.connect(url, autocommit=True) as conn,
+        tempfile.TemporaryDirectory() as tmp,
     ):
         stores.create(conn, "bench", "pro")
         with conn.transaction():
             upsert(conn, "bench", [CustomerFields(email=f"c{i}@example.com", first_name="C") for i in range(customers)])
         conn.execute("ANALYZE")
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "import.csv"
-            step = max(1, customers // rows)
-            path.write_text(
-                "email,first_name,last_name,phone\n" + "".join(f"C{i * step}@Example.com,,,\n" for i in range(rows)),
-                encoding="utf-8",
-            )
-            timings = []
-            for run in range(repeat):
-                started = time.perf_counter()
-                _segment, report = segments.import_csv(conn, "bench", f"Bench {run}", path)
-                timings.append(time.perf_counter() - started)
-                assert report.added == rows, report
+        path = Path(tmp) / "import.csv"
+        step = max(1, customers // rows)
+        path.write_text(
+            "email,first_name,last_name,phone\n" + "".join(f"C{i * step}@Example.com,,,\n" for i in range(rows)),
+            encoding="utf-8",
+        )
+        yield url, conn, path
+
+
+def time_import(customers: int, rows: int, repeat: int, admin_url: str | None = None) -> dict[str, float | int]:
+    """Import `rows` emails into a fresh segment `repeat` times; timings in seconds."""
+    with store_and_file(customers, rows, admin_url) as (_url, conn, path):
+        timings = []
+        for run in range(repeat):
+            started = time.perf_counter()
+            _segment, report = segments.import_csv(conn, "bench", f"Bench {run}", path, create=True)
+            timings.append(time.perf_counter() - started)
+            assert report.added == rows, report
+    return summary(customers, rows, timings)
+
+
+def summary(customers: int, rows: int, timings: list[float]) -> dict[str, float | int]:
     return {
         "customers": customers,
         "rows": rows,
-        "runs": repeat,
+        "runs": len(timings),
         "median_s": round(statistics.median(timings), 3),
         "min_s": round(min(timings), 3),
         "max_s": round(max(timings), 3),

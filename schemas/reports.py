@@ -36,6 +36,8 @@ class ImportReport(Report):
     unknown_emails: int = 0
     duplicates_in_file: int = 0
     invalid_rows: list[InvalidRow] = []
+    created: bool = False
+    """`segments import --create`: the segment did not exist and was made by this import."""
 
 
 class CustomerOut(Report):

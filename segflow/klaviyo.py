@@ -29,7 +29,7 @@ from schemas.reports import SyncReport
 from segflow import stores
 from segflow.config import Config
 from segflow.errors import AlreadyExists, InvalidInput, NotFound, SegflowError, ServiceUnavailable, UserError
-from segflow.segments import change_members, check_name, operation_cause, require_segments
+from segflow.segments import change_members, check_name, missing_segment, operation_cause, require_segments
 
 log = structlog.get_logger()
 
@@ -149,7 +149,7 @@ def sync(conn: Conn, config: Config, store_id: str, name: str, progress: Progres
     require_segments(conn, store_id)
     segment = segment_rows.get(conn, store_id, name.strip())
     if segment is None:
-        raise NotFound(f'segment "{name.strip()}" not found in store {store_id}')
+        raise missing_segment(conn, store_id, name)
     if segment.source != PROVIDER:
         raise InvalidInput(f'segment "{segment.name}" is a {segment.source} segment; only Klaviyo segments sync')
     with conn.transaction():
@@ -216,7 +216,7 @@ def set_auto_sync(conn: Conn, store_id: str, name: str, on: bool) -> SegmentRow:
     require_segments(conn, store_id)
     segment = segment_rows.get(conn, store_id, name.strip())
     if segment is None:
-        raise NotFound(f'segment "{name.strip()}" not found in store {store_id}')
+        raise missing_segment(conn, store_id, name)
     if segment.source != PROVIDER:
         raise InvalidInput(
             f'segment "{segment.name}" is a {segment.source} segment; auto-sync applies to Klaviyo segments'

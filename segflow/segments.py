@@ -8,6 +8,7 @@ Segment nodes go through it.
 
 from __future__ import annotations
 
+import difflib
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -76,8 +77,19 @@ def get(conn: Conn, store_id: str, name: str) -> SegmentRow:
     require_segments(conn, store_id)
     row = segment_rows.get(conn, store_id, name.strip())
     if row is None:
-        raise NotFound(f'segment "{name.strip()}" not found in store {store_id}')
+        raise missing_segment(conn, store_id, name)
     return row
+
+
+def missing_segment(conn: Conn, store_id: str, name: str, hint: str = "") -> NotFound:
+    """The error for a segment name the store does not have, suggesting the names it was
+    probably meant to be (a typo must not pass unnoticed)."""
+    names = [segment_name for _id, segment_name in segment_rows.ids_by_name(conn, store_id).values()]
+    by_lower = {n.lower(): n for n in names}
+    close = difflib.get_close_matches(name.strip().lower(), list(by_lower), n=3, cutoff=0.6)
+    quoted = " or ".join(f'"{by_lower[c]}"' for c in close)
+    suggestion = f"; did you mean {quoted}?" if close else ""
+    return NotFound(f'segment "{name.strip()}" not found in store {store_id}{suggestion}{hint}')
 
 
 def list_all(conn: Conn, store_id: str) -> list[SegmentRow]:
@@ -176,14 +188,17 @@ def import_csv(
     name: str,
     path: Path,
     progress: Callable[[int, int], None] = lambda _done, _total: None,
+    create: bool = False,
 ) -> tuple[SegmentRow, ImportReport]:
     """`segments import` (SPEC §6): atomic, set-based, at most 8,900 rows.
 
-    The segment is created (source `csv`) if it does not exist yet. `progress(done, total)` is
-    called after each chunk of distinct emails, for a progress bar.
+    A name no segment has is refused, suggesting close ones, unless `create`, which creates it
+    (source `csv`). `progress(done, total)` is called after each chunk of distinct emails.
     """
     require_segments(conn, store_id)
     cleaned = check_name(name)
+    if not create and segment_rows.get(conn, store_id, cleaned) is None:
+        raise missing_segment(conn, store_id, cleaned, "; nothing was imported (--create makes a new segment)")
     parsed = csvfile.read(path, required=("email",), allowed=TEMPLATE_COLUMNS)
     rows = len(parsed.rows) + len(parsed.bad_rows)
     if rows > MAX_IMPORT_ROWS:
@@ -200,9 +215,12 @@ def import_csv(
     cause = operation_cause("csv")
     now = datetime.now(UTC)
     with conn.transaction():
-        segment = segment_rows.get(conn, store_id, cleaned) or segment_rows.insert(conn, store_id, cleaned, "csv")
-        if segment is None:  # created by someone else between the two statements
-            raise UserError(f'segment "{cleaned}" was created concurrently; run the import again')
+        segment = segment_rows.get(conn, store_id, cleaned)
+        if segment is None:
+            segment = segment_rows.insert(conn, store_id, cleaned, "csv")
+            if segment is None:  # created by someone else between the two statements
+                raise UserError(f'segment "{cleaned}" was created concurrently; run the import again')
+            report.created = True
         segment_rows.lock(conn, store_id, segment.id)
         for start in range(0, len(emails), IMPORT_CHUNK):
             chunk = emails[start : start + IMPORT_CHUNK]

@@ -158,13 +158,15 @@ def template(output: Path | None, as_json: bool) -> None:
 @click.argument("name")
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
 @store_option
+@click.option("--create", is_flag=True, help="Create segment NAME (source csv) if the store has none by that name.")
 @json_option
 @pass_app
-def import_(app: AppContext, name: str, file: Path, store_id: str, as_json: bool) -> None:
+def import_(app: AppContext, name: str, file: Path, store_id: str, create: bool, as_json: bool) -> None:
     """Add the customers listed in FILE (CSV with an email column) to segment NAME.
 
     At most 8,900 rows. Unknown emails are ignored and counted, bad rows reported by line,
-    existing members not duplicated. All or nothing. Creates the segment if needed.
+    existing members not duplicated. All or nothing. A NAME no segment has is refused, naming
+    close ones, unless --create.
     """
     with app.db() as conn, tqdm(total=0, unit=" emails", disable=not sys.stderr.isatty(), leave=False) as bar:
 
@@ -172,7 +174,7 @@ def import_(app: AppContext, name: str, file: Path, store_id: str, as_json: bool
             bar.total = total
             bar.update(done - bar.n)
 
-        segment, report = segment_service.import_csv(conn, store_id, name, file, progress=advance)
+        segment, report = segment_service.import_csv(conn, store_id, name, file, progress=advance, create=create)
     if as_json:
         print_json(report)
     else:
@@ -180,7 +182,8 @@ def import_(app: AppContext, name: str, file: Path, store_id: str, as_json: bool
 
 
 def print_import_report(segment: str, report: ImportReport) -> None:
-    click.echo(f'import into "{segment}": {report.rows} rows read')
+    created = " (created)" if report.created else ""
+    click.echo(f'import into "{segment}"{created}: {report.rows} rows read')
     click.echo(f"  {report.added} added")
     click.echo(f"  {report.already_members} already members")
     click.echo(f"  {report.unknown_emails} unknown emails (ignored)")

@@ -198,7 +198,7 @@ def test_store_b_cannot_see_or_touch_store_a_segments(cli, db, acme, write_file)
     assert 1 == cli("segments", "delete", "VIP", "--store", "bravo", "--yes").code
     # Same name, same emails: bravo's import makes bravo's own segment and leaves acme's alone.
     path = write_file("s.csv", "email\nann@example.com\nbo@example.com\n")
-    report = json.loads(cli("segments", "import", "VIP", str(path), "--store", "bravo", "--json").out)
+    report = json.loads(cli("segments", "import", "VIP", str(path), "--store", "bravo", "--create", "--json").out)
     assert (2, 0) == (report["added"], report["already_members"])
     assert [("ann@example.com", "manual")] == members(db, acme, "VIP")
     assert 1 == json.loads(cli("segments", "show", "VIP", "--store", acme, "--json").out)["segment"]["members"]

@@ -34,7 +34,7 @@ def member_count(db, segment="Imported"):
 
 
 def run_import(cli, path, segment="Imported"):
-    result = cli("segments", "import", segment, str(path), "--store", "acme", "--json")
+    result = cli("segments", "import", segment, str(path), "--store", "acme", "--create", "--json")
     return result, (json.loads(result.out) if result.code == 0 else None)
 
 
@@ -109,10 +109,10 @@ def test_mixed_file_reports_exact_counts_and_reimport_adds_nothing(cli, db, stor
 
 def test_human_report(cli, store, write_file):
     path = write_file("s.csv", csv_of([known(1), known(1), "x@nowhere.org", "bad"]))
-    result = cli("segments", "import", "VIP", str(path), "--store", "acme")
+    result = cli("segments", "import", "VIP", str(path), "--store", "acme", "--create")
     assert 0 == result.code
     assert (
-        'import into "VIP": 4 rows read\n  1 added\n  0 already members\n  1 unknown emails (ignored)\n'
+        'import into "VIP" (created): 4 rows read\n  1 added\n  0 already members\n  1 unknown emails (ignored)\n'
         "  1 duplicates in the file\n  1 invalid rows\n    line 5: 'bad' is not a valid email\n"
     ) == result.out
 
@@ -134,8 +134,33 @@ def test_import_is_atomic_when_the_database_fails_midway(cli, db, store, write_f
     monkeypatch.setattr(service, "change_members", failing)
     path = write_file("s.csv", csv_of(known(i) for i in range(5_000)))
     with pytest.raises(Exception, match="division by zero"):
-        main(["segments", "import", "Imported", str(path), "--store", "acme"])
+        main(["segments", "import", "Imported", str(path), "--store", "acme", "--create"])
     assert 3 == calls["n"]
     assert 0 == member_count(db)
     assert 0 == db.execute("SELECT count(*) FROM segments").fetchone()[0]
     assert 0 == db.execute("SELECT count(*) FROM outbox").fetchone()[0]
+
+
+def test_a_name_no_segment_has_is_refused_with_close_names_and_nothing_is_written(cli, db, store, write_file):
+    cli("segments", "create", "Big Spenders", "--store", "acme")
+    cli("segments", "create", "Big Savers", "--store", "acme")
+    path = write_file("s.csv", csv_of([known(1), known(2)]))
+    result = cli("segments", "import", "big spender", str(path), "--store", "acme", "--json")
+    assert 1 == result.code
+    assert (
+        'error: segment "big spender" not found in store acme; did you mean "Big Spenders" or "Big Savers"?; '
+        "nothing was imported (--create makes a new segment)\n"
+    ) == result.err
+    assert json.loads(result.out)["error"] == result.err.removeprefix("error: ").strip()
+    assert (2, 0) == (db.execute("SELECT count(*) FROM segments").fetchone()[0], member_count(db, "Big Spenders"))
+    assert 0 == db.execute("SELECT count(*) FROM outbox").fetchone()[0]
+
+
+def test_create_makes_the_segment_and_says_so(cli, db, store, write_file):
+    path = write_file("s.csv", csv_of([known(1), known(2)]))
+    result, report = run_import(cli, path, "Fresh")
+    assert 0 == result.code, result.err
+    assert (True, 2) == (report["created"], report["added"])
+    assert "csv" == db.execute("SELECT source FROM segments WHERE name = 'Fresh'").fetchone()[0]
+    _again, second = run_import(cli, path, "Fresh")
+    assert (False, 0, 2) == (second["created"], second["added"], second["already_members"])

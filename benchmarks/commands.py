@@ -1,0 +1,62 @@
+"""Time commands as a user waits for them: whole `segflow` processes, start-up included.
+
+    .venv/bin/python -m benchmarks.commands [--customers 100000] [--rows 8900] [--repeat 5] [--json]
+
+`segflow --help`, and `segflow segments import` of an 8,900-row CSV into a store of 100,000
+customers (a throw-away database on the configured PostgreSQL, as benchmarks.import_csv).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from benchmarks.import_csv import store_and_file, summary
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def timed(args: list[str], env: dict[str, str]) -> float:
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "segflow", *args], env=env, cwd=ROOT, check=True, capture_output=True)
+    return time.perf_counter() - started
+
+
+def time_commands(customers: int, rows: int, repeat: int) -> dict[str, object]:
+    env = dict(os.environ)
+    help_s = [timed(["--help"], env) for _ in range(repeat)]
+    with store_and_file(customers, rows) as (url, _conn, path):
+        env = {**env, "SEGFLOW_DATABASE_URL": url, "SEGFLOW_LOG_FORMAT": "json"}
+        imports = [
+            timed(["segments", "import", f"Bench {run}", str(path), "--store", "bench", "--create"], env)
+            for run in range(repeat)
+        ]
+    return {"help_median_s": round(statistics.median(help_s), 3), "import_command": summary(customers, rows, imports)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", type=int, default=100_000)
+    parser.add_argument("--rows", type=int, default=8_900)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    figures = time_commands(args.customers, args.rows, args.repeat)
+    if args.json:
+        print(json.dumps(figures))
+        return
+    imports = figures["import_command"]
+    assert isinstance(imports, dict)
+    print(f"segflow --help: median {figures['help_median_s']:.3f} s over {args.repeat} runs")
+    print(f"segflow segments import, {args.rows:,} rows into a store of {args.customers:,} customers, whole process:")
+    print(f"  median {imports['median_s']:.3f} s, min {imports['min_s']:.3f} s, max {imports['max_s']:.3f} s")
+
+
+if __name__ == "__main__":
+    main()
