@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from schemas.email import normalise_email
 from schemas.flow import EVENT_TYPE_PATTERN
 
 OutputEventType = Literal[
@@ -61,16 +62,12 @@ class OutputEvent(BaseModel):
 
 # --- input (SPEC §2) ---------------------------------------------------------------------------
 
-# The hot path checks an email's shape only; the full email-validator check (IDNA and all) costs
-# more than the rest of an event's processing. Imports still use the full check.
-_EMAIL_SHAPE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-
-
 class InputCustomer(BaseModel):
     model_config = ConfigDict(extra="ignore", use_attribute_docstrings=True)
 
-    email: str = Field(max_length=320)
-    """Required; trimmed and lower-cased here, so every later step sees the normalised form."""
+    email: str
+    """Required; normalised here by the one email rule (`schemas.email`), so every later step
+    sees the form every other entry point uses."""
     external_id: str | None = None
     first_name: str | None = None
     last_name: str | None = None
@@ -79,10 +76,7 @@ class InputCustomer(BaseModel):
     @field_validator("email")
     @classmethod
     def _normalise(cls, value: str) -> str:
-        email = value.strip().lower()
-        if not _EMAIL_SHAPE.match(email):
-            raise ValueError(f"{value.strip()!r} is not an email address")
-        return email
+        return normalise_email(value)
 
     def known_fields(self) -> dict[str, str]:
         """The optional fields this event carries (absent and null ones left out): what updates the record."""
@@ -123,6 +117,7 @@ def describe(exc: ValidationError) -> str:
         return "not a JSON object"
     where = ".".join(str(part) for part in error["loc"])
     message = "required field is missing" if error["type"] == "missing" else str(error["msg"])
+    message = message.removeprefix("Value error, ")  # our validators' own words need no prefix
     more = f" (and {exc.error_count() - 1} more problems)" if exc.error_count() > 1 else ""
     return f"{where}: {message}{more}" if where else f"{message}{more}"
 

@@ -13,6 +13,7 @@ printed, logged or put in an error message.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Literal
@@ -25,6 +26,7 @@ from db import Conn, credentials
 from db import segments as segment_rows
 from db.segments import SegmentRow
 from integrations.klaviyo import Client, KlaviyoAuthError, KlaviyoError, KlaviyoNotFound, KlaviyoUnavailable, Resource
+from schemas.email import normalise_email
 from schemas.reports import SyncReport
 from segflow import stores
 from segflow.config import Config
@@ -103,7 +105,8 @@ def _fetch(client: Client, store_id: str, kind: Kind, external_id: str, progress
         for email in client.profile_emails(kind, external_id):
             profiles += 1
             if email is not None:
-                emails.add(email.strip().lower())
+                with contextlib.suppress(ValueError):  # not an email: it can match no customer
+                    emails.add(normalise_email(email))
             if profiles % 100 == 0:
                 progress(profiles)
     except KlaviyoError as exc:

@@ -27,6 +27,7 @@ from db import Conn, outbox
 from db import runs as run_rows
 from engine.ids import customer_key
 from engine.validate import validate
+from schemas.email import normalise_email
 from segflow import customers as customer_service
 from segflow import flows as flow_service
 from segflow import sample
@@ -147,7 +148,7 @@ def _produce(config: Config, events: list[dict[str, Any]]) -> None:
     producer = kafka_clients.producer(config.kafka_bootstrap, client_id="segflow-demo")
     try:
         for event in events:
-            key = customer_key(DEMO_STORE, event["customer"]["email"].strip().lower())
+            key = customer_key(DEMO_STORE, normalise_email(event["customer"]["email"]))
             producer.send(config.input_topic, key=key.encode(), value=json.dumps(event).encode())
         producer.flush()
     finally:

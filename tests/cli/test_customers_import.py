@@ -67,7 +67,10 @@ def test_bad_email_on_line_7_names_the_line_and_writes_nothing(cli, db, acme, wr
     path = write_file("c.csv", HEADER + good + "not-an-email,,,,\n" + "last@example.com,,,,\n")
     result = cli("customers", "import", str(path), "--store", "acme")
     assert 1 == result.code
-    assert f"error: {path}: line 7: 'not-an-email' is not a valid email; nothing was imported\n" == result.err
+    assert (
+        f"error: {path}: line 7: 'not-an-email' is not a valid email: an email address must have an @-sign; "
+        "nothing was imported\n"
+    ) == result.err
     assert [] == customers(db)
 
 

@@ -94,7 +94,7 @@ def test_mixed_file_reports_exact_counts_and_reimport_adds_nothing(cli, db, stor
     }.items() <= report.items()
     # Header is line 1, so the record at body index i is on line i + 2.
     assert [
-        (12, "'not-an-email' is not a valid email"),
+        (12, "'not-an-email' is not a valid email: an email address must have an @-sign"),
         (202, "email is empty"),
         (602, "5 fields but the header has 4"),
     ] == [(r["line"], r["reason"]) for r in report["invalid_rows"]]
@@ -113,7 +113,8 @@ def test_human_report(cli, store, write_file):
     assert 0 == result.code
     assert (
         'import into "VIP" (created): 4 rows read\n  1 added\n  0 already members\n  1 unknown emails (ignored)\n'
-        "  1 duplicates in the file\n  1 invalid rows\n    line 5: 'bad' is not a valid email\n"
+        "  1 duplicates in the file\n  1 invalid rows\n"
+        "    line 5: 'bad' is not a valid email: an email address must have an @-sign\n"
     ) == result.out
 
 
