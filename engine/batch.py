@@ -22,7 +22,7 @@ from engine import step as steps
 from engine.ids import run_key
 from engine.model import Context, Emitted, Event, MembershipView, Run
 from engine.step import CompiledFlow, MemberChange, Step
-from nodes.condition import evaluate
+from nodes.condition import MissingSegment, evaluate
 
 
 @dataclass(slots=True)
@@ -75,9 +75,16 @@ class Batch:
             if run.status == "waiting" and run.waiting_for == event.type:
                 taken.append(self._resume(customer, run, event, now))
         for cf in self.flows.triggered_by(event.type):
-            if self._may_enter(customer, cf, event, now):
+            failure = None
+            try:
+                allowed = self._may_enter(customer, cf, event, now)
+            except MissingSegment as missing:  # the trigger cannot be judged: the run fails, visibly
+                allowed, failure = True, f"trigger: {missing}"
+            if allowed:
                 key = run_key(self.store_id, cf.flow.id, customer.email, event.event_id)
-                step = steps.enter(self.store_id, cf, key, customer.email, customer.fields, event, self.members, now)
+                step = steps.enter(
+                    self.store_id, cf, key, customer.email, customer.fields, event, self.members, now, failure
+                )
                 customer.entered.add(cf.flow.id)
                 taken.append(self._record(customer, step))
         return taken

@@ -101,6 +101,9 @@ class NodeHandler:
     """One-line problems with the node's own fields (references are checked by the graph)."""
     pauses: bool = False
     """True for node types a run can wait in; a cycle through one is not an infinite loop."""
+    segments: Callable[[Any], list[tuple[str, bool]]] = lambda _node: []
+    """The segments the node refers to, each with whether the node creates it when missing:
+    with the trigger's rule, the one definition of a flow's segment references (SPEC §6)."""
 
 
 @dataclass(slots=True)

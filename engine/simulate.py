@@ -14,7 +14,7 @@ from datetime import datetime
 
 from engine.batch import Batch, CustomerState, FlowSet
 from engine.model import Event, MembershipView
-from engine.refs import segment_names
+from engine.refs import segment_references
 from engine.step import CompiledFlow, Step
 from schemas.events import InputEvent
 from schemas.flow import Flow
@@ -93,4 +93,4 @@ def simulate(
 
 def _referenced_segments(flow: Flow) -> set[str]:
     """Deploy guarantees referenced segments exist, so the simulator assumes it too."""
-    return segment_names(flow.model_dump(by_alias=True))
+    return {ref.segment for ref in segment_references(flow)}

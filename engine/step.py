@@ -92,7 +92,10 @@ def enter(
     event: Event,
     members: MembershipView,
     now: datetime,
+    failure: str | None = None,
 ) -> Step:
+    """Start a run at the flow's start node; with `failure` (its trigger could not be judged) the
+    run fails there and then."""
     run = Run(
         key=run_key, flow_id=cf.flow.id, flow_version=cf.version, email=email, node_id=cf.flow.start,
         status="active", entered_at=now, updated_at=now,
@@ -100,6 +103,8 @@ def enter(
     step = Step(run=run)
     driver = Driver(cause_key=event.event_id, event=event, wake=None)
     step.events.append(_event(store_id, cf, run, driver, "flow.entered", None, {}, now))
+    if failure is not None:
+        return _finish(store_id, cf, step, "failed", None, driver, now, reason=failure)
     return _walk(store_id, cf, step, cf.flow.start, customer, driver, members, now)
 
 

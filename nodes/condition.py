@@ -17,16 +17,29 @@ from schemas.flow import AllRule, AnyRule, ConditionNode, FieldRule, InSegmentRu
 _MISSING = object()
 
 
+class MissingSegment(Exception):
+    """A rule names a segment the store no longer has (deleted with --force after deploy). The
+    run fails naming it: neither true nor false would be honest (SPEC §6)."""
+
+    def __init__(self, segment: str, store_id: str) -> None:
+        super().__init__(f'segment "{segment}" does not exist in store {store_id}')
+
+
 def visit(node: ConditionNode, ctx: Context) -> Outcome:
-    return Outcome(next=node.then if evaluate(node.if_, ctx) else node.else_)
+    try:
+        taken = evaluate(node.if_, ctx)
+    except MissingSegment as missing:
+        return Outcome(failure=str(missing))
+    return Outcome(next=node.then if taken else node.else_)
 
 
 def evaluate(rule: Rule, ctx: Context) -> bool:
+    """Raises MissingSegment for a rule on a segment the store does not have."""
     match rule:
         case InSegmentRule():
-            return ctx.members.is_member(ctx.email, rule.in_segment)
+            return _member(ctx, rule.in_segment)
         case NotInSegmentRule():
-            return not ctx.members.is_member(ctx.email, rule.not_in_segment)
+            return not _member(ctx, rule.not_in_segment)
         case AllRule():
             return all(evaluate(r, ctx) for r in rule.all)
         case AnyRule():
@@ -36,6 +49,28 @@ def evaluate(rule: Rule, ctx: Context) -> bool:
         case FieldRule():
             return compare(resolve(rule.field, ctx), rule.op, rule.value)
     raise AssertionError(f"unhandled rule {rule!r}")
+
+
+def _member(ctx: Context, segment: str) -> bool:
+    if not ctx.members.exists(segment):
+        raise MissingSegment(segment, ctx.store_id)
+    return ctx.members.is_member(ctx.email, segment)
+
+
+def rule_segments(rule: Rule) -> list[str]:
+    """The segments a rule names, in order (a trigger's `where` is a rule too)."""
+    match rule:
+        case InSegmentRule():
+            return [rule.in_segment]
+        case NotInSegmentRule():
+            return [rule.not_in_segment]
+        case AllRule():
+            return [name for inner in rule.all for name in rule_segments(inner)]
+        case AnyRule():
+            return [name for inner in rule.any for name in rule_segments(inner)]
+        case NotRule():
+            return rule_segments(rule.not_)
+    return []
 
 
 def resolve(path: str, ctx: Context) -> Any:
@@ -90,4 +125,8 @@ def check(_node: ConditionNode) -> list[str]:
     return []
 
 
-HANDLER = NodeHandler(type="condition", visit=visit, successors=successors, check=check)
+def segments(node: ConditionNode) -> list[tuple[str, bool]]:
+    return [(name, False) for name in rule_segments(node.if_)]
+
+
+HANDLER = NodeHandler(type="condition", visit=visit, successors=successors, check=check, segments=segments)

@@ -23,4 +23,8 @@ def check(node: SegmentNode) -> list[str]:
     return []
 
 
-HANDLER = NodeHandler(type="segment", visit=visit, successors=successors, check=check)
+def segments(node: SegmentNode) -> list[tuple[str, bool]]:
+    return [(node.segment, node.create_if_missing)]
+
+
+HANDLER = NodeHandler(type="segment", visit=visit, successors=successors, check=check, segments=segments)

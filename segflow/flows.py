@@ -20,9 +20,10 @@ from db import segments as segment_rows
 from db import stores as store_rows
 from db.flows import FlowSummary, FlowVersionRow
 from engine.model import Run
+from engine.refs import segment_references
 from engine.step import archived
 from engine.validate import FlowError
-from schemas.flow import ConditionNode, Flow, SegmentNode
+from schemas.flow import Flow
 from segflow import stores
 from segflow.errors import InvalidInput, NotFound
 from segflow.segments import SEGMENT_PLANS
@@ -45,47 +46,35 @@ def content_hash(raw: Any) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _segment_users(flow: Flow) -> list[tuple[str | None, str, bool]]:
-    """(node id or None for the trigger, segment name, created if missing) for each reference."""
-    found: list[tuple[str | None, str, bool]] = []
-
-    def rules(node_id: str | None, value: Any) -> None:
-        if isinstance(value, dict):
-            for key in ("in_segment", "not_in_segment"):
-                if isinstance(value.get(key), str):
-                    found.append((node_id, value[key], False))
-            for item in value.values():
-                rules(node_id, item)
-        elif isinstance(value, list):
-            for item in value:
-                rules(node_id, item)
-
-    if flow.trigger.where is not None:
-        rules(None, flow.trigger.where.model_dump(by_alias=True))
-    for node in flow.nodes:
-        if isinstance(node, SegmentNode):
-            found.append((node.id, node.segment, node.create_if_missing))
-        elif isinstance(node, ConditionNode):
-            rules(node.id, node.if_.model_dump(by_alias=True))
-    return found
-
-
 def store_errors(conn: Conn, flow: Flow) -> list[FlowError]:
-    """SPEC §4 store-aware rules: the store exists, its plan allows segments, segments exist."""
+    """SPEC §4 store-aware rules: the store exists, its plan allows segments, segments exist.
+    Deploy and resume run them; `flows validate --store` lists them."""
     store = store_rows.get(conn, flow.store_id)
     if store is None:
         return [FlowError(None, f"store {flow.store_id} does not exist")]
-    users = _segment_users(flow)
-    if users and store.plan not in SEGMENT_PLANS:
+    refs = segment_references(flow)
+    if refs and store.plan not in SEGMENT_PLANS:
         plan = store.plan
         message = f"uses segments, which are available to Pro or Custom plans; store {flow.store_id} is on {plan}"
-        return [FlowError(node_id, message) for node_id in dict.fromkeys(node_id for node_id, _, _ in users)]
-    created = {name.lower() for _, name, create in users if create}
+        return [FlowError(node_id, message) for node_id in dict.fromkeys(ref.node for ref in refs)]
+    created = {ref.segment.lower() for ref in refs if ref.created_if_missing}
     errors: list[FlowError] = []
-    for node_id, name, _create in users:
-        if name.lower() not in created and segment_rows.get(conn, flow.store_id, name) is None:
-            errors.append(FlowError(node_id, f'segment "{name}" does not exist in store {flow.store_id}'))
+    for ref in refs:
+        if ref.segment.lower() not in created and segment_rows.get(conn, flow.store_id, ref.segment) is None:
+            errors.append(FlowError(ref.node, f'segment "{ref.segment}" does not exist in store {flow.store_id}'))
     return errors
+
+
+def refuse_store_errors(conn: Conn, flow: Flow, doing: str) -> None:
+    """InvalidInput naming every store-aware problem (deploy, resume)."""
+    errors = store_errors(conn, flow)
+    if errors:
+        lines = [f"flow {flow.id}: {'node ' + e.node if e.node else 'flow'}: {e.message}" for e in errors]
+        raise InvalidInput(
+            lines[0] if len(errors) == 1 else f"flow {flow.id} cannot be {doing}: {len(errors)} problems",
+            lines=lines if len(errors) > 1 else (),
+            data={"errors": [{"node": e.node, "message": e.message} for e in errors]},
+        )
 
 
 def deploy(conn: Conn, flows: list[tuple[Any, Flow]]) -> list[Deployed]:
@@ -97,12 +86,7 @@ def deploy(conn: Conn, flows: list[tuple[Any, Flow]]) -> list[Deployed]:
             if (flow.store_id, flow.id) in seen:
                 raise InvalidInput(f"flow {flow.id} of store {flow.store_id} is given twice")
             seen.add((flow.store_id, flow.id))
-            errors = store_errors(conn, flow)
-            if errors:
-                first = errors[0]
-                where = f"node {first.node}" if first.node else "flow"
-                more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-                raise InvalidInput(f"flow {flow.id}: {where}: {first.message}{more}")
+            refuse_store_errors(conn, flow, "deployed")
             results.append(_deploy_one(conn, raw, flow))
     return results
 
@@ -117,9 +101,9 @@ def _deploy_one(conn: Conn, raw: Any, flow: Flow) -> Deployed:
     digest = content_hash(raw)
     if latest and flow_rows.content_hash(conn, flow.store_id, flow.id, latest) == digest:
         return Deployed(flow.id, flow.store_id, latest, created=False)
-    for _node_id, name, create in _segment_users(flow):
-        if create:
-            segment_rows.insert(conn, flow.store_id, name, "flow")  # no-op when it exists
+    for ref in segment_references(flow):
+        if ref.created_if_missing:
+            segment_rows.insert(conn, flow.store_id, ref.segment, "flow")  # no-op when it exists
     flow_rows.insert_version(conn, flow.store_id, flow.id, latest + 1, raw, digest)
     return Deployed(flow.id, flow.store_id, latest + 1, created=True)
 
@@ -147,6 +131,10 @@ def change_status(conn: Conn, store_id: str, flow_id: str, change: StatusChange)
         if head is None:
             raise NotFound(f"flow {flow_id} not found in store {store_id}")
         status = _NEW_STATUS[change]
+        if change == "resume":  # what deploy refuses, resume refuses: a segment deleted since, a new plan
+            latest = flow_rows.get_version(conn, store_id, flow_id, None)
+            assert latest is not None
+            refuse_store_errors(conn, Flow.model_validate(latest.definition), "resumed")
         flow_rows.set_flow_status(conn, store_id, [flow_id], status)
         exited = 0
         if change == "archive":

@@ -25,6 +25,7 @@ from engine.ids import event_id
 from engine.refs import refers_to
 from schemas.email import normalise_email
 from schemas.events import Cause, EventCustomer, OutputEvent
+from schemas.flow import Flow
 from schemas.names import segment_name_problem
 from schemas.reports import ImportReport, InvalidRow
 from segflow import csvfile, stores
@@ -234,11 +235,12 @@ def import_csv(
 
 
 def referencing_flows(conn: Conn, store_id: str, name: str) -> list[str]:
-    """Active flows whose latest version uses the segment (Segment node or segment condition)."""
+    """Active flows whose latest version refers to the segment (engine.refs: Segment nodes and
+    segment rules, nothing else)."""
     return [
         fid
         for fid, _status, definition in flow_rows.flows_with_status(conn, store_id, ["active"])
-        if refers_to(definition, name)
+        if refers_to(Flow.model_validate(definition), name)
     ]
 
 

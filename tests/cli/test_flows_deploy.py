@@ -131,3 +131,22 @@ def test_pause_resume_archive(cli, db, acme):
     assert [("free-gift", "archived", 0)] == [(f["id"], f["status"], f["active_runs"]) for f in listed]
     result = cli("flows", "pause", "nope", "--store", "acme")
     assert (1, "error: flow nope not found in store acme\n") == (result.code, result.err)
+
+
+def test_resume_runs_the_checks_deploy_runs(cli, db, acme):
+    cli("segments", "create", "Big Spenders", "--store", "acme")
+    deploy(cli, FLOWS / "big-spender-credits.json")
+    forced = cli("segments", "delete", "Big Spenders", "--store", "acme", "--yes", "--force", "--json")
+    assert ["big-spender-credits"] == json.loads(forced.out)["paused_flows"]
+    result = cli("flows", "resume", "big-spender-credits", "--store", "acme", "--json")
+    assert 1 == result.code
+    assert (
+        'error: flow big-spender-credits: node is-big: segment "Big Spenders" does not exist in store acme\n'
+        == result.err
+    )
+    assert [{"node": "is-big", "message": 'segment "Big Spenders" does not exist in store acme'}] == json.loads(
+        result.out
+    )["errors"]
+    assert "paused" == db.execute("SELECT status FROM flows WHERE id = 'big-spender-credits'").fetchone()[0]
+    cli("segments", "create", "Big Spenders", "--store", "acme")
+    assert 0 == cli("flows", "resume", "big-spender-credits", "--store", "acme").code

@@ -28,7 +28,12 @@ def outbox(db, store):
     return [tuple(r) for r in rows]
 
 
-def deploy_flow(db, store, flow_id, definition, status="active"):
+def deploy_flow(db, store, flow_id, nodes, status="active"):
+    """A version as `flows deploy` stores it, of a flow made of `nodes`."""
+    definition = {
+        "id": flow_id, "store_id": store, "name": flow_id, "trigger": {"event": "order.processed"},
+        "start": nodes[0]["id"], "nodes": nodes,
+    }  # fmt: skip
     db.execute(
         "INSERT INTO flows (store_id, id, status, latest_version) VALUES (%s, %s, %s, 1)", (store, flow_id, status)
     )
@@ -153,8 +158,9 @@ def test_delete_is_refused_while_an_active_flow_uses_the_segment(cli, db, acme):
     cli("segments", "create", "VIP", "--store", acme)
     cli("segments", "add", "VIP", "ann@example.com", "--store", acme)
     rule = {"id": "c", "type": "condition", "if": {"not": {"in_segment": "vip"}}, "then": None, "else": None}
-    deploy_flow(db, acme, "welcome", {"nodes": [rule]})
-    deploy_flow(db, acme, "old", {"nodes": [{"id": "s", "type": "segment", "segment": "VIP"}]}, status="paused")
+    deploy_flow(db, acme, "welcome", [rule])
+    tag = {"id": "s", "type": "segment", "operation": "add", "segment": "VIP", "next": None}
+    deploy_flow(db, acme, "old", [tag], status="paused")
     result = cli("segments", "delete", "VIP", "--store", acme, "--yes")
     assert 1 == result.code
     assert 'segment "VIP" is used by active flow(s) welcome; pause them first or use --force' in result.err
@@ -165,6 +171,16 @@ def test_delete_is_refused_while_an_active_flow_uses_the_segment(cli, db, acme):
     assert [("old", "paused"), ("welcome", "paused")] == [
         tuple(r) for r in db.execute("SELECT id, status FROM flows ORDER BY id")
     ]
+
+
+def test_a_segment_named_in_an_action_is_no_reference(cli, db, acme):
+    cli("segments", "create", "VIP", "--store", acme)
+    action = {"id": "a", "type": "action", "action": "notify", "params": {"segment": "VIP"}, "next": None}
+    deploy_flow(db, acme, "notify", [action])
+    result = cli("segments", "delete", "VIP", "--store", acme, "--yes", "--json")
+    assert 0 == result.code, result.err
+    assert [] == json.loads(result.out)["paused_flows"]
+    assert "active" == db.execute("SELECT status FROM flows WHERE id = 'notify'").fetchone()[0]
 
 
 def test_standard_plan_store_can_do_nothing_with_segments(cli, db, write_file):

@@ -107,6 +107,20 @@ def test_missing_segment_fails_the_run_with_a_reason():
     assert ["flow.entered", "flow.failed"] == [e.type for e in step.events]
 
 
+def test_a_rule_on_a_deleted_segment_fails_the_run_naming_it():
+    rule = {"id": "c", "type": "condition", "if": {"not_in_segment": "Gone"}, "then": None, "else": None}
+    step = batch(flow([rule])).on_event(customer(), event(1), T0)[0]
+    assert ("failed", "c", 'segment "Gone" does not exist in store acme') == (
+        step.run.status, step.run.node_id, step.run.reason
+    )  # fmt: skip
+
+
+def test_a_trigger_on_a_deleted_segment_enters_and_fails_the_run():
+    step = batch(flow([TAG], where={"in_segment": "Gone"}), segments=["VIP"]).on_event(customer(), event(1), T0)[0]
+    assert ("failed", 'trigger: segment "Gone" does not exist in store acme') == (step.run.status, step.run.reason)
+    assert ["flow.entered", "flow.failed"] == [e.type for e in step.events]
+
+
 def test_create_if_missing_creates_the_segment():
     b = batch(flow([{**TAG, "create_if_missing": True}]))
     b.on_event(customer(), event(1), T0)

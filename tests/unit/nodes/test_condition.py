@@ -3,7 +3,7 @@ from datetime import UTC, datetime
 import pytest
 
 from engine.model import Context, Event, MembershipView
-from nodes.condition import evaluate
+from nodes.condition import MissingSegment, evaluate, visit
 from schemas.flow import ConditionNode
 
 NOW = datetime(2026, 11, 26, tzinfo=UTC)
@@ -65,10 +65,20 @@ def test_field_rules(raw, data, expected):
 
 def test_customer_fields_and_segments():
     c = ctx({}, customer={"email": "ann@example.com", "first_name": "Ann"}, member_of=["VIP"])
+    c.members.create("Other")
     assert evaluate(rule({"field": "customer.first_name", "op": "eq", "value": "Ann"}), c)
     assert evaluate(rule({"in_segment": "vip"}), c)  # names are case-insensitive
     assert not evaluate(rule({"not_in_segment": "VIP"}), c)
     assert evaluate(rule({"not_in_segment": "Other"}), c)
+
+
+@pytest.mark.parametrize("raw", [{"in_segment": "Gone"}, {"not_in_segment": "Gone"}, {"not": {"not_in_segment": "Gone"}}])
+def test_a_rule_on_a_segment_the_store_does_not_have_is_neither_true_nor_false(raw):
+    with pytest.raises(MissingSegment, match='segment "Gone" does not exist in store acme'):
+        evaluate(rule(raw), ctx({}))
+    node = ConditionNode.model_validate({"id": "c", "type": "condition", "if": raw, "then": "a", "else": "b"})
+    outcome = visit(node, ctx({}))
+    assert (None, 'segment "Gone" does not exist in store acme') == (outcome.next, outcome.failure)
 
 
 def test_timer_woken_run_has_no_event_data():
