@@ -11,18 +11,24 @@ import isodate
 from engine.model import Context, Edge, NodeHandler, Outcome
 from schemas.flow import EVENT_TYPE_PATTERN, WaitNode
 
+MAX_WAIT = timedelta(days=3650)
+"""The longest wait (about ten years): a run's wake time must stay a date the database and
+Python can hold, whatever time the run starts."""
+
 
 @functools.lru_cache(maxsize=1024)  # a flow has few durations and the hot loop asks for them again and again
 def parse_duration(text: str) -> timedelta:
-    """ISO-8601 duration of fixed length; ValueError names what is wrong."""
+    """ISO-8601 duration of fixed length, at most MAX_WAIT; ValueError names what is wrong."""
     try:
         value = isodate.parse_duration(text)
-    except (isodate.ISO8601Error, ValueError):
+    except (isodate.ISO8601Error, ValueError, OverflowError):
         raise ValueError(f"{text!r} is not an ISO-8601 duration such as P3D or PT12H") from None
     if not isinstance(value, timedelta):  # years and months have no fixed length
         raise ValueError(f"{text!r} uses years or months; use days (P30D) instead")
     if value <= timedelta(0):
         raise ValueError(f"{text!r} is not a positive duration")
+    if value > MAX_WAIT:
+        raise ValueError(f"{text!r} is longer than the longest wait, P{MAX_WAIT.days}D")
     return value
 
 

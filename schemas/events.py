@@ -175,13 +175,13 @@ def _unstorable_in_json(raw: bytes) -> str | None:
 def _unstorable(value: Any, path: str) -> str | None:
     """The first value PostgreSQL cannot store or JSON cannot carry, as `path: why`."""
     if isinstance(value, str):
-        why = _bad_text(value)
+        why = unstorable_text(value)
         return f"{path}: {why}" if why else None
     if isinstance(value, float):
         return None if math.isfinite(value) else f"{path}: {value} is not a number JSON can hold"
     if isinstance(value, dict):
         for key, item in value.items():
-            why = _bad_text(str(key))
+            why = unstorable_text(str(key))
             if why:  # named by where it is, not by itself
                 return f"{path or 'the event'}: a key {why}"
             problem = _unstorable(item, f"{path}.{key}" if path else str(key))
@@ -195,7 +195,8 @@ def _unstorable(value: Any, path: str) -> str | None:
     return None
 
 
-def _bad_text(text: str) -> str | None:
+def unstorable_text(text: str) -> str | None:
+    """Why PostgreSQL cannot store `text` (a NUL character, a lone surrogate), or None."""
     if "\x00" in text:
         return "contains a NUL character"
     surrogate = _SURROGATE.search(text)

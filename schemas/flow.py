@@ -8,9 +8,34 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
+from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationInfo, field_validator
+
+from schemas.names import segment_name_problem
 
 MAX_NODES = 500
+EVENT_TYPE_PATTERN = r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$"
+FLOW_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,99}$"
+NODE_ID_PATTERN = r"^[A-Za-z0-9_.:-]+$"
+FIELD_PATTERN = r"^(data|customer)\.[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*$"
+PATTERNS_IN_WORDS = {
+    FLOW_ID_PATTERN: "must be 1-100 lowercase letters, digits, '-' or '_', starting with a letter or digit",
+    NODE_ID_PATTERN: "may hold letters, digits and _ . : - only",
+    EVENT_TYPE_PATTERN: "must be a dotted lowercase event type such as order.processed",
+    FIELD_PATTERN: "must be data.<path> (the event's data) or customer.<field>",
+}
+"""What each pattern asks, as `flows validate` says it to an author."""
+
+
+def _segment_name(name: str) -> str:
+    problem = segment_name_problem(name)
+    if problem:
+        raise ValueError(f"segment name {name!a} {problem}")
+    return name
+
+
+SegmentName = Annotated[str, AfterValidator(_segment_name)]
+"""The rule `segments create` applies (schemas.names), so a flow cannot name a segment that
+could never exist."""
 
 
 class Strict(BaseModel):
@@ -23,21 +48,31 @@ FieldOp = Literal["eq", "ne", "gt", "gte", "lt", "lte", "in", "not_in", "contain
 
 
 class InSegmentRule(Strict):
-    in_segment: str = Field(min_length=1)
+    in_segment: SegmentName
     """True when the customer is a member of this segment (name, case-insensitive)."""
 
 
 class NotInSegmentRule(Strict):
-    not_in_segment: str = Field(min_length=1)
+    not_in_segment: SegmentName
     """True when the customer is not a member of this segment."""
 
 
 class FieldRule(Strict):
-    field: str = Field(pattern=r"^(data|customer)\.[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*$")
+    field: str = Field(pattern=FIELD_PATTERN)
     """`data.<path>` (the event's data) or `customer.<field>`."""
     op: FieldOp
     """`exists` takes true or false; on a missing field every other op is false."""
     value: Any = None
+
+    @field_validator("value", mode="after")
+    @classmethod
+    def _fits_op(cls, value: Any, info: ValidationInfo) -> Any:
+        op = info.data.get("op")  # validated before value, which is declared after it
+        if op == "exists" and not isinstance(value, bool):
+            raise ValueError("exists takes true or false")
+        if op in ("in", "not_in") and not isinstance(value, list):
+            raise ValueError(f"{op} takes a list")
+        return value
 
 
 class AllRule(Strict):
@@ -82,7 +117,7 @@ Rule = Annotated[
 
 # --- nodes -----------------------------------------------------------------------------------
 
-NodeId = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")]
+NodeId = Annotated[str, Field(min_length=1, max_length=100, pattern=NODE_ID_PATTERN)]
 Next = NodeId | None
 
 
@@ -90,7 +125,7 @@ class SegmentNode(Strict):
     id: NodeId
     type: Literal["segment"]
     operation: Literal["add", "remove"]
-    segment: str = Field(min_length=1, max_length=100)
+    segment: SegmentName
     """Segment name in the flow's store."""
     create_if_missing: bool = False
     """add only: create the segment at deploy time if the store does not have it."""
@@ -153,9 +188,6 @@ Node = Annotated[
 
 # --- flow ------------------------------------------------------------------------------------
 
-EVENT_TYPE_PATTERN = r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$"
-
-
 class Trigger(Strict):
     event: str = Field(pattern=EVENT_TYPE_PATTERN)
     """The input event type that starts a run, e.g. order.processed."""
@@ -163,12 +195,17 @@ class Trigger(Strict):
     """Only events for which this rule holds start a run."""
 
 
-class Flow(Strict):
-    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,99}$")
+class FlowHeader(Strict):
+    """A flow without its nodes: validated on its own, so one bad node hides nothing else."""
+
+    id: str = Field(pattern=FLOW_ID_PATTERN)
     store_id: str
     name: str = Field(min_length=1)
     trigger: Trigger
     reentry: Literal["once", "not_while_active", "always"] = "not_while_active"
     """once: at most once ever; not_while_active: not while a run is live; always: every trigger."""
     start: NodeId
+
+
+class Flow(FlowHeader):
     nodes: list[Node] = Field(min_length=1)

@@ -11,7 +11,7 @@ import click
 
 from engine.graph import mermaid
 from engine.simulate import simulate
-from engine.validate import FlowError, validate
+from engine.validate import FlowError, check, parse_definition, validate
 from schemas.flow import Flow
 from schemas.reports import Report
 from segflow import eventsfile
@@ -43,10 +43,9 @@ def load_definition(path: Path) -> tuple[Any, list[FlowError]]:
         return None, [FlowError(None, "no such file")]
     except UnicodeDecodeError:
         return None, [FlowError(None, "not UTF-8 text")]
-    try:
-        return json.loads(text), []
-    except json.JSONDecodeError as exc:
-        return None, [FlowError(None, f"not valid JSON: line {exc.lineno} column {exc.colno}: {exc.msg}")]
+    except OSError as exc:
+        return None, [FlowError(None, f"cannot be read: {exc.strerror or exc}")]
+    return parse_definition(text)
 
 
 @flows.command("validate")
@@ -61,13 +60,14 @@ def validate_(app: AppContext, files: tuple[Path, ...], store_id: str | None, as
     for path in files:
         raw, errors = load_definition(path)
         flow = None
-        if not errors:
-            flow, errors = validate(raw)
+        if raw is not None:
+            flow, structural = check(raw)  # the valid parts, so the store checks see them too
+            errors.extend(structural)
         checked.append((path, flow, errors))
     if store_id is not None:
         with app.db() as conn:
             for _path, flow, errors in checked:
-                if flow is not None and not errors:
+                if flow is not None:
                     if flow.store_id != store_id:
                         errors.append(FlowError(None, f"store_id is {flow.store_id}, not {store_id}"))
                     else:
@@ -205,8 +205,9 @@ def load_flow(path: Path) -> tuple[Any, Flow]:
     """(the JSON as written, the flow) from `path`, or every problem with it on stderr and exit 1."""
     raw, errors = load_definition(path)
     flow = None
-    if not errors:
-        flow, errors = validate(raw)
+    if raw is not None:
+        flow, structural = validate(raw)
+        errors.extend(structural)
     if errors or flow is None:
         _print_errors(path, errors)
         raise click.exceptions.Exit(1)

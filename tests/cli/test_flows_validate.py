@@ -42,3 +42,31 @@ def test_schema_is_json_schema_of_the_format(cli):
     schema = json.loads(result.out)
     assert {"id", "store_id", "name", "trigger", "start", "nodes"} <= set(schema["required"])
     assert "if" in schema["$defs"]["ConditionNode"]["properties"]
+
+
+def test_a_cycle_does_not_hide_the_store_checks(cli, write_file):
+    assert 0 == cli("stores", "create", "acme", "--plan", "pro").code
+    raw = json.loads((Path(EXAMPLES[0]).parent / "big-spender-credits.json").read_text())
+    nodes = {n["id"]: n for n in raw["nodes"]}
+    nodes["tag"]["next"] = "is-big"  # a loop with no wait, and "Big Spenders" does not exist
+    path = write_file("loop.json", json.dumps(raw))
+    result = cli("flows", "validate", "--store", "acme", "--json", str(path))
+    assert 1 == result.code
+    found = {(e["node"], e["message"]) for e in json.loads(result.out)[0]["errors"]}
+    assert ("is-big", 'segment "Big Spenders" does not exist in store acme') in found
+    assert any(message == "is on a cycle with no wait node" for _node, message in found)
+
+
+def test_deploy_names_every_problem_not_the_first(cli, write_file):
+    assert 0 == cli("stores", "create", "acme", "--plan", "pro").code
+    raw = json.loads((Path(EXAMPLES[0]).parent / "big-spender-credits.json").read_text())
+    raw["nodes"].append({"id": "x", "type": "segment", "operation": "remove", "segment": "Gone", "next": "tag"})
+    raw["nodes"][1]["next"] = "x"
+    path = write_file("two.json", json.dumps(raw))
+    result = cli("flows", "deploy", str(path))
+    assert 1 == result.code
+    assert [
+        'flow big-spender-credits: node is-big: segment "Big Spenders" does not exist in store acme',
+        'flow big-spender-credits: node x: segment "Gone" does not exist in store acme',
+        "error: flow big-spender-credits cannot be deployed: 2 problems",
+    ] == result.err.strip().splitlines()

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.validate import FlowError, validate
+from engine.validate import FlowError, check, parse_definition, validate
 from nodes import REGISTRY
 from schemas.flow import Node
 
@@ -115,3 +115,87 @@ def test_rule_errors_name_the_path_the_author_wrote():
 
 def test_not_an_object():
     assert [(None, "a flow definition must be a JSON object")] == errors_of([1, 2])
+
+
+def problems(text):
+    """What `flows validate` says of a file's text: the JSON's problems, then the structure's."""
+    raw, errors = parse_definition(text)
+    if raw is not None:
+        errors += check(raw)[1]
+    return [(e.node, e.message) for e in errors]
+
+
+def with_node(change):
+    raw = base()
+    change(raw)
+    return json.dumps(raw)
+
+
+def test_a_bad_node_hides_neither_other_nodes_nor_the_graph():
+    def two(raw):
+        node(raw, "discount").update(colour="red")  # a schema error
+        node(raw, "notify").update(next="nowhere")  # a graph error elsewhere
+        raw["name"] = ""  # and one in the flow's own fields
+
+    assert {(None, "name: must not be empty"), ("discount", "colour: unknown field"), ("notify", "next refers to unknown node 'nowhere'")} == set(mutate(two))
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (lambda r: r.update(id="Big Flow"), (None, "id: must be 1-100 lowercase letters, digits, '-' or '_', starting with a letter or digit")),
+        (lambda r: r["trigger"].update(event="Order Processed"), (None, "trigger.event: must be a dotted lowercase event type such as order.processed")),
+        (lambda r: node(r, "ab")["branches"][0].update(percent="half"), ("ab", "branches[0].percent: must be a whole number")),
+        (lambda r: r.update(reentry="sometimes"), (None, "reentry: must be 'once', 'not_while_active' or 'always'")),
+    ],
+)
+def test_messages_are_in_the_authors_words(change, expected):
+    assert [expected] == mutate(change)
+
+
+def rule_node(rule):
+    return lambda raw: (raw["nodes"].insert(0, {"id": "c", "type": "condition", "if": rule, "then": "ab", "else": None}), raw.update(start="c"))
+
+
+@pytest.mark.parametrize(
+    ("rule", "message"),
+    [
+        ({"field": "data.x", "op": "exists", "value": "yes"}, "if.value: exists takes true or false"),
+        ({"field": "data.x", "op": "in", "value": "gold"}, "if.value: in takes a list"),
+        ({"in_segment": " VIP"}, "if.in_segment: segment name ' VIP' has spaces at its start or end"),
+        ({"not_in_segment": "VIP\nList"}, "if.not_in_segment: segment name 'VIP\\nList' contains a control character (U+000A)"),
+        ({"in_segment": ""}, "if.in_segment: segment name '' is empty"),
+    ],
+)
+def test_rules_the_engine_could_not_apply_are_refused(rule, message):
+    assert [("c", message)] == mutate(rule_node(rule))
+
+
+@pytest.mark.parametrize("duration", ["P3650000D", "PT99999999999999999999S", "P99999999999999999999D"])
+def test_durations_beyond_the_longest_wait_are_refused_not_a_traceback(duration):
+    [(where, message)] = mutate(lambda r: node(r, "cool-off").update(duration=duration))
+    assert "cool-off" == where
+    assert "longer than the longest wait, P3650D" in message or "is not an ISO-8601 duration" in message
+
+
+def test_what_json_parsers_disagree_on_or_postgresql_cannot_store():
+    text = with_node(lambda r: node(r, "discount")["params"].update(note="<nul>", rate="<nan>", cap="<inf>"))
+    text = text.replace('"<nul>"', '"a\\u0000b"').replace('"<nan>"', "NaN").replace('"<inf>"', "1e999")
+    found = problems(text)
+    assert (None, "NaN is not a number JSON can carry") in found
+    assert (None, "1e999 is beyond the numbers JSON can carry") in found
+    assert ("discount", "params.note: contains a NUL character") in found
+    surrogate = with_node(lambda r: r.update(name="<s>")).replace('"<s>"', '"\\ud800"')
+    assert [(None, "name: contains a lone surrogate ('\\ud800')")] == problems(surrogate)
+
+
+def test_a_key_given_twice_is_refused_even_the_id():
+    text = with_node(lambda r: None).replace('"id": "notify"', '"id": "notify", "id": "notify2"', 1)
+    assert ("notify2", "the key 'id' is given twice; give it once") in problems(text)
+
+
+@pytest.mark.parametrize("levels", [40, 500])  # 500 used to be a RecursionError traceback
+def test_nesting_beyond_the_limit_is_an_error_not_a_recursion_error(levels):
+    deep = '{"all": [' * levels + '{"in_segment": "VIP"}' + "]}" * levels
+    text = with_node(rule_node({"in_segment": "<deep>"})).replace('{"in_segment": "<deep>"}', deep)
+    assert [(None, "the JSON nests deeper than 64 levels")] == problems(text)
