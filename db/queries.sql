@@ -469,7 +469,7 @@ ON CONFLICT DO NOTHING
 RETURNING id, name, source, created_at, auto_sync, last_synced_at;
 
 -- name: lock_external_segment
--- A sync holds its segment for its whole run, so two syncs of one segment never overlap.
+-- A sync locks its segment while it writes what it fetched, so two syncs' writes never interleave.
 SELECT external_type, external_id FROM segments
 WHERE store_id = %(store_id)s AND id = %(segment_id)s AND source = 'klaviyo'
 FOR UPDATE;
@@ -481,22 +481,37 @@ JOIN customers c ON c.store_id = m.store_id AND c.id = m.customer_id
 WHERE m.store_id = %(store_id)s AND m.segment_id = %(segment_id)s;
 
 -- name: mark_synced
--- A sync that changed nothing still counts as a sync.
-UPDATE segments SET last_synced_at = %(now)s WHERE store_id = %(store_id)s AND id = %(segment_id)s;
+-- A sync that changed nothing still counts as a sync; its claim, if it had one, is done.
+UPDATE segments SET last_synced_at = %(now)s, sync_claimed_until = NULL
+WHERE store_id = %(store_id)s AND id = %(segment_id)s;
+
+-- name: claim_sync_until
+-- A failed daily sync keeps its segment claimed until it may be tried again.
+UPDATE segments SET sync_claimed_until = %(until)s WHERE store_id = %(store_id)s AND id = %(segment_id)s;
+
+-- name: external_segment
+-- What a Klaviyo segment mirrors, read before fetching (no lock: nothing is held across HTTP).
+SELECT external_type, external_id FROM segments
+WHERE store_id = %(store_id)s AND id = %(segment_id)s AND source = 'klaviyo';
 
 -- name: set_auto_sync
 -- `segments set NAME --auto-sync on|off`.
 UPDATE segments SET auto_sync = %(auto_sync)s WHERE store_id = %(store_id)s AND id = %(segment_id)s;
 
--- name: due_syncs
--- Klaviyo segments whose daily sync is due, oldest first; one another worker holds is skipped.
-SELECT store_id, id, name FROM segments
-WHERE source = 'klaviyo' AND auto_sync AND external_id IS NOT NULL
-  AND (last_synced_at IS NULL OR last_synced_at <= %(due_before)s)
-  AND NOT id = ANY(%(skip)b::bigint[])
-ORDER BY last_synced_at NULLS FIRST
-LIMIT 1
-FOR UPDATE SKIP LOCKED;
+-- name: claim_due_sync
+-- The Klaviyo segment whose daily sync is most overdue, claimed until `until` (committed at once:
+-- the sync fetches from Klaviyo with no transaction open). A claimed one is skipped.
+UPDATE segments SET sync_claimed_until = %(until)s
+WHERE id = (
+    SELECT id FROM segments
+    WHERE source = 'klaviyo' AND auto_sync AND external_id IS NOT NULL
+      AND (last_synced_at IS NULL OR last_synced_at <= %(due_before)s)
+      AND (sync_claimed_until IS NULL OR sync_claimed_until <= %(now)s)
+    ORDER BY last_synced_at NULLS FIRST
+    LIMIT 1
+    FOR UPDATE SKIP LOCKED
+)
+RETURNING store_id, id, name;
 
 -- name: lock_member_customers
 -- Manual, CSV and sync membership changes lock their customers like the worker does (by email),

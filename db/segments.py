@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from db import Conn, Pending
 from db.queries import sql
@@ -142,10 +143,12 @@ def remove_many(conn: Conn, store_id: str, rows: Sequence[tuple[int, int]]) -> N
 
 _INSERT_EXTERNAL = sql("insert_external_segment")
 _LOCK_EXTERNAL = sql("lock_external_segment")
+_EXTERNAL = sql("external_segment")
 _MEMBER_IDS = sql("member_ids")
 _MARK_SYNCED = sql("mark_synced")
 _SET_AUTO_SYNC = sql("set_auto_sync")
-_DUE_SYNCS = sql("due_syncs")
+_CLAIM_DUE_SYNC = sql("claim_due_sync")
+_CLAIM_SYNC_UNTIL = sql("claim_sync_until")
 _LOCK_MEMBER_CUSTOMERS = sql("lock_member_customers")
 
 
@@ -169,7 +172,15 @@ def insert_external(
 
 def lock_external(conn: Conn, store_id: str, segment_id: int) -> tuple[str, str] | None:
     """(external type, external id) of a Klaviyo segment, locked until the transaction ends."""
-    row = conn.execute(_LOCK_EXTERNAL, {"store_id": store_id, "segment_id": segment_id}).fetchone()
+    return _external(conn.execute(_LOCK_EXTERNAL, {"store_id": store_id, "segment_id": segment_id}).fetchone())
+
+
+def external(conn: Conn, store_id: str, segment_id: int) -> tuple[str, str] | None:
+    """(external type, external id) of a Klaviyo segment, unlocked."""
+    return _external(conn.execute(_EXTERNAL, {"store_id": store_id, "segment_id": segment_id}).fetchone())
+
+
+def _external(row: tuple[Any, ...] | None) -> tuple[str, str] | None:
     return (str(row[0]), str(row[1])) if row and row[0] and row[1] else None
 
 
@@ -187,10 +198,15 @@ def set_auto_sync(conn: Conn, store_id: str, segment_id: int, auto_sync: bool) -
     conn.execute(_SET_AUTO_SYNC, {"store_id": store_id, "segment_id": segment_id, "auto_sync": auto_sync})
 
 
-def due_sync(conn: Conn, due_before: datetime, skip: Sequence[int] = ()) -> DueSync | None:
-    """The next Klaviyo segment due for its daily sync, locked (across stores: the worker serves all)."""
-    row = conn.execute(_DUE_SYNCS, {"due_before": due_before, "skip": list(skip)}).fetchone()
+def claim_due_sync(conn: Conn, now: datetime, due_before: datetime, until: datetime) -> DueSync | None:
+    """The next Klaviyo segment due for its daily sync (across stores: the worker serves all),
+    claimed until `until`. The caller must not be in a transaction: the claim is meant to be seen."""
+    row = conn.execute(_CLAIM_DUE_SYNC, {"now": now, "due_before": due_before, "until": until}).fetchone()
     return DueSync(*row) if row else None
+
+
+def claim_sync_until(conn: Conn, store_id: str, segment_id: int, until: datetime) -> None:
+    conn.execute(_CLAIM_SYNC_UNTIL, {"store_id": store_id, "segment_id": segment_id, "until": until})
 
 
 def lock_member_customers(conn: Conn, store_id: str, customer_ids: Sequence[int]) -> None:

@@ -14,7 +14,7 @@ printed, logged or put in an error message.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
@@ -26,6 +26,7 @@ from db import Conn, credentials
 from db import segments as segment_rows
 from db.segments import SegmentRow
 from integrations.klaviyo import Client, KlaviyoAuthError, KlaviyoError, KlaviyoNotFound, KlaviyoUnavailable, Resource
+from integrations.klaviyo.client import DEADLINE_S
 from schemas.email import normalise_email
 from schemas.reports import SyncReport
 from segflow import stores
@@ -155,28 +156,35 @@ def sync(conn: Conn, config: Config, store_id: str, name: str, progress: Progres
         raise missing_segment(conn, store_id, name)
     if segment.source != PROVIDER:
         raise InvalidInput(f'segment "{segment.name}" is a {segment.source} segment; only Klaviyo segments sync')
-    with conn.transaction():
-        return _sync_locked(conn, config, store_id, segment, progress)
+    return _sync(conn, config, store_id, segment, progress, datetime.now(UTC))
 
 
-def sync_due(conn: Conn, config: Config, now: datetime, skip: Sequence[int] = ()) -> tuple[int, SyncReport] | None:
-    """The worker's daily sync of the next due segment (not in `skip`): (segment id, report), or None."""
-    with conn.transaction():
-        due = segment_rows.due_sync(conn, now - SYNC_EVERY, skip)
-        if due is None:
-            return None
-        segment = segment_rows.get(conn, due.store_id, due.name)
-        assert segment is not None
-        with structlog.contextvars.bound_contextvars(store_id=due.store_id, segment=due.name):
-            try:
-                return due.segment_id, _sync_locked(conn, config, due.store_id, segment, lambda _n: None, now)
-            except SegflowError as exc:
-                raise SyncFailed(due.segment_id, str(exc)) from None
-            except (psycopg.OperationalError, psycopg.InterfaceError):
-                raise  # the database: every segment waits for it alike
-            except Exception as exc:  # a bug one segment's data triggers must not stop the others' syncs
+# A daily sync's claim outlasts the client's deadline; a failed one is tried again an hour later.
+CLAIM_FOR = timedelta(seconds=DEADLINE_S) + timedelta(minutes=5)
+RETRY_FAILED_AFTER = timedelta(hours=1)
+
+
+def sync_due(conn: Conn, config: Config, now: datetime) -> tuple[int, SyncReport] | None:
+    """The worker's daily sync of the next due segment: (segment id, report), or None when none
+    is due. Two workers never sync one segment at once: each claims it first (committed)."""
+    due = segment_rows.claim_due_sync(conn, now, now - SYNC_EVERY, now + CLAIM_FOR)
+    if due is None:
+        return None
+    with structlog.contextvars.bound_contextvars(store_id=due.store_id, segment=due.name):
+        try:
+            segment = segment_rows.get(conn, due.store_id, due.name)
+            if segment is None or segment.id != due.segment_id:
+                raise InvalidInput(f'segment "{due.name}" was deleted or renamed before it synced')
+            return due.segment_id, _sync(conn, config, due.store_id, segment, lambda _n: None, now)
+        except (psycopg.OperationalError, psycopg.InterfaceError):
+            raise  # the database: every segment waits for it alike (the claim lapses on its own)
+        except Exception as exc:  # a bug one segment's data triggers must not stop the others' syncs
+            if not isinstance(exc, SegflowError):
                 log.exception("klaviyo_sync_crashed", segment_id=due.segment_id)
-                raise SyncFailed(due.segment_id, f"{type(exc).__name__}: {exc}".splitlines()[0]) from None
+            with contextlib.suppress(psycopg.Error):
+                segment_rows.claim_sync_until(conn, due.store_id, due.segment_id, now + RETRY_FAILED_AFTER)
+            reason = str(exc) if isinstance(exc, SegflowError) else f"{type(exc).__name__}: {exc}".splitlines()[0]
+            raise SyncFailed(due.segment_id, reason) from None
 
 
 class SyncFailed(Exception):
@@ -187,16 +195,23 @@ class SyncFailed(Exception):
         self.segment_id = segment_id
 
 
-def _sync_locked(
-    conn: Conn, config: Config, store_id: str, segment: SegmentRow, progress: Progress, now: datetime | None = None
+def _sync(
+    conn: Conn, config: Config, store_id: str, segment: SegmentRow, progress: Progress, now: datetime
 ) -> SyncReport:
-    external = segment_rows.lock_external(conn, store_id, segment.id)
+    """Fetch every profile first, with no transaction open; then, in one short transaction,
+    mirror them, if the segment still mirrors what was fetched."""
+    external = segment_rows.external(conn, store_id, segment.id)
     if external is None:
         raise InvalidInput(f'segment "{segment.name}" has no Klaviyo list or segment to sync from')
     kind: Kind = "list" if external[0] == "list" else "segment"
     with _client(conn, config, store_id) as client:
         profiles, emails = _fetch(client, store_id, kind, external[1], progress)
-    report = _mirror(conn, store_id, segment, profiles, emails, now or datetime.now(UTC))
+    with conn.transaction():
+        if segment_rows.lock_external(conn, store_id, segment.id) != external:
+            raise UserError(
+                f'segment "{segment.name}" was deleted or changed while it synced; nothing was changed'
+            )
+        report = _mirror(conn, store_id, segment, profiles, emails, now)
     log.info("klaviyo_synced", store_id=store_id, segment=segment.name, **report.model_dump())
     return report
 

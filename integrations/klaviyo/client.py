@@ -6,7 +6,11 @@
   `email` and the largest page Klaviyo allows for these endpoints (100).
 - `429` waits as long as `Retry-After` says; `5xx`, timeouts and connection errors are retried
   with bounded exponential back-off (tenacity). `401/403` and `404` are not retried.
-- The key is held as a SecretStr: it never appears in reprs, logs or exception messages.
+- The key is held as a SecretStr: it never appears in reprs, logs or exception messages, and
+  it is sent only to the configured base URL's origin: a `links.next` on another host, or
+  scheme, or port is refused, never followed.
+- A server that trickles or pages forever cannot hold a caller: each client has an overall
+  deadline, a page limit, and refuses a `next` it has already been given.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ PAGE_SIZE = 100  # Klaviyo's maximum for list and segment profiles
 MAX_ATTEMPTS = 6
 BACKOFF_S = (0.5, 1.0, 2.0, 4.0, 8.0)
 MAX_RETRY_AFTER_S = 60.0
+DEADLINE_S = 900.0  # one import or sync: 10,000 profiles take under a second against a fast server
+MAX_PAGES = 100_000  # 10 million profiles
 
 Kind = Literal["list", "segment"]
 
@@ -73,8 +79,14 @@ class Client:
         api_key: SecretStr,
         *,
         timeout_s: float = 15.0,
+        deadline_s: float = DEADLINE_S,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        self._origin = httpx.URL(base_url)
+        self._deadline = clock() + deadline_s
+        self._deadline_s = deadline_s
+        self._clock = clock
         self._http = httpx.Client(
             base_url=base_url.rstrip("/"),
             timeout=timeout_s,
@@ -126,12 +138,31 @@ class Client:
     def _pages(self, path: str, params: dict[str, str]) -> Iterator[dict[str, Any]]:
         url: str | None = path
         query: dict[str, str] | None = params
+        seen: set[str] = set()
         while url is not None:
+            if len(seen) >= MAX_PAGES:
+                raise KlaviyoError(f"Klaviyo gave more than {MAX_PAGES:,} pages; stopped")
+            seen.add(url)
             document = self._get(url, query)
             yield document
             with _reading(document):
                 next_url = (document.get("links") or {}).get("next")
+            if next_url is not None and not isinstance(next_url, str):
+                raise KlaviyoError("Klaviyo sent a malformed reply (links.next is not a URL)")
+            if next_url and next_url in seen:
+                raise KlaviyoError("Klaviyo's next page is one it already gave; stopped rather than loop")
+            if next_url:
+                self._check_origin(next_url)
             url, query = (next_url, None) if next_url else (None, None)  # `next` carries every parameter
+
+    def _check_origin(self, url: str) -> None:
+        """The API key goes with every request: only ever to the configured origin."""
+        target = self._origin.join(url)
+        if (target.scheme, target.host, target.port) != (self._origin.scheme, self._origin.host, self._origin.port):
+            raise KlaviyoError(
+                f"Klaviyo's next page link points to {target.scheme}://{target.host}, not {self._origin.host}; "
+                "refused: the API key is only sent to the configured Klaviyo address"
+            )
 
     def _get(self, url: str, params: dict[str, str] | None = None) -> dict[str, Any]:
         retrying = Retrying(
@@ -150,6 +181,8 @@ class Client:
         raise AssertionError("tenacity either returns or raises")
 
     def _get_once(self, url: str, params: dict[str, str] | None) -> dict[str, Any]:
+        if self._clock() > self._deadline:
+            raise KlaviyoUnavailable(f"Klaviyo took longer than {self._deadline_s:.0f} s; stopped")
         self.requests += 1
         try:
             response = self._http.get(url, params=params)

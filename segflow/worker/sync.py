@@ -1,14 +1,14 @@
 """Daily Klaviyo syncs (SPEC §6) on a thread of their own, so HTTP never holds up the events.
 
 The thread survives anything: one segment's failure (its key rejected, Klaviyo down or sending
-nonsense, a bug its data triggers) is logged and that segment is tried again an hour later; the
-others go on. The database being down pauses every segment alike, until it answers.
+nonsense, a bug its data triggers) is logged and that segment is tried again an hour later (its
+claim in the database says so, for every worker); the others go on. The database being down
+pauses every segment alike, until it answers.
 """
 
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from datetime import datetime
 
@@ -25,7 +25,6 @@ log = structlog.get_logger()
 
 class SyncLoop(threading.Thread):
     CHECK_EVERY_S = 30.0
-    RETRY_FAILED_AFTER_S = 3600.0  # a failing sync (bad key, Klaviyo down) is not retried in a loop
 
     def __init__(self, config: Config, database_url: str, clock: Callable[[], datetime]) -> None:
         super().__init__(name="segflow-sync", daemon=True)
@@ -34,7 +33,6 @@ class SyncLoop(threading.Thread):
         self.clock = clock
         self._halt = threading.Event()
         self._checked = threading.Event()
-        self._failed: dict[int, float] = {}
 
     @property
     def idle(self) -> bool:
@@ -61,13 +59,10 @@ class SyncLoop(threading.Thread):
 
     def _sync_all_due(self, conn: Conn) -> None:
         while not self._halt.is_set():
-            now = time.monotonic()
-            skip = [segment for segment, until in self._failed.items() if until > now]
             try:
-                done = klaviyo.sync_due(conn, self.config, self.clock(), skip)
+                done = klaviyo.sync_due(conn, self.config, self.clock())
             except klaviyo.SyncFailed as exc:
                 log.warning("klaviyo_sync_failed", segment_id=exc.segment_id, reason=str(exc))
-                self._failed[exc.segment_id] = now + self.RETRY_FAILED_AFTER_S
                 continue
             if done is None:
                 return

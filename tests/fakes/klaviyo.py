@@ -12,6 +12,7 @@ import base64
 import json
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -37,6 +38,12 @@ class FakeKlaviyo:
     requests: list[tuple[str, dict[str, str]]] = field(default_factory=list)
     _faults: list[tuple[int, int, float | None]] = field(default_factory=list)
     """(answer at request number, status, retry-after)"""
+    next_base: str | None = None
+    """Set: `links.next` points there instead of at this server (a hostile or confused server)."""
+    repeat_cursor: bool = False
+    """Set: every page's `next` is the first page again (a server that pages forever)."""
+    on_request: Callable[[str], None] = lambda _path: None
+    """Called with each request's path before it is answered (tests look at the database then)."""
 
     def start(self) -> FakeKlaviyo:
         fake = self
@@ -78,6 +85,7 @@ class FakeKlaviyo:
 
     def handle(self, raw_path: str, headers: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
         self.requests.append((raw_path, headers))
+        self.on_request(raw_path)
         number = len(self.requests)
         for fault in list(self._faults):
             if fault[0] == number:
@@ -136,9 +144,10 @@ class FakeKlaviyo:
             page.append({"type": "profile", "id": f"P{i:06d}", "attributes": attributes})
         following = start + size
         next_url = None
-        if following < len(group.emails):
-            params = {**query, "page[cursor]": base64.urlsafe_b64encode(str(following).encode()).decode()}
-            next_url = f"{self.base_url}{path}?{urlencode(params)}"
+        if following < len(group.emails) or self.repeat_cursor:
+            cursor = 0 if self.repeat_cursor else following
+            params = {**query, "page[cursor]": base64.urlsafe_b64encode(str(cursor).encode()).decode()}
+            next_url = f"{self.next_base or self.base_url}{path}?{urlencode(params)}"
         return 200, {"data": page, "links": {"self": path, "next": next_url}}, {}
 
 
