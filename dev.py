@@ -2,7 +2,7 @@
 """Set up and run segflow from a fresh checkout with nothing but Python 3.11+.
 
     python3 dev.py demo    # make .venv, install segflow with the embedded services, run the demo
-    python3 dev.py test    # make .venv, install segflow for development, run lint, types and tests
+    python3 dev.py test    # make .venv, install segflow for development, run lint, types, layering and tests
 
 The virtual environment is reinstalled only when pyproject.toml changes. Extra arguments after
 `test` go to pytest (e.g. `python3 dev.py test -m unit`).
@@ -53,6 +53,7 @@ def main(argv: list[str]) -> None:
     else:
         run(BIN / "ruff", "check", ".")
         run(BIN / "mypy")
+        run(BIN / "lint-imports")  # the layering contracts in pyproject.toml
         run(BIN / "pytest", *argv[1:])
 
 
