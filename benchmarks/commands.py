@@ -8,7 +8,6 @@ customers (a throw-away database on the configured PostgreSQL, as benchmarks.imp
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
@@ -17,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks.import_csv import store_and_file, summary
+from benchmarks.import_csv import import_arguments, store_and_file, summary
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -41,12 +40,7 @@ def time_commands(customers: int, rows: int, repeat: int) -> dict[str, object]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--customers", type=int, default=100_000)
-    parser.add_argument("--rows", type=int, default=8_900)
-    parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--json", action="store_true")
-    args = parser.parse_args()
+    args = import_arguments(__doc__.splitlines()[0])
     figures = time_commands(args.customers, args.rows, args.repeat)
     if args.json:
         print(json.dumps(figures))

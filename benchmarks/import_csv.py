@@ -74,13 +74,18 @@ def summary(customers: int, rows: int, timings: list[float]) -> dict[str, float 
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def import_arguments(description: str) -> argparse.Namespace:
+    """--customers, --rows, --repeat and --json, as every import benchmark takes them."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--rows", type=int, default=8_900)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--json", action="store_true")
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = import_arguments(__doc__.splitlines()[0])
     figures = time_import(args.customers, args.rows, args.repeat)
     if args.json:
         print(json.dumps(figures))

@@ -1,1 +1,5 @@
-"""The worker's I/O edges: the Kafka consumer loop, outbox relay, scheduler and dead letters."""
+"""The worker's edges to Kafka and PostgreSQL, each a module: the input topic read from the stored
+offsets (input), applying a batch (events), dead letters (dlq), the outbox relay (relay), waking
+due waits (scheduler) and the Kafka clients with their settings (kafka). The loop that runs
+them is segflow/worker/.
+"""

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 
 from db import Conn, Pending
 from db.queries import sql
 
 _UPSERT = sql("upsert_customers")
-_LIST = sql("list_customers")
-_COUNT = sql("count_customers")
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,16 +18,6 @@ class CustomerFields:
     first_name: str | None = None
     last_name: str | None = None
     phone: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class CustomerRow:
-    email: str
-    external_id: str | None
-    first_name: str | None
-    last_name: str | None
-    phone: str | None
-    created_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,16 +36,6 @@ def upsert(conn: Conn, store_id: str, customers: Sequence[CustomerFields]) -> Up
     flags = [row[0] for row in conn.execute(_UPSERT, params).fetchall()]
     added = sum(flags)
     return UpsertCounts(added=added, updated=len(flags) - added)
-
-
-def list_page(conn: Conn, store_id: str, limit: int) -> list[CustomerRow]:
-    return [CustomerRow(*row) for row in conn.execute(_LIST, {"store_id": store_id, "limit": limit})]
-
-
-def count(conn: Conn, store_id: str) -> int:
-    row = conn.execute(_COUNT, {"store_id": store_id}).fetchone()
-    assert row is not None
-    return int(row[0])
 
 
 @dataclass(slots=True)

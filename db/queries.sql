@@ -59,15 +59,6 @@ WHERE (c.external_id, c.first_name, c.last_name, c.phone) IS DISTINCT FROM
        coalesce(excluded.last_name, c.last_name), coalesce(excluded.phone, c.phone))
 RETURNING (xmax = 0) AS inserted;
 
--- name: list_customers
--- A page of a store's customers, for the demo and operators.
-SELECT email, external_id, first_name, last_name, phone, created_at
-FROM customers WHERE store_id = %(store_id)s ORDER BY email LIMIT %(limit)s;
-
--- name: count_customers
--- How many customers a store has.
-SELECT count(*) FROM customers WHERE store_id = %(store_id)s;
-
 -- name: insert_segment
 -- Creates a segment; the unique index on lower(name) reports a clash as no row.
 INSERT INTO segments (store_id, name, source, auto_sync)

@@ -64,8 +64,9 @@ class Context:
 @dataclass(frozen=True, slots=True)
 class ChangeMembership:
     segment: str
+    """Created when the store does not have it: the Segment node fails the run before this
+    effect unless it has create_if_missing."""
     operation: Literal["add", "remove"]
-    create_if_missing: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -60,8 +60,6 @@ class MemberChange:
     operation: Literal["add", "remove"]
     added_by: str
     at: datetime
-    created: bool = False
-    """The segment did not exist and this change creates it (create_if_missing)."""
 
 
 @dataclass(slots=True)
@@ -215,10 +213,8 @@ def _apply(
         data = {"action": effect.action, "params": dict(effect.params)}
         step.events.append(_event(store_id, cf, step.run, driver, "action.requested", node_id, data, now))
         return
-    created = False
     if not members.exists(effect.segment):
-        members.create(effect.segment)
-        created = True
+        members.create(effect.segment)  # create_if_missing (the writer inserts the segment row)
     if (effect.operation == "add") == members.is_member(email, effect.segment):
         return  # already in (or already out): no change, no event
     name = members.name_of(effect.segment)
@@ -228,7 +224,7 @@ def _apply(
     else:
         members.remove(email, name)
         kind = "segment.member_removed"
-    step.changes.append(MemberChange(email, name, effect.operation, cf.added_by, now, created))
+    step.changes.append(MemberChange(email, name, effect.operation, cf.added_by, now))
     step.events.append(_event(store_id, cf, step.run, driver, kind, node_id, {"segment": name}, now))
 
 

@@ -10,7 +10,7 @@ def visit(node: SegmentNode, ctx: Context) -> Outcome:
     # A segment deleted after deploy cannot be written to; the run fails rather than guess.
     if not node.create_if_missing and not ctx.members.exists(node.segment):
         return Outcome(failure=f'segment "{node.segment}" does not exist in store {ctx.store_id}')
-    return Outcome(next=node.next, effects=(ChangeMembership(node.segment, node.operation, node.create_if_missing),))
+    return Outcome(next=node.next, effects=(ChangeMembership(node.segment, node.operation),))
 
 
 def successors(node: SegmentNode) -> list[Edge]:

@@ -40,14 +40,6 @@ class ImportReport(Report):
     """`segments import --create`: the segment did not exist and was made by this import."""
 
 
-class CustomerOut(Report):
-    email: str
-    external_id: str | None
-    first_name: str | None
-    last_name: str | None
-    phone: str | None
-
-
 class SegmentOut(Report):
     name: str
     source: str

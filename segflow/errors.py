@@ -52,7 +52,3 @@ class SchemaOutOfDate(UserError):
 
 class ServiceUnavailable(SegflowError):
     """A service segflow needs (PostgreSQL, Kafka) does not answer."""
-
-
-class BadMessage(SegflowError):
-    """An input message cannot be processed; its text becomes the dead-letter reason."""

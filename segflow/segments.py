@@ -1,9 +1,10 @@
 """Segments service: every way a merchant changes a segment, with one membership path.
 
-`change_members` is the single implementation of "add/remove customers to/from a segment":
-membership rows that never duplicate, `added_by` recorded, and one outbox event per real
-change, all in the caller's transaction. The CLI, CSV import, Klaviyo sync and the engine's
-Segment nodes go through it.
+`change_members` is the single implementation of a merchant's "add/remove customers to/from a
+segment": membership rows that never duplicate, `added_by` recorded, and one outbox event per
+real change, all in the caller's transaction. The CLI, CSV import and Klaviyo sync go through
+it. Segment nodes do not: the worker writes a whole batch's membership changes set-based
+(consumers.events.Applier._write), with the same rows, `added_by` and events.
 """
 
 from __future__ import annotations
