@@ -66,3 +66,12 @@ def test_a_sync_holds_no_transaction_while_klaviyo_answers(cli, db, fake, acme):
     fake.on_request = look
     assert 0 == cli("segments", "sync", "Newsletter", "--store", "acme").code
     assert len(seen) == 3 and all(s == (0, 1) for s in seen)  # three pages, and never a lock or open transaction
+
+
+@pytest.mark.parametrize(("garbled", "said"), [(b"<html>502</html>", "not JSON"), (b'{"data": 7}', "malformed reply")])
+def test_a_malformed_reply_is_an_error_that_says_so(cli, db, fake, acme, garbled, said):
+    fake.lists["L1"] = Group("News", profiles(20), garbled=garbled)
+    result = import_list(cli, "--external-id", "L1")
+    assert 1 == result.code
+    assert result.err.startswith("error: Klaviyo refused a request for store acme") and said in result.err
+    assert 0 == db.execute("SELECT count(*) FROM segments").fetchone()[0]
