@@ -23,7 +23,7 @@ from typing import Any
 
 import structlog
 
-from db import Conn, Pending, outbox
+from db import Conn, Pending, journey, outbox
 from db import customers as customer_rows
 from db import events as event_rows
 from db import flows as flow_rows
@@ -436,6 +436,9 @@ class Applier:
                 conn, store_id, [(segments[c.segment.lower()][0], customer_ids[c.email]) for c in removes]
             )
         run_rows.upsert(conn, store_id, batch.runs(), customer_ids)
+        journey.record(conn, store_id, journey.rows_of(batch.steps, customer_ids))
+        journey.record_refusals(conn, store_id, batch.refusals.values(), customer_ids)
+        batch.refusals.clear()
         for step in batch.steps:
             if step.run.status == "failed":
                 run = step.run

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from db import Conn, Pending
 from db.queries import sql
@@ -85,3 +87,31 @@ def _field_columns(customers: Sequence[CustomerFields | LockedCustomer]) -> dict
         "last_names": [c.last_name for c in customers],
         "phones": [c.phone for c in customers],
     }
+
+
+_FIND = sql("find_customers")
+_RECORD = sql("customer_record")
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerRecord:
+    id: int
+    email: str
+    external_id: str | None
+    first_name: str | None
+    last_name: str | None
+    phone: str | None
+    created_at: datetime
+
+
+def find(
+    conn: Conn, store_id: str, limit: int, search: str | None = None, segment_id: int | None = None
+) -> list[tuple[Any, ...]]:
+    """(email, external_id, first_name, last_name, phone) of matching customers, in email order."""
+    params = {"store_id": store_id, "search": search, "segment_id": segment_id, "limit": limit}
+    return list(conn.execute(_FIND, params))
+
+
+def record(conn: Conn, store_id: str, email: str) -> CustomerRecord | None:
+    row = conn.execute(_RECORD, {"store_id": store_id, "email": email}).fetchone()
+    return CustomerRecord(*row) if row else None

@@ -56,6 +56,7 @@ class ExitedRun:
     node_id: str | None
     email: str
     entered_at: datetime
+    customer_id: int
 
 
 def flows_with_status(conn: Conn, store_id: str, statuses: Sequence[str]) -> list[tuple[str, str, Any]]:
@@ -115,8 +116,8 @@ def exit_live_runs(conn: Conn, store_id: str, flow_id: str, now: datetime) -> li
     params = {"store_id": store_id, "flow_id": flow_id, "now": now}
     conn.execute(_LOCK_RUN_CUSTOMERS, params)
     return [
-        ExitedRun(key=key, flow_version=version, node_id=node_id, email=email, entered_at=entered_at)
-        for key, version, node_id, email, entered_at in conn.execute(_EXIT_RUNS, params)
+        ExitedRun(key, version, node_id, email, entered_at, customer_id)
+        for key, version, node_id, email, entered_at, customer_id in conn.execute(_EXIT_RUNS, params)
     ]
 
 

@@ -125,7 +125,7 @@ DELETE FROM segment_members m
 USING customers c
 WHERE m.store_id = %(store_id)s AND m.segment_id = %(segment_id)s
   AND c.store_id = m.store_id AND c.id = m.customer_id
-RETURNING c.email;
+RETURNING c.email, c.id;
 
 -- name: delete_segment
 -- Deletes the segment row itself (members were removed first).
@@ -207,7 +207,7 @@ UPDATE runs r SET status = 'exited', reason = 'flow archived', node_id = r.node_
 FROM customers c
 WHERE r.store_id = %(store_id)s AND r.flow_id = %(flow_id)s AND r.status IN ('active', 'waiting')
   AND c.store_id = r.store_id AND c.id = r.customer_id
-RETURNING r.key, r.flow_version, r.node_id, c.email, r.entered_at;
+RETURNING r.key, r.flow_version, r.node_id, c.email, r.entered_at, c.id;
 
 -- ===== the worker's batch (consumers/events.py) =====
 
@@ -508,3 +508,83 @@ RETURNING store_id, id, name;
 -- Manual, CSV and sync membership changes lock their customers like the worker does (by email),
 -- so a worker batch never decides on a membership view that changes under it.
 SELECT id FROM customers WHERE store_id = %(store_id)s AND id = ANY(%(ids)b::bigint[]) ORDER BY email FOR UPDATE;
+
+-- ===== journeys (SPEC §9) =====
+
+-- name: insert_journey_steps
+-- A batch's steps in one statement, in the order they happened.
+INSERT INTO journey_steps (store_id, customer_id, at, operation, event_id, event_type, flow_id, flow_version,
+                           path, status, node_id, reason, effects)
+SELECT %(store_id)s, s.customer_id, s.at, s.operation, s.event_id, s.event_type, s.flow_id, s.flow_version,
+       string_to_array(s.path, ' '), s.status, s.node_id, s.reason, s.effects::json
+FROM unnest(
+    %(customer_ids)b::bigint[], %(ats)b::timestamptz[], %(operations)b::text[], %(event_ids)b::text[],
+    %(event_types)b::text[], %(flow_ids)b::text[], %(versions)b::int[], %(paths)b::text[], %(statuses)b::text[],
+    %(node_ids)b::text[], %(reasons)b::text[], %(effects)b::text[]
+) WITH ORDINALITY AS s (customer_id, at, operation, event_id, event_type, flow_id, flow_version, path, status,
+                        node_id, reason, effects, n)
+ORDER BY s.n;
+
+-- name: upsert_trigger_refusals
+-- The latest refusal per customer and flow; an older one never replaces a newer.
+INSERT INTO trigger_refusals AS t (store_id, customer_id, flow_id, flow_version, event_id, event_type, at, reason)
+SELECT %(store_id)s, * FROM unnest(
+    %(customer_ids)b::bigint[], %(flow_ids)b::text[], %(versions)b::int[], %(event_ids)b::text[],
+    %(event_types)b::text[], %(ats)b::timestamptz[], %(reasons)b::text[]
+)
+ON CONFLICT (store_id, customer_id, flow_id) DO UPDATE
+SET flow_version = excluded.flow_version, event_id = excluded.event_id, event_type = excluded.event_type,
+    at = excluded.at, reason = excluded.reason
+WHERE t.at <= excluded.at;
+
+-- name: journey_of
+-- One customer's most recent steps (the caller puts them oldest first).
+SELECT at, operation, event_id, event_type, flow_id, flow_version, path, status, node_id, reason, effects
+FROM journey_steps
+WHERE store_id = %(store_id)s AND customer_id = %(customer_id)s
+  AND (%(flow_id)s::text IS NULL OR flow_id = %(flow_id)s)
+ORDER BY id DESC
+LIMIT %(limit)s;
+
+-- name: refusals_of
+-- Why the customer's last matching events let them into flows not.
+SELECT flow_id, flow_version, event_id, event_type, at, reason FROM trigger_refusals
+WHERE store_id = %(store_id)s AND customer_id = %(customer_id)s;
+
+-- name: prune_journeys
+-- Journeys are kept at least 30 days (SPEC §9); the worker drops what is older than `before`.
+WITH gone AS (DELETE FROM journey_steps WHERE at < %(before)s RETURNING 1)
+SELECT count(*) FROM gone;
+
+-- name: prune_trigger_refusals
+DELETE FROM trigger_refusals WHERE at < %(before)s;
+
+-- ===== seeing inside: customers (SPEC §9) =====
+
+-- name: find_customers
+-- `customers list`: by email substring and segment membership, in email order.
+SELECT c.email, c.external_id, c.first_name, c.last_name, c.phone FROM customers c
+WHERE c.store_id = %(store_id)s
+  AND (%(search)s::text IS NULL OR strpos(c.email, %(search)s) > 0)
+  AND (%(segment_id)s::bigint IS NULL OR EXISTS (
+      SELECT 1 FROM segment_members m
+      WHERE m.store_id = c.store_id AND m.segment_id = %(segment_id)s AND m.customer_id = c.id))
+ORDER BY c.email
+LIMIT %(limit)s;
+
+-- name: customer_record
+SELECT id, email, external_id, first_name, last_name, phone, created_at
+FROM customers WHERE store_id = %(store_id)s AND email = %(email)s;
+
+-- name: customer_segments
+-- A customer's memberships and who made them.
+SELECT s.name, m.added_at, m.added_by
+FROM segment_members m JOIN segments s ON s.store_id = m.store_id AND s.id = m.segment_id
+WHERE m.store_id = %(store_id)s AND m.customer_id = %(customer_id)s
+ORDER BY lower(s.name);
+
+-- name: customer_runs
+-- Every run of a customer, ended ones too, oldest first.
+SELECT flow_id, flow_version, status, node_id, entered_at, updated_at, wake_at, waiting_for, reason
+FROM runs WHERE store_id = %(store_id)s AND customer_id = %(customer_id)s
+ORDER BY entered_at, key;

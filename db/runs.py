@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from db import Conn, Cursor, Pending
 from db.queries import sql
@@ -93,3 +94,24 @@ _COUNTS = sql("run_counts")
 def counts(conn: Conn, store_id: str) -> list[tuple[str, str, int]]:
     """(flow id, status, runs)."""
     return [(flow_id, status, int(n)) for flow_id, status, n in conn.execute(_COUNTS, {"store_id": store_id})]
+
+
+_OF_CUSTOMER = sql("customer_runs")
+
+
+@dataclass(frozen=True, slots=True)
+class RunRow:
+    flow_id: str
+    flow_version: int
+    status: str
+    node_id: str | None
+    entered_at: datetime
+    updated_at: datetime
+    wake_at: datetime | None
+    waiting_for: str | None
+    reason: str | None
+
+
+def of_customer(conn: Conn, store_id: str, customer_id: int) -> list[RunRow]:
+    """Every run of the customer, ended ones too, oldest first."""
+    return [RunRow(*row) for row in conn.execute(_OF_CUSTOMER, {"store_id": store_id, "customer_id": customer_id})]

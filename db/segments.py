@@ -93,12 +93,12 @@ def remove_members(conn: Conn, store_id: str, segment_id: int, customer_ids: Seq
     return {row[0] for row in conn.execute(_REMOVE, params)}
 
 
-def delete(conn: Conn, store_id: str, segment_id: int) -> list[str]:
-    """Deletes the segment; returns the emails of the members it had."""
+def delete(conn: Conn, store_id: str, segment_id: int) -> dict[str, int]:
+    """Deletes the segment; returns the members it had (email -> customer id)."""
     params = {"store_id": store_id, "segment_id": segment_id}
-    emails = [row[0] for row in conn.execute(_REMOVE_ALL, params)]
+    members = {row[0]: row[1] for row in conn.execute(_REMOVE_ALL, params)}
     conn.execute(_DELETE, params)
-    return emails
+    return members
 
 
 _MEMBERSHIPS_OF = sql("customer_memberships")
@@ -212,3 +212,12 @@ def claim_sync_until(conn: Conn, store_id: str, segment_id: int, until: datetime
 def lock_member_customers(conn: Conn, store_id: str, customer_ids: Sequence[int]) -> None:
     if customer_ids:
         conn.execute(_LOCK_MEMBER_CUSTOMERS, {"store_id": store_id, "ids": list(customer_ids)})
+
+
+_CUSTOMER_SEGMENTS = sql("customer_segments")
+
+
+def of_customer(conn: Conn, store_id: str, customer_id: int) -> list[tuple[str, datetime, str]]:
+    """(segment name, added_at, added_by) of each segment the customer is in."""
+    params = {"store_id": store_id, "customer_id": customer_id}
+    return [(name, at, by) for name, at, by in conn.execute(_CUSTOMER_SEGMENTS, params)]

@@ -8,7 +8,9 @@ how the simulator runs exactly the engine's code.
 Per event, in order: waiting runs whose `until_event` this is resume first, then every
 active flow triggered by the event type (and its `where`) starts a run if its re-entry rule
 allows: `once` never again, `not_while_active` not while a run of the flow is live,
-`always` every time.
+`always` every time. When a flow's trigger matched but it let the customer in not, the batch
+keeps why (`refusals`: the last per customer and flow), which is what `customers explain`
+needs to say why someone never was in a flow.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from engine import step as steps
 from engine.ids import run_key
 from engine.model import Context, Emitted, Event, MembershipView, Run
 from engine.step import CompiledFlow, MemberChange, Step
-from nodes.condition import MissingSegment, evaluate
+from nodes.condition import MissingSegment, evaluate, why_false
 
 
 @dataclass(slots=True)
@@ -43,13 +45,27 @@ class FlowSet:
         self._triggered.clear()
 
     def triggered_by(self, event_type: str) -> list[CompiledFlow]:
+        """The latest versions whose trigger is this event type, paused and archived ones too
+        (they let nobody in, and say so)."""
         flows = self._triggered.get(event_type)
         if flows is None:
             flows = self._triggered[event_type] = [
-                cf for flow_id, cf in sorted(self.latest.items())
-                if cf.flow.trigger.event == event_type and self.status.get(flow_id) == "active"
-            ]  # fmt: skip
+                cf for _flow_id, cf in sorted(self.latest.items()) if cf.flow.trigger.event == event_type
+            ]
         return flows
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """An event that matched a flow's trigger but let the customer in not, and why."""
+
+    email: str
+    flow_id: str
+    flow_version: int
+    event_id: str
+    event_type: str
+    at: datetime
+    reason: str
 
 
 @dataclass(slots=True)
@@ -68,6 +84,8 @@ class Batch:
     flows: FlowSet
     members: MembershipView
     steps: list[Step] = field(default_factory=list)
+    refusals: dict[tuple[str, str], Refusal] = field(default_factory=dict)
+    """(email, flow id) -> the latest refusal in this batch."""
 
     def on_event(self, customer: CustomerState, event: Event, now: datetime) -> list[Step]:
         taken: list[Step] = []
@@ -77,10 +95,14 @@ class Batch:
         for cf in self.flows.triggered_by(event.type):
             failure = None
             try:
-                allowed = self._may_enter(customer, cf, event, now)
+                refused = self._refused(customer, cf, event, now)
             except MissingSegment as missing:  # the trigger cannot be judged: the run fails, visibly
-                allowed, failure = True, f"trigger: {missing}"
-            if allowed:
+                refused, failure = None, f"trigger: {missing}"
+            if refused is not None:
+                self.refusals[(customer.email, cf.flow.id)] = Refusal(
+                    customer.email, cf.flow.id, cf.version, event.event_id, event.type, now, refused
+                )
+            else:
                 key = run_key(self.store_id, cf.flow.id, customer.email, event.event_id)
                 step = steps.enter(
                     self.store_id, cf, key, customer.email, customer.fields, event, self.members, now, failure
@@ -104,19 +126,25 @@ class Batch:
         step = steps.resume(self.store_id, cf, run, customer.fields, event, self.members, now)
         return self._record(customer, step)
 
-    def _may_enter(self, customer: CustomerState, cf: CompiledFlow, event: Event, now: datetime) -> bool:
+    def _refused(self, customer: CustomerState, cf: CompiledFlow, event: Event, now: datetime) -> str | None:
+        """Why the event does not start a run of the flow for this customer; None when it does."""
         flow = cf.flow
+        status = self.flows.status.get(flow.id)
+        if status != "active":
+            return f"the flow was {status}"
         if flow.reentry == "once" and flow.id in customer.entered:
-            return False
+            return "reentry is once, and the customer had entered the flow before"
         if flow.reentry == "not_while_active" and any(r.flow_id == flow.id for r in customer.runs):
-            return False
+            return "reentry is not_while_active, and a run of the flow was still live"
         if flow.trigger.where is None:
-            return True
+            return None
         ctx = Context(
             store_id=self.store_id, flow_id=flow.id, email=customer.email, customer=customer.fields,
             event=event, members=self.members, now=now,
         )  # fmt: skip
-        return evaluate(flow.trigger.where, ctx)
+        if evaluate(flow.trigger.where, ctx):
+            return None
+        return f"the trigger's where was false: {why_false(flow.trigger.where, ctx)}"
 
     def _record(self, customer: CustomerState, step: Step) -> Step:
         customer.runs = [r for r in customer.runs if r.key != step.run.key]

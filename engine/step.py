@@ -63,22 +63,31 @@ class MemberChange:
 
 
 @dataclass(slots=True)
+class Driver:
+    """What makes a run move: an input event, or a timer, an archive or a backfill (then `event`
+    is None)."""
+
+    cause_key: str
+    event: Event | None
+    wake: Wake | None
+    operation: Literal["timer", "archive", "backfill"] = "timer"
+
+
+@dataclass(slots=True)
 class Step:
+    """One move of one run, and what moved it: a customer's journey is a list of these."""
+
     run: Run
+    driver: Driver
+    at: datetime
     path: list[str] = field(default_factory=list)
     """Node ids visited, in order."""
     events: list[Emitted] = field(default_factory=list)
     changes: list[MemberChange] = field(default_factory=list)
 
-
-@dataclass(slots=True)
-class Driver:
-    """What makes a run move: an input event, or a timer (then `event` is None)."""
-
-    cause_key: str
-    event: Event | None
-    wake: Wake | None
-    operation: Literal["timer", "archive"] = "timer"
+    @property
+    def operation(self) -> str:
+        return "event" if self.driver.event is not None else self.driver.operation
 
 
 def enter(
@@ -98,8 +107,8 @@ def enter(
         key=run_key, flow_id=cf.flow.id, flow_version=cf.version, email=email, node_id=cf.flow.start,
         status="active", entered_at=now, updated_at=now,
     )  # fmt: skip
-    step = Step(run=run)
     driver = Driver(cause_key=event.event_id, event=event, wake=None)
+    step = Step(run, driver, now)
     step.events.append(_event(store_id, cf, run, driver, "flow.entered", None, {}, now))
     if failure is not None:
         return _finish(store_id, cf, step, "failed", None, driver, now, reason=failure)
@@ -123,13 +132,13 @@ def resume(
         driver = Driver(
             cause_key=f"timer:{run.key}:{run.wake_at.isoformat() if run.wake_at else ''}", event=None, wake="timer"
         )
-    return _walk(store_id, cf, Step(run=run), run.node_id, customer, driver, members, now)
+    return _walk(store_id, cf, Step(run, driver, now), run.node_id, customer, driver, members, now)
 
 
 def end(store_id: str, cf: CompiledFlow, run: Run, reason: str, cause_key: str, now: datetime) -> Step:
     """Exit a live run from outside the graph (its flow was archived)."""
     driver = Driver(cause_key=cause_key, event=None, wake=None, operation="archive")
-    return _finish(store_id, cf, Step(run=run), "exited", run.node_id, driver, now, reason=reason)
+    return _finish(store_id, cf, Step(run, driver, now), "exited", run.node_id, driver, now, reason=reason)
 
 
 def archived(store_id: str, flow_id: str, version: int, run: Run, operation_id: str, now: datetime) -> Emitted:

@@ -9,6 +9,7 @@ null is missing: `exists` is false for it and every other op is false.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from engine.model import Context, Edge, NodeHandler, Outcome
@@ -48,6 +49,46 @@ def evaluate(rule: Rule, ctx: Context) -> bool:
             return not evaluate(rule.not_, ctx)
         case FieldRule():
             return compare(resolve(rule.field, ctx), rule.op, rule.value)
+    raise AssertionError(f"unhandled rule {rule!r}")
+
+
+def why_false(rule: Rule, ctx: Context) -> str:
+    """For a rule `evaluate` found false: which part was false, in words (for `customers
+    explain`). Only asked when a rule refused an entry, never on the hot path."""
+    match rule:
+        case InSegmentRule():
+            return f'not a member of "{rule.in_segment}"'
+        case NotInSegmentRule():
+            return f'a member of "{rule.not_in_segment}"'
+        case AllRule():
+            first = next(r for r in rule.all if not evaluate(r, ctx))
+            return why_false(first, ctx)
+        case AnyRule():
+            return "none held: " + "; ".join(why_false(r, ctx) for r in rule.any)
+        case NotRule():
+            return f"not ({describe(rule.not_)}), and it held"
+        case FieldRule():
+            actual = resolve(rule.field, ctx)
+            shown = "missing" if actual is _MISSING else json.dumps(actual, default=str)[:80]
+            return f"{describe(rule)} was false: {rule.field} is {shown}"
+    raise AssertionError(f"unhandled rule {rule!r}")
+
+
+def describe(rule: Rule) -> str:
+    """The rule as a flow author would read it."""
+    match rule:
+        case InSegmentRule():
+            return f'in segment "{rule.in_segment}"'
+        case NotInSegmentRule():
+            return f'not in segment "{rule.not_in_segment}"'
+        case AllRule():
+            return " and ".join(f"({describe(r)})" for r in rule.all)
+        case AnyRule():
+            return " or ".join(f"({describe(r)})" for r in rule.any)
+        case NotRule():
+            return f"not ({describe(rule.not_)})"
+        case FieldRule():
+            return f"{rule.field} {rule.op} {json.dumps(rule.value)}"
     raise AssertionError(f"unhandled rule {rule!r}")
 
 

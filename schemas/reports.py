@@ -81,3 +81,85 @@ class SyncReport(Report):
     """Profiles whose email matches no customer of the store (or that have no email)."""
     profiles: int
     """Profiles in the Klaviyo list or segment."""
+
+
+# --- seeing inside (SPEC §9) ---------------------------------------------------------------
+
+
+class CustomerOut(Report):
+    """`customers list`: one row per customer."""
+
+    email: str
+    external_id: str | None
+    first_name: str | None
+    last_name: str | None
+    phone: str | None
+
+
+class CustomerRecordOut(CustomerOut):
+    created_at: datetime
+
+
+class CustomerSegmentOut(Report):
+    name: str
+    added_at: datetime
+    added_by: str
+    """manual, csv, klaviyo, or flow:<flow id>@<version>."""
+
+
+class CustomerRunOut(Report):
+    flow_id: str
+    version: int
+    status: str
+    node_id: str | None
+    entered_at: datetime
+    updated_at: datetime
+    wake_at: datetime | None
+    waiting_for: str | None
+    reason: str | None
+    """Why the run failed or exited."""
+
+
+class CustomerShow(Report):
+    """`customers show`: the record, its memberships, and every run."""
+
+    customer: CustomerRecordOut
+    segments: list[CustomerSegmentOut]
+    runs: list[CustomerRunOut]
+
+
+class StepCause(Report):
+    operation: str
+    """event, timer, backfill, archive, manual, csv, klaviyo_sync or delete."""
+    event_id: str | None = None
+    event_type: str | None = None
+
+
+class JourneyStepOut(Report):
+    at: datetime
+    cause: StepCause
+    flow_id: str | None
+    """None for a segment change made outside flows."""
+    version: int | None
+    path: list[str]
+    """The nodes the run visited in this step, in order."""
+    status: str | None
+    """The run's status after the step."""
+    node_id: str | None
+    reason: str | None
+    effects: list[dict[str, object]]
+    """What the step did: the output events it emitted, each with its type and data."""
+
+
+class VerdictOut(Report):
+    flow_id: str
+    verdict: str
+
+
+class ExplainOut(Report):
+    """`customers explain`: the journey, oldest step first, and with --flow why the customer is,
+    was or never was in that flow."""
+
+    email: str
+    steps: list[JourneyStepOut]
+    verdicts: list[VerdictOut]

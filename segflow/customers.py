@@ -1,4 +1,5 @@
-"""Customers service: the `customers import` file format and its all-or-nothing rule.
+"""Customers service: `customers import` (all or nothing), and seeing inside (SPEC §9): the
+list, one customer's record, memberships and runs, and their journey with a verdict.
 
 Unlike a segment import (which skips bad rows and reports them), a customer import is the
 source of customer records: one bad row refuses the whole file, so nothing half-imports.
@@ -6,14 +7,37 @@ source of customer records: one bad row refuses the whole file, so nothing half-
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from pathlib import Path
 
-from db import Conn
+from db import Conn, journey
 from db import customers as customer_rows
-from db.customers import CustomerFields
-from schemas.reports import ImportReport
+from db import flows as flow_rows
+from db import runs as run_rows
+from db import segments as segment_rows
+from db.customers import CustomerFields, CustomerRecord
+from db.journey import StoredRefusal
+from db.runs import RunRow
+from schemas.email import normalise_email
+from schemas.flow import Flow
+from schemas.reports import (
+    CustomerOut,
+    CustomerRecordOut,
+    CustomerRunOut,
+    CustomerSegmentOut,
+    CustomerShow,
+    ExplainOut,
+    ImportReport,
+    JourneyStepOut,
+    StepCause,
+    VerdictOut,
+)
 from segflow import csvfile, stores
-from segflow.errors import InvalidInput
+from segflow import segments as segment_service
+from segflow.errors import InvalidInput, NotFound
+
+JOURNEY_KEPT = timedelta(days=31)
+"""The worker drops journey steps older than this (SPEC §9: at least 30 days)."""
 
 COLUMNS = ("email", "external_id", "first_name", "last_name", "phone")
 
@@ -53,3 +77,117 @@ def import_file(conn: Conn, store_id: str, path: Path) -> ImportReport:
         updated=counts.updated,
         unchanged=len(customers) - counts.added - counts.updated,
     )
+
+
+def list_customers(
+    conn: Conn, store_id: str, limit: int, search: str | None = None, segment: str | None = None
+) -> list[CustomerOut]:
+    """`customers list`: by email substring (any case) and segment, in email order."""
+    stores.require(conn, store_id)
+    segment_id = segment_service.get(conn, store_id, segment).id if segment is not None else None
+    wanted = search.strip().lower() or None if search is not None else None
+    rows = customer_rows.find(conn, store_id, limit, wanted, segment_id)
+    return [
+        CustomerOut(email=email, external_id=external_id, first_name=first, last_name=last, phone=phone)
+        for email, external_id, first, last, phone in rows
+    ]
+
+
+def _customer(conn: Conn, store_id: str, email: str) -> CustomerRecord:
+    stores.require(conn, store_id)
+    try:
+        normalised = normalise_email(email)
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from None
+    record = customer_rows.record(conn, store_id, normalised)
+    if record is None:
+        raise NotFound(f"customer {normalised} not found in store {store_id}")
+    return record
+
+
+def show(conn: Conn, store_id: str, email: str) -> CustomerShow:
+    """`customers show`: the record, memberships with who made them, and every run."""
+    record = _customer(conn, store_id, email)
+    return CustomerShow(
+        customer=CustomerRecordOut(
+            email=record.email, external_id=record.external_id, first_name=record.first_name,
+            last_name=record.last_name, phone=record.phone, created_at=record.created_at,
+        ),
+        segments=[
+            CustomerSegmentOut(name=name, added_at=at, added_by=by)
+            for name, at, by in segment_rows.of_customer(conn, store_id, record.id)
+        ],
+        runs=[_run_out(r) for r in run_rows.of_customer(conn, store_id, record.id)],
+    )  # fmt: skip
+
+
+def _run_out(r: RunRow) -> CustomerRunOut:
+    return CustomerRunOut(
+        flow_id=r.flow_id, version=r.flow_version, status=r.status, node_id=r.node_id, entered_at=r.entered_at,
+        updated_at=r.updated_at, wake_at=r.wake_at, waiting_for=r.waiting_for, reason=r.reason,
+    )  # fmt: skip
+
+
+def explain(conn: Conn, store_id: str, email: str, flow_id: str | None = None, limit: int = 50) -> ExplainOut:
+    """`customers explain`: the customer's last `limit` steps, oldest first (of one flow with
+    `flow_id`, which also gives a verdict: why they are, were or never were in it)."""
+    record = _customer(conn, store_id, email)
+    verdicts = []
+    if flow_id is not None:
+        head = flow_rows.heads(conn, store_id).get(flow_id)
+        if head is None:
+            raise NotFound(f"flow {flow_id} not found in store {store_id}")
+        latest = flow_rows.get_version(conn, store_id, flow_id, None)
+        assert latest is not None
+        trigger = Flow.model_validate(latest.definition).trigger.event
+        runs = [r for r in run_rows.of_customer(conn, store_id, record.id) if r.flow_id == flow_id]
+        refusal = journey.refusals_of(conn, store_id, record.id).get(flow_id)
+        verdicts.append(VerdictOut(flow_id=flow_id, verdict=verdict(trigger, head.status, runs, refusal)))
+    steps = [
+        JourneyStepOut(
+            at=step.at, cause=StepCause(operation=step.operation, event_id=step.event_id, event_type=step.event_type),
+            flow_id=step.flow_id, version=step.flow_version, path=step.path, status=step.status,
+            node_id=step.node_id, reason=step.reason, effects=step.effects,
+        )
+        for step in journey.journey_of(conn, store_id, record.id, limit, flow_id)
+    ]  # fmt: skip
+    return ExplainOut(email=record.email, steps=steps, verdicts=verdicts)
+
+
+def verdict(trigger: str, status: str, runs: list[RunRow], refusal: StoredRefusal | None) -> str:
+    """Why the customer is, was or never was in the flow, in words."""
+    live = [r for r in runs if r.status in ("active", "waiting")]
+    if live:
+        r = live[-1]
+        where = f"active at node {r.node_id}"
+        if r.status == "waiting":
+            what = f" for {r.waiting_for}" if r.waiting_for else ""
+            until = f" until {_when(r.wake_at)}" if r.wake_at else ""
+            where = f"waiting at node {r.node_id}{what}{until}"
+        text = f"is in the flow: entered {_when(r.entered_at)} on version {r.flow_version}, {where}"
+    elif runs:
+        r = max(runs, key=lambda run: run.updated_at)
+        entered = f"entered {_when(r.entered_at)} on version {r.flow_version}"
+        reason = f" ({r.reason})" if r.reason else ""
+        if r.status == "failed":
+            text = f"{entered}, and the run failed at node {r.node_id} {_when(r.updated_at)}: {r.reason}"
+        else:
+            text = f"was in the flow: {entered}, {r.status} at node {r.node_id} {_when(r.updated_at)}{reason}"
+        if refusal is not None and refusal.at >= r.updated_at:
+            text += f"; later, {_event(refusal)} did not let them in again: {refusal.reason}"
+    elif refusal is not None:
+        text = f"never entered: {_event(refusal)} matched the trigger, but {refusal.reason}"
+    else:
+        days = JOURNEY_KEPT.days - 1
+        text = f"never triggered: no {trigger} event for this customer in the last {days} days"
+    if status != "active":
+        text += f" (the flow is {status} now)"
+    return text
+
+
+def _event(refusal: StoredRefusal) -> str:
+    return f"{refusal.event_type} {refusal.event_id} {_when(refusal.at)}"
+
+
+def _when(at: datetime | None) -> str:
+    return f"on {at:%Y-%m-%d %H:%M:%S %Z}".strip() if at is not None else "at an unknown time"

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from db import Conn, outbox
+from db import Conn, journey, outbox
 from db import flows as flow_rows
 from db import segments as segment_rows
 from db import stores as store_rows
@@ -149,5 +149,16 @@ def change_status(conn: Conn, store_id: str, flow_id: str, change: StatusChange)
                 for r in ended
             ]  # fmt: skip
             outbox.enqueue(conn, store_id, events)
+            journey.record(
+                conn, store_id,
+                [
+                    journey.JourneyRow(
+                        r.customer_id, now, "archive", flow_id=flow_id, flow_version=r.flow_version,
+                        status="exited", node_id=r.node_id, reason="flow archived",
+                        effects=({"type": "flow.exited", "node": r.node_id, "reason": "flow archived"},),
+                    )
+                    for r in ended
+                ],
+            )  # fmt: skip
             exited = len(ended)
     return status, exited

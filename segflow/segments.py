@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
-from db import Conn, outbox
+from db import Conn, journey, outbox
 from db import flows as flow_rows
 from db import segments as segment_rows
 from db.segments import MemberRow, SegmentRow
@@ -128,7 +128,25 @@ def change_members(
         event_type = "segment.member_removed"
     changed = {email for email, customer_id in customers.items() if customer_id in changed_ids}
     outbox.enqueue(conn, store_id, member_events(store_id, segment, event_type, sorted(changed), cause, now))
+    record_changes(conn, store_id, segment, event_type, {e: customers[e] for e in changed}, cause, now)
     return changed
+
+
+def record_changes(
+    conn: Conn,
+    store_id: str,
+    segment: SegmentRow,
+    event_type: Literal["segment.member_added", "segment.member_removed"],
+    customers: dict[str, int],
+    cause: Cause,
+    now: datetime,
+) -> None:
+    """Each real change in the customers' journeys (`customers explain`), as a step of its own."""
+    effect = ({"type": event_type, "segment": segment.name},)
+    operation = cause.operation or "manual"
+    journey.record(
+        conn, store_id, [journey.JourneyRow(cid, now, operation, effects=effect) for cid in sorted(customers.values())]
+    )
 
 
 def member_events(
@@ -258,10 +276,12 @@ def delete(conn: Conn, store_id: str, name: str, force: bool = False) -> tuple[S
             )
         if flows:
             flow_rows.set_flow_status(conn, store_id, flows, "paused")
-        emails = sorted(segment_rows.delete(conn, store_id, segment.id))
+        removed = segment_rows.delete(conn, store_id, segment.id)
+        emails = sorted(removed)
         now = datetime.now(UTC)
         cause = operation_cause("delete")
         outbox.enqueue(conn, store_id, member_events(store_id, segment, "segment.member_removed", emails, cause, now))
+        record_changes(conn, store_id, segment, "segment.member_removed", removed, cause, now)
     return segment, flows
 
 

@@ -15,7 +15,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import psycopg
@@ -25,7 +25,9 @@ from psycopg.conninfo import make_conninfo
 from db import Conn
 from db.migrate import migrate
 from segflow.cli import main
+from segflow.config import Config
 from segflow.embedded import EmbeddedBroker, free_port, start_postgres
+from tests.support.kafka_io import create_topic
 from tests.support.worker_process import kill_leftovers
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -128,6 +130,22 @@ class Topics:
 def topics() -> Topics:
     suffix = uuid.uuid4().hex[:8]
     return Topics(f"in-{suffix}", f"out-{suffix}", f"dlq-{suffix}")
+
+
+@pytest.fixture
+def config(database_url: str, kafka_bootstrap: str, topics: Topics, tmp_path: Path) -> Config:
+    """A worker's configuration on the test's database and topics (the input one created)."""
+    create_topic(kafka_bootstrap, topics.input, 4)
+    return replace(
+        Config.from_env({}),
+        database_url=database_url,
+        home=tmp_path,
+        kafka_bootstrap=kafka_bootstrap,
+        group_id=f"g-{uuid.uuid4().hex[:8]}",
+        input_topic=topics.input,
+        output_topic=topics.output,
+        dlq_topic=topics.dlq,
+    )
 
 
 @dataclass(frozen=True)

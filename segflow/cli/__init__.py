@@ -24,7 +24,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     # name: (module, attribute, its one-line help; a test keeps this equal to the command's own)
     "db": ("segflow.cli.database", "db", "Database schema and the embedded server."),
     "stores": ("segflow.cli.stores", "stores", "Create and list stores (tenants)."),
-    "customers": ("segflow.cli.customers", "customers", "Load customer records."),
+    "customers": (
+        "segflow.cli.customers", "customers", "Load customer records, and see what happened to a customer."
+    ),
     "segments": ("segflow.cli.segments", "segments", "Create, view, fill and delete customer segments."),
     "flows": ("segflow.cli.flows", "flows", "Author, deploy and manage Subscription Experience flows."),
     "events": ("segflow.cli.worker", "events", "Send customer events to the input topic."),

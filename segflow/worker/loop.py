@@ -38,9 +38,10 @@ from consumers import scheduler
 from consumers.dlq import DeadLetterSender
 from consumers.events import Applier, BatchResult, OffsetGap, Record
 from consumers.input import InputConsumer
-from db import Conn
+from db import Conn, journey
 from db import events as event_rows
 from segflow.config import Config
+from segflow.customers import JOURNEY_KEPT
 from segflow.database import open_connection, widen_send_buffer
 from segflow.embedded import require_broker
 from segflow.errors import ServiceUnavailable
@@ -139,7 +140,7 @@ class Worker:
                     self._check_topic()
                     last_topic_check = time.monotonic()
                 if time.monotonic() - last_purge > PURGE_EVERY_S:
-                    self._guard("purge", lambda: event_rows.purge(self.conn, self.clock() - DEDUP_WINDOW))
+                    self._guard("purge", self._purge)
                     last_purge = time.monotonic()
                 if self.stop_when_idle is None:
                     continue
@@ -221,6 +222,12 @@ class Worker:
             "message_failed", partition=record.partition, offset=record.offset, reason=reason, exc_info=failure
         )
         self._commit(partial(self.applier.dead_letter, self.conn, record, reason, fetched_from))
+
+    def _purge(self) -> int:
+        """Drop duplicate claims past the dedup window and journeys past the time they are kept."""
+        now = self.clock()
+        purged = event_rows.purge(self.conn, now - DEDUP_WINDOW)
+        return purged + journey.prune(self.conn, now - JOURNEY_KEPT)
 
     def _check_topic(self) -> None:
         try:

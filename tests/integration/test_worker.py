@@ -2,65 +2,17 @@
 
 import base64
 import json
-import uuid
 from collections import Counter
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-
-import pytest
 
 from db.customers import CustomerFields, upsert
 from engine.simulate import simulate
 from schemas.events import InputEvent
 from schemas.flow import Flow
-from segflow import flows as flow_service
-from segflow.config import Config
-from segflow.worker import Worker
-from tests.support.kafka_io import create_topic, produce, produce_events, read_all
+from tests.support.examples import deploy, load_events, load_flow, run_worker, store
+from tests.support.kafka_io import produce, produce_events, read_all
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 T0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def config(database_url, kafka_bootstrap, topics, tmp_path):
-    create_topic(kafka_bootstrap, topics.input, 4)
-    return replace(
-        Config.from_env({}),
-        database_url=database_url,
-        home=tmp_path,
-        kafka_bootstrap=kafka_bootstrap,
-        group_id=f"g-{uuid.uuid4().hex[:8]}",
-        input_topic=topics.input,
-        output_topic=topics.output,
-        dlq_topic=topics.dlq,
-    )
-
-
-def run_worker(config, at, idle=1.0):
-    return Worker(config, config.database_url, clock=lambda: at, stop_when_idle=idle).run()
-
-
-def store(db, plan="pro", store_id="acme"):
-    db.execute("INSERT INTO stores (id, name, plan) VALUES (%s, %s, %s)", (store_id, store_id, plan))
-
-
-def deploy(db, *flows):
-    return flow_service.deploy(db, [(f.model_dump(by_alias=True, exclude_unset=True), f) for f in flows])
-
-
-def load_flow(name):
-    return Flow.model_validate_json((EXAMPLES / "flows" / f"{name}.json").read_text())
-
-
-def load_events(name, at):
-    events = [
-        json.loads(line) for line in (EXAMPLES / "events" / f"{name}.jsonl").read_text().splitlines() if line.strip()
-    ]
-    for e in events:
-        e["occurred_at"] = at.isoformat()  # the worker's clock: waits then start when simulate's do
-    return events
 
 
 def published(config):
