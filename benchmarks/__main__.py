@@ -29,6 +29,7 @@ import platform
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -139,7 +140,8 @@ def report_throughput(f: dict[str, Any]) -> None:
     t = f["throughput"]
     print(
         f"{t['events']:,} events in {t['seconds']} s: {t['events_per_s']:,} events/s; "
-        f"worker + relay CPU {t['worker_cpu_us_per_event']} us/event; peak RSS {t['peak_rss_mb']} MB"
+        f"worker + relay CPU {t['worker_cpu_us_per_event']} us/event, PostgreSQL {t['postgres_cpu_us_per_event']}, "
+        f"tansu {t['tansu_cpu_us_per_event']}; peak RSS {t['peak_rss_mb']} MB"
     )
     for events, rss in sorted(t["rss_mb_by_events"].items()):
         print(f"  RSS after {events:>9,} events: {rss} MB")
@@ -259,12 +261,53 @@ def _log_lines(path: Path) -> list[dict[str, Any]]:
     return lines
 
 
+class ServicesCpu:
+    """CPU seconds this machine's PostgreSQL and tansu processes use while it runs: sampled every
+    0.2 s and kept per process, because the worker's backends exit with it. (With services
+    elsewhere it says nothing about them.)"""
+
+    def __init__(self) -> None:
+        self._start = self._sample()
+        self._last = dict(self._start)
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+
+    @staticmethod
+    def _sample() -> dict[tuple[int, str], float]:
+        import psutil  # a dependency of the embedded PostgreSQL's wheel
+
+        used = {}
+        for process in psutil.process_iter(["name", "cpu_times"]):
+            name = process.info["name"] or ""
+            kind = "postgres" if name.startswith("postgres") else "tansu" if name.startswith("tansu") else None
+            times = process.info["cpu_times"]
+            if kind and times is not None:
+                used[(process.pid, kind)] = times.user + times.system
+        return used
+
+    def _watch(self) -> None:
+        while not self._done.wait(0.2):
+            self._last.update(self._sample())
+
+    def stop(self) -> dict[str, float]:
+        self._done.set()
+        self._thread.join()
+        self._last.update(self._sample())
+        used = {"postgres": 0.0, "tansu": 0.0}
+        for (pid, kind), seconds in self._last.items():
+            used[kind] += seconds - self._start.get((pid, kind), 0.0)
+        return used
+
+
 def run_worker(env: dict[str, str], topic: str, *extra: str) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         log_path = Path(tmp) / "worker.log"
+        services_cpu = ServicesCpu()
         worker = _start_worker(env, topic, log_path, *extra)
         # wait4, not wait: it also says how much CPU the worker used, its relay child included.
         _pid, status, usage = os.wait4(worker.pid, 0)
+        services = services_cpu.stop()
         worker.returncode = os.waitstatus_to_exitcode(status)
         if worker.returncode != 0:
             raise SystemExit(f"the worker failed:\n{log_path.read_text()[-2000:]}")
@@ -280,6 +323,9 @@ def run_worker(env: dict[str, str], topic: str, *extra: str) -> dict[str, Any]:
         # The worker process and its relay child, start-up and idle exit included: steadier than
         # the rate, which depends on what else the two cores run.
         "worker_cpu_us_per_event": round((usage.ru_utime + usage.ru_stime) / max(stopped["events"], 1) * 1e6, 1),
+        # PostgreSQL's processes and tansu over the same run.
+        "postgres_cpu_us_per_event": round(services["postgres"] / max(stopped["events"], 1) * 1e6, 1),
+        "tansu_cpu_us_per_event": round(services["tansu"] / max(stopped["events"], 1) * 1e6, 1),
         "output_events_per_s": round(stopped["published"] / seconds),
         "peak_rss_mb": stopped["peak_rss_mb"],
         "rss_mb_by_events": rss,
