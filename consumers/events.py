@@ -250,9 +250,7 @@ class Applier:
         offset_rows.save(conn, self.group_id, self.topic, result.next_offsets)
         return result
 
-    def dead_letter(
-        self, conn: Conn, record: Record, reason: str, fetched_from: Mapping[int, int]
-    ) -> BatchResult:
+    def dead_letter(self, conn: Conn, record: Record, reason: str, fetched_from: Mapping[int, int]) -> BatchResult:
         """Give up on one record: it becomes a dead letter and its offset is passed, fenced like a batch."""
         result = BatchResult()
         if self._fence(conn, [record], fetched_from, result):
@@ -304,7 +302,7 @@ class Applier:
                 if locks is not None:
                     upcoming = self._lock(conn, store, store_id, locks)
                 if index:
-                    result.output_events += self._write(conn, store_id, store)
+                    result.output_events += self._write(conn, store_id, store, now)
                 locks = None
                 if index + 1 < len(groups):
                     loads = self._send_loads(conn, store, store_id, upcoming.states)
@@ -315,7 +313,7 @@ class Applier:
                     state.fields.update(event.customer.known_fields())  # this event's own values, for its rules
                     store.batch.on_event(state, Event(event.event_id, event.type, event.occurred_at, event.data), now)
                 applied += len(current.events)
-            result.output_events += self._write(conn, store_id, store)
+            result.output_events += self._write(conn, store_id, store, now)
         result.applied += applied
         result.duplicates += len(items) - applied
 
@@ -372,7 +370,7 @@ class Applier:
             for key in due[customer.id]:
                 if store.batch.on_timer(states[customer.email], key, now) is not None:
                     moved += 1
-        self._write(conn, store_id, store)
+        self._write(conn, store_id, store, now)
         return moved
 
     # --- shared ------------------------------------------------------------------------------
@@ -410,7 +408,7 @@ class Applier:
         for customer_id, name in memberships:
             store.batch.members.add(loads.emails[customer_id], name)
 
-    def _write(self, conn: Conn, store_id: str, store: _Store) -> int:
+    def _write(self, conn: Conn, store_id: str, store: _Store, now: datetime) -> int:
         """Write what the batch did since the last call, then forget it (so the next call writes only the rest)."""
         batch, segments, customer_ids = store.batch, store.segments, store.customer_ids
         # The outbox row first: its parameters are the big ones, and in pipeline mode a statement
@@ -436,9 +434,8 @@ class Applier:
                 conn, store_id, [(segments[c.segment.lower()][0], customer_ids[c.email]) for c in removes]
             )
         run_rows.upsert(conn, store_id, batch.runs(), customer_ids)
-        journey.record(conn, store_id, journey.rows_of(batch.steps, customer_ids))
-        journey.record_refusals(conn, store_id, batch.refusals.values(), customer_ids)
-        batch.refusals.clear()
+        journey.record_journal(conn, store_id, now, batch.journal, customer_ids)
+        batch.journal.clear()
         for step in batch.steps:
             if step.run.status == "failed":
                 run = step.run

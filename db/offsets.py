@@ -43,17 +43,13 @@ def save(conn: Conn, group_id: str, topic: str, next_offsets: Mapping[int, int])
         conn.execute(_SAVE, _offsets(group_id, topic, next_offsets))
 
 
-def start(
-    conn: Conn, group_id: str, topic: str, first_offsets: Mapping[int, int], topic_id: UUID | None
-) -> None:
+def start(conn: Conn, group_id: str, topic: str, first_offsets: Mapping[int, int], topic_id: UUID | None) -> None:
     """Store where partitions the group never saw begin (a row already there is kept)."""
     if first_offsets:
         conn.execute(_START, {**_offsets(group_id, topic, first_offsets), "topic_id": topic_id})
 
 
-def reset(
-    conn: Conn, group_id: str, topic: str, resets: Mapping[int, tuple[int, int]], topic_id: UUID | None
-) -> None:
+def reset(conn: Conn, group_id: str, topic: str, resets: Mapping[int, tuple[int, int]], topic_id: UUID | None) -> None:
     """Set offsets (partition -> (stored, new)) to `new` in `topic_id`, where they still are what
     was read."""
     if resets:

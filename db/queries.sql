@@ -511,53 +511,24 @@ SELECT id FROM customers WHERE store_id = %(store_id)s AND id = ANY(%(ids)b::big
 
 -- ===== journeys (SPEC §9) =====
 
--- name: insert_journey_steps
--- A batch's steps in one statement, in the order they happened.
-INSERT INTO journey_steps (store_id, customer_id, at, operation, event_id, event_type, flow_id, flow_version,
-                           path, status, node_id, reason, effects)
-SELECT %(store_id)s, s.customer_id, s.at, s.operation, s.event_id, s.event_type, s.flow_id, s.flow_version,
-       string_to_array(s.path, ' '), s.status, s.node_id, s.reason, s.effects::json
-FROM unnest(
-    %(customer_ids)b::bigint[], %(ats)b::timestamptz[], %(operations)b::text[], %(event_ids)b::text[],
-    %(event_types)b::text[], %(flow_ids)b::text[], %(versions)b::int[], %(paths)b::text[], %(statuses)b::text[],
-    %(node_ids)b::text[], %(reasons)b::text[], %(effects)b::text[]
-) WITH ORDINALITY AS s (customer_id, at, operation, event_id, event_type, flow_id, flow_version, path, status,
-                        node_id, reason, effects, n)
-ORDER BY s.n;
-
--- name: upsert_trigger_refusals
--- The latest refusal per customer and flow; an older one never replaces a newer.
-INSERT INTO trigger_refusals AS t (store_id, customer_id, flow_id, flow_version, event_id, event_type, at, reason)
-SELECT %(store_id)s, * FROM unnest(
-    %(customer_ids)b::bigint[], %(flow_ids)b::text[], %(versions)b::int[], %(event_ids)b::text[],
-    %(event_types)b::text[], %(ats)b::timestamptz[], %(reasons)b::text[]
-)
-ON CONFLICT (store_id, customer_id, flow_id) DO UPDATE
-SET flow_version = excluded.flow_version, event_id = excluded.event_id, event_type = excluded.event_type,
-    at = excluded.at, reason = excluded.reason
-WHERE t.at <= excluded.at;
+-- name: insert_journeys
+-- A transaction's journey rows in one statement, as two arrays sent in binary (customer ids and
+-- their entries' JSON text): nothing for the server to parse and little for the worker to encode.
+INSERT INTO journeys (store_id, customer_id, at, entries)
+SELECT %(store_id)s, r.customer_id, %(at)s, r.entries
+FROM unnest(%(customer_ids)b::bigint[], %(entries)b::text[]) AS r (customer_id, entries);
 
 -- name: journey_of
--- One customer's most recent steps (the caller puts them oldest first).
-SELECT at, operation, event_id, event_type, flow_id, flow_version, path, status, node_id, reason, effects
-FROM journey_steps
-WHERE store_id = %(store_id)s AND customer_id = %(customer_id)s
-  AND (%(flow_id)s::text IS NULL OR flow_id = %(flow_id)s)
+-- A customer's journey rows before `before` (an id), newest first, a page at a time.
+SELECT id, at, entries FROM journeys
+WHERE customer_id = %(customer_id)s AND store_id = %(store_id)s AND id < %(before)s
 ORDER BY id DESC
 LIMIT %(limit)s;
 
--- name: refusals_of
--- Why the customer's last matching events let them into flows not.
-SELECT flow_id, flow_version, event_id, event_type, at, reason FROM trigger_refusals
-WHERE store_id = %(store_id)s AND customer_id = %(customer_id)s;
-
 -- name: prune_journeys
 -- Journeys are kept at least 30 days (SPEC §9); the worker drops what is older than `before`.
-WITH gone AS (DELETE FROM journey_steps WHERE at < %(before)s RETURNING 1)
+WITH gone AS (DELETE FROM journeys WHERE at < %(before)s RETURNING 1)
 SELECT count(*) FROM gone;
-
--- name: prune_trigger_refusals
-DELETE FROM trigger_refusals WHERE at < %(before)s;
 
 -- ===== seeing inside: customers (SPEC §9) =====
 
@@ -573,6 +544,7 @@ ORDER BY c.email
 LIMIT %(limit)s;
 
 -- name: customer_record
+-- `customers show` and `explain`: one customer by normalised email.
 SELECT id, email, external_id, first_name, last_name, phone, created_at
 FROM customers WHERE store_id = %(store_id)s AND email = %(email)s;
 

@@ -9,8 +9,8 @@ Per event, in order: waiting runs whose `until_event` this is resume first, then
 active flow triggered by the event type (and its `where`) starts a run if its re-entry rule
 allows: `once` never again, `not_while_active` not while a run of the flow is live,
 `always` every time. When a flow's trigger matched but it let the customer in not, the batch
-keeps why (`refusals`: the last per customer and flow), which is what `customers explain`
-needs to say why someone never was in a flow.
+records why (a `Refusal`): what `customers explain` needs to say why someone never was in a
+flow. `journal` holds the steps and the refusals in the order they happened, for the journey.
 """
 
 from __future__ import annotations
@@ -62,9 +62,7 @@ class Refusal:
     email: str
     flow_id: str
     flow_version: int
-    event_id: str
-    event_type: str
-    at: datetime
+    event: Event
     reason: str
 
 
@@ -84,8 +82,8 @@ class Batch:
     flows: FlowSet
     members: MembershipView
     steps: list[Step] = field(default_factory=list)
-    refusals: dict[tuple[str, str], Refusal] = field(default_factory=dict)
-    """(email, flow id) -> the latest refusal in this batch."""
+    journal: list[Step | Refusal] = field(default_factory=list)
+    """Steps and refusals in the order they happened (the writer empties it)."""
 
     def on_event(self, customer: CustomerState, event: Event, now: datetime) -> list[Step]:
         taken: list[Step] = []
@@ -99,9 +97,7 @@ class Batch:
             except MissingSegment as missing:  # the trigger cannot be judged: the run fails, visibly
                 refused, failure = None, f"trigger: {missing}"
             if refused is not None:
-                self.refusals[(customer.email, cf.flow.id)] = Refusal(
-                    customer.email, cf.flow.id, cf.version, event.event_id, event.type, now, refused
-                )
+                self.journal.append(Refusal(customer.email, cf.flow.id, cf.version, event, refused))
             else:
                 key = run_key(self.store_id, cf.flow.id, customer.email, event.event_id)
                 step = steps.enter(
@@ -151,6 +147,7 @@ class Batch:
         if step.run.live:
             customer.runs.append(step.run)
         self.steps.append(step)
+        self.journal.append(step)
         return step
 
     # --- what the batch did, for the writer -----------------------------------------------

@@ -69,8 +69,7 @@ def why_false(rule: Rule, ctx: Context) -> str:
             return f"not ({describe(rule.not_)}), and it held"
         case FieldRule():
             actual = resolve(rule.field, ctx)
-            shown = "missing" if actual is _MISSING else json.dumps(actual, default=str)[:80]
-            return f"{describe(rule)} was false: {rule.field} is {shown}"
+            return f"{describe(rule)} was false: {rule.field} is {'missing' if actual is _MISSING else _shown(actual)}"
     raise AssertionError(f"unhandled rule {rule!r}")
 
 
@@ -88,8 +87,15 @@ def describe(rule: Rule) -> str:
         case NotRule():
             return f"not ({describe(rule.not_)})"
         case FieldRule():
-            return f"{rule.field} {rule.op} {json.dumps(rule.value)}"
+            return f"{rule.field} {rule.op} {_shown(rule.value)}"
     raise AssertionError(f"unhandled rule {rule!r}")
+
+
+def _shown(value: Any) -> str:
+    """A value as JSON would write it; numbers without json.dumps, which refusals pay for often."""
+    if type(value) is int or type(value) is float:
+        return repr(value)
+    return json.dumps(value, default=str)[:80]
 
 
 def _member(ctx: Context, segment: str) -> bool:

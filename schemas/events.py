@@ -62,6 +62,7 @@ class OutputEvent(BaseModel):
 
 # --- input (SPEC §2) ---------------------------------------------------------------------------
 
+
 class InputCustomer(BaseModel):
     model_config = ConfigDict(extra="ignore", use_attribute_docstrings=True)
 

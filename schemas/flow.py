@@ -188,6 +188,7 @@ Node = Annotated[
 
 # --- flow ------------------------------------------------------------------------------------
 
+
 class Trigger(Strict):
     event: str = Field(pattern=EVENT_TYPE_PATTERN)
     """The input event type that starts a run, e.g. order.processed."""

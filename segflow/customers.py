@@ -8,6 +8,7 @@ source of customer records: one bad row refuses the whole file, so nothing half-
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from itertools import islice
 from pathlib import Path
 
 from db import Conn, journey
@@ -16,7 +17,7 @@ from db import flows as flow_rows
 from db import runs as run_rows
 from db import segments as segment_rows
 from db.customers import CustomerFields, CustomerRecord
-from db.journey import StoredRefusal
+from db.journey import StoredEntry
 from db.runs import RunRow
 from schemas.email import normalise_email
 from schemas.flow import Flow
@@ -141,20 +142,29 @@ def explain(conn: Conn, store_id: str, email: str, flow_id: str | None = None, l
         assert latest is not None
         trigger = Flow.model_validate(latest.definition).trigger.event
         runs = [r for r in run_rows.of_customer(conn, store_id, record.id) if r.flow_id == flow_id]
-        refusal = journey.refusals_of(conn, store_id, record.id).get(flow_id)
+        refusal = next(
+            (
+                found for found in journey.newest_first(conn, store_id, record.id)
+                if found.entry["flow_id"] == flow_id and found.entry["status"] == journey.REFUSED
+            ),
+            None,
+        )  # fmt: skip
         verdicts.append(VerdictOut(flow_id=flow_id, verdict=verdict(trigger, head.status, runs, refusal)))
-    steps = [
-        JourneyStepOut(
-            at=step.at, cause=StepCause(operation=step.operation, event_id=step.event_id, event_type=step.event_type),
-            flow_id=step.flow_id, version=step.flow_version, path=step.path, status=step.status,
-            node_id=step.node_id, reason=step.reason, effects=step.effects,
-        )
-        for step in journey.journey_of(conn, store_id, record.id, limit, flow_id)
-    ]  # fmt: skip
-    return ExplainOut(email=record.email, steps=steps, verdicts=verdicts)
+    newest = (e for e in journey.newest_first(conn, store_id, record.id) if flow_id in (None, e.entry["flow_id"]))
+    steps = [_step_out(found) for found in islice(newest, limit)]
+    return ExplainOut(email=record.email, steps=steps[::-1], verdicts=verdicts)
 
 
-def verdict(trigger: str, status: str, runs: list[RunRow], refusal: StoredRefusal | None) -> str:
+def _step_out(found: StoredEntry) -> JourneyStepOut:
+    e = found.entry
+    return JourneyStepOut(
+        at=found.at, cause=StepCause(operation=e["operation"], event_id=e["event_id"], event_type=e["event_type"]),
+        flow_id=e["flow_id"], version=e["version"], path=e["path"], status=e["status"], node_id=e["node_id"],
+        reason=e["reason"], effects=e["effects"],
+    )  # fmt: skip
+
+
+def verdict(trigger: str, status: str, runs: list[RunRow], refusal: StoredEntry | None) -> str:
     """Why the customer is, was or never was in the flow, in words."""
     live = [r for r in runs if r.status in ("active", "waiting")]
     if live:
@@ -174,9 +184,9 @@ def verdict(trigger: str, status: str, runs: list[RunRow], refusal: StoredRefusa
         else:
             text = f"was in the flow: {entered}, {r.status} at node {r.node_id} {_when(r.updated_at)}{reason}"
         if refusal is not None and refusal.at >= r.updated_at:
-            text += f"; later, {_event(refusal)} did not let them in again: {refusal.reason}"
+            text += f"; later, {_event(refusal)} did not let them in again: {refusal.entry['reason']}"
     elif refusal is not None:
-        text = f"never entered: {_event(refusal)} matched the trigger, but {refusal.reason}"
+        text = f"never entered: {_event(refusal)} matched the trigger, but {refusal.entry['reason']}"
     else:
         days = JOURNEY_KEPT.days - 1
         text = f"never triggered: no {trigger} event for this customer in the last {days} days"
@@ -185,8 +195,8 @@ def verdict(trigger: str, status: str, runs: list[RunRow], refusal: StoredRefusa
     return text
 
 
-def _event(refusal: StoredRefusal) -> str:
-    return f"{refusal.event_type} {refusal.event_id} {_when(refusal.at)}"
+def _event(refusal: StoredEntry) -> str:
+    return f"{refusal.entry['event_type']} {refusal.entry['event_id']} {_when(refusal.at)}"
 
 
 def _when(at: datetime | None) -> str:

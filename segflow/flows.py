@@ -149,16 +149,19 @@ def change_status(conn: Conn, store_id: str, flow_id: str, change: StatusChange)
                 for r in ended
             ]  # fmt: skip
             outbox.enqueue(conn, store_id, events)
-            journey.record(
-                conn, store_id,
-                [
-                    journey.JourneyRow(
-                        r.customer_id, now, "archive", flow_id=flow_id, flow_version=r.flow_version,
-                        status="exited", node_id=r.node_id, reason="flow archived",
-                        effects=({"type": "flow.exited", "node": r.node_id, "reason": "flow archived"},),
+            steps: dict[int, list[tuple[Any, ...]]] = {}
+            for r in ended:
+                steps.setdefault(r.customer_id, []).append(
+                    journey.entry(
+                        "archive",
+                        flow_id=flow_id,
+                        version=r.flow_version,
+                        status="exited",
+                        node_id=r.node_id,
+                        reason="flow archived",
+                        effects=[("flow.exited", r.node_id, {"reason": "flow archived"})],
                     )
-                    for r in ended
-                ],
-            )  # fmt: skip
+                )
+            journey.record(conn, store_id, now, steps)
             exited = len(ended)
     return status, exited

@@ -208,9 +208,7 @@ def _sync(
         profiles, emails = _fetch(client, store_id, kind, external[1], progress)
     with conn.transaction():
         if segment_rows.lock_external(conn, store_id, segment.id) != external:
-            raise UserError(
-                f'segment "{segment.name}" was deleted or changed while it synced; nothing was changed'
-            )
+            raise UserError(f'segment "{segment.name}" was deleted or changed while it synced; nothing was changed')
         report = _mirror(conn, store_id, segment, profiles, emails, now)
     log.info("klaviyo_synced", store_id=store_id, segment=segment.name, **report.model_dump())
     return report

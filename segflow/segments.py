@@ -142,11 +142,8 @@ def record_changes(
     now: datetime,
 ) -> None:
     """Each real change in the customers' journeys (`customers explain`), as a step of its own."""
-    effect = ({"type": event_type, "segment": segment.name},)
-    operation = cause.operation or "manual"
-    journey.record(
-        conn, store_id, [journey.JourneyRow(cid, now, operation, effects=effect) for cid in sorted(customers.values())]
-    )
+    step = journey.entry(cause.operation or "manual", effects=[(event_type, None, {"segment": segment.name})])
+    journey.record(conn, store_id, now, {customer_id: [step] for customer_id in sorted(customers.values())})
 
 
 def member_events(

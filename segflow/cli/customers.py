@@ -47,9 +47,7 @@ def print_import_report(report: ImportReport) -> None:
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 1_000_000))
 @json_option
 @pass_app
-def list_(
-    app: AppContext, store_id: str, segment: str | None, search: str | None, limit: int, as_json: bool
-) -> None:
+def list_(app: AppContext, store_id: str, segment: str | None, search: str | None, limit: int, as_json: bool) -> None:
     """List a store's customers, in email order."""
     with app.db() as conn:
         found = customer_service.list_customers(conn, store_id, limit, search, segment)

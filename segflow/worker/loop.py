@@ -191,9 +191,7 @@ class Worker:
             self._apply(records, polled.fetched_from)
             self._failures = 0
         except OffsetGap as gap:
-            log.warning(
-                "offset_gap_refused", partition=gap.partition, stored=gap.stored, fetched_from=gap.fetched_from
-            )
+            log.warning("offset_gap_refused", partition=gap.partition, stored=gap.stored, fetched_from=gap.fetched_from)
             self.input.park_all()
         except Exception as exc:
             self._failed("batch_failed", exc)
@@ -218,9 +216,7 @@ class Worker:
             return
         record = records[0]
         reason = f"processing failed: {_one_line(failure)}"
-        log.error(
-            "message_failed", partition=record.partition, offset=record.offset, reason=reason, exc_info=failure
-        )
+        log.error("message_failed", partition=record.partition, offset=record.offset, reason=reason, exc_info=failure)
         self._commit(partial(self.applier.dead_letter, self.conn, record, reason, fetched_from))
 
     def _purge(self) -> int:

@@ -37,9 +37,7 @@ def utc_now() -> datetime:
 def is_outage(exc: BaseException) -> bool:
     """A failure of the database or the broker that retrying fixes, as opposed to one a message
     causes (which retrying the same message would only repeat)."""
-    return isinstance(
-        exc, psycopg.OperationalError | psycopg.InterfaceError | ServiceUnavailable | RetriableError
-    )
+    return isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError | ServiceUnavailable | RetriableError)
 
 
 def back_off(what: str, exc: BaseException, failures: int, wait: Callable[[float], object] = time.sleep) -> None:

@@ -49,9 +49,7 @@ class RelayLoop:
 
     IDLE_WAIT_S = 0.05
 
-    def __init__(
-        self, relay: Relay, reopen: Callable[[Conn], Conn], wake: Wake, finishing: Callable[[], bool]
-    ) -> None:
+    def __init__(self, relay: Relay, reopen: Callable[[Conn], Conn], wake: Wake, finishing: Callable[[], bool]) -> None:
         self.relay = relay
         self.reopen = reopen
         self.wake = wake

@@ -52,7 +52,11 @@ def test_version(cli):
 
 
 def test_every_command_takes_json():
-    missing = [" ".join(path) for path, command in every_command() if "--json" not in {o for p in command.params for o in p.opts}]
+    missing = [
+        " ".join(path)
+        for path, command in every_command()
+        if "--json" not in {o for p in command.params for o in p.opts}
+    ]
     assert [] == missing
 
 

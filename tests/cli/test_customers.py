@@ -10,7 +10,11 @@ from db.customers import CustomerFields, upsert
 @pytest.fixture
 def acme(cli, db):
     assert 0 == cli("stores", "create", "acme", "--plan", "pro").code
-    upsert(db, "acme", [CustomerFields(email=f"{n}@example.com", first_name=n.title()) for n in ("ann", "bob", "cy", "dana")])
+    upsert(
+        db,
+        "acme",
+        [CustomerFields(email=f"{n}@example.com", first_name=n.title()) for n in ("ann", "bob", "cy", "dana")],
+    )
     assert 0 == cli("segments", "create", "VIP", "--store", "acme").code
     assert 0 == cli("segments", "add", "VIP", "bob@example.com", "dana@example.com", "--store", "acme").code
     return "acme"

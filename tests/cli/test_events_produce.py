@@ -44,14 +44,19 @@ def test_every_bad_line_is_named_and_nothing_is_sent(cli, kafka_bootstrap, topic
     assert 1 == result.code
     named = [line.split(": ")[1] for line in result.err.splitlines() if line.startswith(f"{path}: line")]
     assert ["line 2", "line 4", "line 5"] == named
-    assert result.err.splitlines()[-1] == f"error: {path} has 3 invalid lines; nothing was sent (--skip-invalid sends the valid lines)"
+    assert (
+        result.err.splitlines()[-1]
+        == f"error: {path} has 3 invalid lines; nothing was sent (--skip-invalid sends the valid lines)"
+    )
     document = json.loads(result.out)
     assert [2, 4, 5] == [bad["line"] for bad in document["invalid_lines"]]
     assert document["invalid_lines"][0]["reason"].startswith("customer.email:")
     assert [] == read_all(kafka_bootstrap, topics.input)
 
 
-def test_skip_invalid_sends_the_valid_lines_and_reports_the_others(cli, kafka_bootstrap, topics, monkeypatch, write_file):
+def test_skip_invalid_sends_the_valid_lines_and_reports_the_others(
+    cli, kafka_bootstrap, topics, monkeypatch, write_file
+):
     monkeypatch.setenv("SEGFLOW_KAFKA_BOOTSTRAP", kafka_bootstrap)
     create_topic(kafka_bootstrap, topics.input, 1)
     path = mixed_file(write_file)

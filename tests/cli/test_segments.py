@@ -126,7 +126,9 @@ def test_a_malformed_email_changes_nothing(cli, db, acme):
     cli("segments", "create", "VIP", "--store", acme)
     result = cli("segments", "add", "VIP", "ann@example.com", "not-an-email", "--store", acme)
     assert 1 == result.code
-    assert "'not-an-email' is not a valid email: an email address must have an @-sign; nothing was changed" in result.err
+    assert (
+        "'not-an-email' is not a valid email: an email address must have an @-sign; nothing was changed" in result.err
+    )
     assert [] == members(db, acme, "VIP")
     assert [] == outbox(db, acme)
 

@@ -47,9 +47,7 @@ def test_the_installed_console_script_runs_outside_the_checkout(tmp_path):
         assert f"  {command}" in result.stdout
 
 
-@pytest.mark.parametrize(
-    "store_id", ["acme\n", "ac me", "ACME", "acme\u200b", "", "_acme"]
-)
+@pytest.mark.parametrize("store_id", ["acme\n", "ac me", "ACME", "acme\u200b", "", "_acme"])
 def test_store_ids_are_slugs_and_nothing_else(cli, db, store_id):
     result = cli("stores", "create", store_id, "--plan", "pro")
     assert 1 == result.code

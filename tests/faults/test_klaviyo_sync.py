@@ -20,7 +20,9 @@ def members(db, name):
     ).fetchone()[0]
 
 
-def test_malformed_replies_fail_their_segments_only(cli, db, fake, acme, database_url, kafka_bootstrap, topics, tmp_path):
+def test_malformed_replies_fail_their_segments_only(
+    cli, db, fake, acme, database_url, kafka_bootstrap, topics, tmp_path
+):
     for list_id, name in (("L1", "News"), ("G1", "Not JSON"), ("G2", "No data")):
         fake.lists[list_id] = Group(name, profiles(100))
         assert 0 == import_list(cli, "--external-id", list_id, name=name).code

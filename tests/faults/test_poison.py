@@ -27,7 +27,9 @@ def dead_letters(bootstrap, topic):
     return [(r.key, json.loads(r.value), len(r.value)) for r in read_all(bootstrap, topic)]
 
 
-def test_an_oversized_invalid_value_becomes_one_bounded_dead_letter(db, database_url, kafka_bootstrap, topics, tmp_path):
+def test_an_oversized_invalid_value_becomes_one_bounded_dead_letter(
+    db, database_url, kafka_bootstrap, topics, tmp_path
+):
     env = prepare(db, database_url, kafka_bootstrap, topics)
     good = events(400)
     huge = b'{"event_id": "huge", "data": "' + b"x" * (3_200_000) + b'"'  # 3.2 MB, not even JSON
@@ -57,13 +59,14 @@ def test_values_postgresql_cannot_store_are_dead_lettered_naming_the_field(
     env = prepare(db, database_url, kafka_bootstrap, topics)
     good = events(2_000)
     bad_values = {
-        f"nul{i}": f'"customer": {{"email": "n{i}@example.com", "first_name": "A\\u0000n"}}'
-        for i in range(10)
+        f"nul{i}": f'"customer": {{"email": "n{i}@example.com", "first_name": "A\\u0000n"}}' for i in range(10)
     }
     bad_values["nan"] = '"customer": {"email": "x@example.com"}, "data": {"total": NaN}'
     bad_values["huge-number"] = '"customer": {"email": "y@example.com"}, "data": {"items": [{"price": 1e999}]}'
     bad_values["surrogate"] = '"customer": {"email": "z@example.com", "last_name": "\\ud800"}'
-    envelope = '{"event_id": "%s", "type": "order.processed", "store_id": "acme", "occurred_at": "2026-11-29T09:00:00Z", %s}'
+    envelope = (
+        '{"event_id": "%s", "type": "order.processed", "store_id": "acme", "occurred_at": "2026-11-29T09:00:00Z", %s}'
+    )
     bad = [(f"acme:{name}".encode(), (envelope % (name, fields)).encode()) for name, fields in bad_values.items()]
     messages = [(key(e), json.dumps(e).encode()) for e in good]
     for index, message in enumerate(bad):  # spread among the good ones

@@ -18,6 +18,7 @@ TABLES = {
     "runs",
     "processed_events",
     "consumer_offsets",
+    "journeys",
     "outbox",
     "outbox_batches",
     "relay_positions",

@@ -26,7 +26,6 @@ def raw(**replace: str) -> bytes:
     return text.encode()
 
 
-
 @pytest.fixture(autouse=True)
 def envelope():
     original = json.loads(json.dumps(ENVELOPE))

@@ -8,12 +8,34 @@ FLOW = Flow.model_validate(
         "id": "f",
         "store_id": "acme",
         "name": "f",
-        "trigger": {"event": "order.processed", "where": {"any": [{"in_segment": "Fans"}, {"field": "data.x", "op": "exists", "value": True}]}},
+        "trigger": {
+            "event": "order.processed",
+            "where": {"any": [{"in_segment": "Fans"}, {"field": "data.x", "op": "exists", "value": True}]},
+        },
         "start": "c",
         "nodes": [
-            {"id": "c", "type": "condition", "if": {"all": [{"not": {"not_in_segment": "VIP"}}, {"in_segment": "Big"}]}, "then": "tag", "else": "act"},
-            {"id": "tag", "type": "segment", "operation": "add", "segment": "Tagged", "create_if_missing": True, "next": None},
-            {"id": "act", "type": "action", "action": "notify", "params": {"segment": "Newsletter", "in_segment": "X"}, "next": None},
+            {
+                "id": "c",
+                "type": "condition",
+                "if": {"all": [{"not": {"not_in_segment": "VIP"}}, {"in_segment": "Big"}]},
+                "then": "tag",
+                "else": "act",
+            },
+            {
+                "id": "tag",
+                "type": "segment",
+                "operation": "add",
+                "segment": "Tagged",
+                "create_if_missing": True,
+                "next": None,
+            },
+            {
+                "id": "act",
+                "type": "action",
+                "action": "notify",
+                "params": {"segment": "Newsletter", "in_segment": "X"},
+                "next": None,
+            },
         ],
     }
 )

@@ -137,15 +137,28 @@ def test_a_bad_node_hides_neither_other_nodes_nor_the_graph():
         node(raw, "notify").update(next="nowhere")  # a graph error elsewhere
         raw["name"] = ""  # and one in the flow's own fields
 
-    assert {(None, "name: must not be empty"), ("discount", "colour: unknown field"), ("notify", "next refers to unknown node 'nowhere'")} == set(mutate(two))
+    assert {
+        (None, "name: must not be empty"),
+        ("discount", "colour: unknown field"),
+        ("notify", "next refers to unknown node 'nowhere'"),
+    } == set(mutate(two))
 
 
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
-        (lambda r: r.update(id="Big Flow"), (None, "id: must be 1-100 lowercase letters, digits, '-' or '_', starting with a letter or digit")),
-        (lambda r: r["trigger"].update(event="Order Processed"), (None, "trigger.event: must be a dotted lowercase event type such as order.processed")),
-        (lambda r: node(r, "ab")["branches"][0].update(percent="half"), ("ab", "branches[0].percent: must be a whole number")),
+        (
+            lambda r: r.update(id="Big Flow"),
+            (None, "id: must be 1-100 lowercase letters, digits, '-' or '_', starting with a letter or digit"),
+        ),
+        (
+            lambda r: r["trigger"].update(event="Order Processed"),
+            (None, "trigger.event: must be a dotted lowercase event type such as order.processed"),
+        ),
+        (
+            lambda r: node(r, "ab")["branches"][0].update(percent="half"),
+            ("ab", "branches[0].percent: must be a whole number"),
+        ),
         (lambda r: r.update(reentry="sometimes"), (None, "reentry: must be 'once', 'not_while_active' or 'always'")),
     ],
 )
@@ -154,7 +167,10 @@ def test_messages_are_in_the_authors_words(change, expected):
 
 
 def rule_node(rule):
-    return lambda raw: (raw["nodes"].insert(0, {"id": "c", "type": "condition", "if": rule, "then": "ab", "else": None}), raw.update(start="c"))
+    return lambda raw: (
+        raw["nodes"].insert(0, {"id": "c", "type": "condition", "if": rule, "then": "ab", "else": None}),
+        raw.update(start="c"),
+    )
 
 
 @pytest.mark.parametrize(
@@ -163,7 +179,10 @@ def rule_node(rule):
         ({"field": "data.x", "op": "exists", "value": "yes"}, "if.value: exists takes true or false"),
         ({"field": "data.x", "op": "in", "value": "gold"}, "if.value: in takes a list"),
         ({"in_segment": " VIP"}, "if.in_segment: segment name ' VIP' has spaces at its start or end"),
-        ({"not_in_segment": "VIP\nList"}, "if.not_in_segment: segment name 'VIP\\nList' contains a control character (U+000A)"),
+        (
+            {"not_in_segment": "VIP\nList"},
+            "if.not_in_segment: segment name 'VIP\\nList' contains a control character (U+000A)",
+        ),
         ({"in_segment": ""}, "if.in_segment: segment name '' is empty"),
     ],
 )

@@ -72,7 +72,9 @@ def test_customer_fields_and_segments():
     assert evaluate(rule({"not_in_segment": "Other"}), c)
 
 
-@pytest.mark.parametrize("raw", [{"in_segment": "Gone"}, {"not_in_segment": "Gone"}, {"not": {"not_in_segment": "Gone"}}])
+@pytest.mark.parametrize(
+    "raw", [{"in_segment": "Gone"}, {"not_in_segment": "Gone"}, {"not": {"not_in_segment": "Gone"}}]
+)
 def test_a_rule_on_a_segment_the_store_does_not_have_is_neither_true_nor_false(raw):
     with pytest.raises(MissingSegment, match='segment "Gone" does not exist in store acme'):
         evaluate(rule(raw), ctx({}))
