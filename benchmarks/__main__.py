@@ -46,8 +46,9 @@ from benchmarks.common import scratch_database
 from benchmarks.import_csv import time_import
 from benchmarks.klaviyo_sync import time_klaviyo
 from consumers.kafka import read_all
-from db import Conn
+from db import Conn, journey
 from db import events as event_rows
+from db import flows as flow_rows
 from db import offsets as offset_rows
 from db import runs as run_rows
 from db.customers import CustomerFields, upsert
@@ -63,27 +64,6 @@ STORE = "bench"
 EXAMPLES = ("free-gift", "big-spender-credits", "winback-split")
 BATCH = 2_000  # the worker's records per poll, used for the database ceiling too
 SEGMENTS = {"Big Spenders": 2_000, "VIP": 1_000, "Insiders": 500}
-
-# A 12-node flow that uses every node type.
-EVERY_NODE_FLOW: dict[str, Any] = {
-    "id": "every-node", "store_id": STORE, "name": "Every node type", "reentry": "not_while_active",
-    "trigger": {"event": "order.processed", "where": {"field": "data.total_price", "op": "gt", "value": 20}},
-    "start": "is-vip",
-    "nodes": [
-        {"id": "is-vip", "type": "condition", "if": {"in_segment": "VIP"}, "then": "ab", "else": "is-regular"},
-        {"id": "is-regular", "type": "condition", "if": {"field": "data.total_price", "op": "gte", "value": 50}, "then": "tag-regular", "else": "bye"},
-        {"id": "bye", "type": "exit"},
-        {"id": "ab", "type": "split", "branches": [{"percent": 50, "next": "offer-a"}, {"percent": 50, "next": "offer-b"}]},
-        {"id": "offer-a", "type": "action", "action": "discount", "params": {"percent": 10}, "next": "tag-a"},
-        {"id": "offer-b", "type": "action", "action": "notify", "params": {"template": "vip"}, "next": "tag-b"},
-        {"id": "tag-a", "type": "segment", "operation": "add", "segment": "Offer A", "create_if_missing": True, "next": "wait-order"},
-        {"id": "tag-b", "type": "segment", "operation": "add", "segment": "Offer B", "create_if_missing": True, "next": "wait-order"},
-        {"id": "wait-order", "type": "wait", "until_event": "order.processed", "timeout": "P30D", "next": "thank", "on_timeout": "untag"},
-        {"id": "thank", "type": "action", "action": "notify", "params": {"template": "thanks"}, "next": None},
-        {"id": "untag", "type": "segment", "operation": "remove", "segment": "VIP", "next": None},
-        {"id": "tag-regular", "type": "segment", "operation": "add", "segment": "Regulars", "create_if_missing": True, "next": None},
-    ],
-}  # fmt: skip
 
 
 def main() -> None:
@@ -190,7 +170,7 @@ def set_up_store(conn: Conn, customers: list[str]) -> None:
         raw = json.loads((ROOT / "examples" / "flows" / f"{name}.json").read_text(encoding="utf-8"))
         raw["store_id"] = STORE
         definitions.append(raw)
-    definitions.append(EVERY_NODE_FLOW)
+    definitions.append(sample.every_node_flow(STORE))
     flows = []
     for raw in definitions:
         flow, errors = validate(raw)
@@ -362,11 +342,22 @@ def db_write_rate(admin_url: str, bench_url: str, customers: list[str], events: 
         runs = [
             Run(key, flow, version, email, node, status, entered, updated, wake, waiting, reason)
             for key, flow, version, email, node, status, wake, waiting, reason, entered, updated in bench.execute(
-                "SELECT r.key, r.flow_id, r.flow_version, c.email, r.node_id, r.status, r.wake_at, r.waiting_for, r.reason, "
-                "r.entered_at, r.updated_at FROM runs r JOIN customers c ON c.id = r.customer_id WHERE r.store_id = %s",
+                "SELECT r.key, r.flow_id, r.flow_version, c.email, r.node_id, r.status, r.wake_at, r.waiting_for, "
+                "r.reason, r.entered_at, r.updated_at FROM runs r JOIN customers c ON c.id = r.customer_id "
+                "WHERE r.store_id = %s",
                 (STORE,),
             )
         ]
+        journeys = bench.execute(
+            "SELECT c.email, j.entries FROM journeys j JOIN customers c ON c.id = j.customer_id WHERE j.store_id = %s",
+            (STORE,),
+        ).fetchall()
+        counts = {
+            (flow, version, node, edge): n
+            for flow, version, node, edge, n in bench.execute(
+                "SELECT flow_id, version, node_id, edge, count FROM flow_counts WHERE store_id = %s", (STORE,)
+            )
+        }
     insert_outbox = sql("insert_outbox")
     chunks = max(1, events // BATCH)
     with scratch_database(admin_url) as url, psycopg.connect(url, autocommit=True) as conn:
@@ -385,6 +376,8 @@ def db_write_rate(admin_url: str, bench_url: str, customers: list[str], events: 
                     {"store_id": STORE, "size": len(out), "event_ids": [o[0] for o in out],
                      "event_types": [o[1] for o in out], "keys": [o[2] for o in out], "payloads": [o[3] for o in out]},
                 )  # fmt: skip
+                journey.record(conn, STORE, _now(), {ids[email]: json.loads(e) for email, e in journeys[i::chunks]})
+                flow_rows.add_counts(conn, STORE, counts)  # about what every batch adds
                 offset_rows.save(conn, "bench-db", "bench", {i % 4: i + 1})
         return round(chunks * BATCH / (time.perf_counter() - started))
 

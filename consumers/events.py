@@ -436,6 +436,7 @@ class Applier:
         run_rows.upsert(conn, store_id, batch.runs(), customer_ids)
         journey.record_journal(conn, store_id, now, batch.journal, customer_ids)
         batch.journal.clear()
+        flow_rows.add_counts(conn, store_id, batch.node_counts())
         for step in batch.steps:
             if step.run.status == "failed":
                 run = step.run

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -135,3 +135,44 @@ def definitions(conn: Conn, store_id: str, wanted: Sequence[tuple[str, int]]) ->
         return []
     params = {"store_id": store_id, "flow_ids": [w[0] for w in wanted], "versions": [w[1] for w in wanted]}
     return [(fid, version, definition) for fid, version, definition in conn.execute(_DEFINITIONS, params)]
+
+
+_ADD_COUNTS = sql("add_flow_counts")
+_ROLL_UP_COUNTS = sql("roll_up_flow_counts")
+_COUNTS = sql("flow_counts")
+_RUN_COUNTS = sql("flow_run_counts")
+
+
+def add_counts(conn: Conn, store_id: str, counts: Mapping[tuple[str, int, str, str], int]) -> None:
+    """(flow id, version, node id, edge) -> how often, added to what `flows stats` reports."""
+    if counts:
+        keys = list(counts)
+        conn.execute(
+            _ADD_COUNTS,
+            {
+                "store_id": store_id,
+                "flow_ids": [k[0] for k in keys],
+                "versions": [k[1] for k in keys],
+                "node_ids": [k[2] for k in keys],
+                "edges": [k[3] for k in keys],
+                "counts": list(counts.values()),
+            },
+        )
+
+
+def roll_up_counts(conn: Conn) -> int:
+    """Sum the count rows into one per key; returns how many rows that removed."""
+    row = conn.execute(_ROLL_UP_COUNTS).fetchone()
+    return int(row[0]) - int(row[1]) if row else 0
+
+
+def node_counts(conn: Conn, store_id: str, flow_id: str, version: int) -> dict[tuple[str, str], int]:
+    """(node id, edge) -> how often, for one version."""
+    params = {"store_id": store_id, "flow_id": flow_id, "version": version}
+    return {(node_id, edge): int(n) for node_id, edge, n in conn.execute(_COUNTS, params)}
+
+
+def run_counts(conn: Conn, store_id: str, flow_id: str, version: int) -> list[tuple[str, str | None, int]]:
+    """(status, node id, runs) for one version."""
+    params = {"store_id": store_id, "flow_id": flow_id, "version": version}
+    return [(status, node_id, int(n)) for status, node_id, n in conn.execute(_RUN_COUNTS, params)]

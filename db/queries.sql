@@ -530,6 +530,39 @@ LIMIT %(limit)s;
 WITH gone AS (DELETE FROM journeys WHERE at < %(before)s RETURNING 1)
 SELECT count(*) FROM gone;
 
+-- name: add_flow_counts
+-- A batch's node visits and edges taken, summed per key by the worker (engine.batch.node_counts).
+INSERT INTO flow_counts (store_id, flow_id, version, node_id, edge, count)
+SELECT %(store_id)s, c.flow_id, c.version, c.node_id, c.edge, c.count
+FROM unnest(%(flow_ids)b::text[], %(versions)b::int[], %(node_ids)b::text[], %(edges)b::text[], %(counts)b::bigint[])
+    AS c (flow_id, version, node_id, edge, count);
+
+-- name: roll_up_flow_counts
+-- Across stores by design (maintenance, like pruning): the rows so far become one per key.
+-- A second worker rolling up at once waits on the rows the first deletes and then skips them.
+WITH gone AS (
+    DELETE FROM flow_counts WHERE id <= (SELECT max(id) FROM flow_counts)
+    RETURNING store_id, flow_id, version, node_id, edge, count
+), summed AS (
+    INSERT INTO flow_counts (store_id, flow_id, version, node_id, edge, count)
+    SELECT store_id, flow_id, version, node_id, edge, sum(count) FROM gone
+    GROUP BY store_id, flow_id, version, node_id, edge
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM summed);
+
+-- name: flow_counts
+-- `flows stats`: a version's node visits and edges taken.
+SELECT node_id, edge, sum(count)::bigint FROM flow_counts
+WHERE store_id = %(store_id)s AND flow_id = %(flow_id)s AND version = %(version)s
+GROUP BY node_id, edge;
+
+-- name: flow_run_counts
+-- `flows stats`: a version's runs by status and the node each is at.
+SELECT status, node_id, count(*) FROM runs
+WHERE store_id = %(store_id)s AND flow_id = %(flow_id)s AND flow_version = %(version)s
+GROUP BY status, node_id;
+
 -- ===== seeing inside: customers (SPEC §9) =====
 
 -- name: find_customers

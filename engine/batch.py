@@ -26,6 +26,9 @@ from engine.model import Context, Emitted, Event, MembershipView, Run
 from engine.step import CompiledFlow, MemberChange, Step
 from nodes.condition import MissingSegment, evaluate, why_false
 
+VISITS = ""
+"""The edge label under which `Batch.node_counts` counts a node's visits."""
+
 
 @dataclass(slots=True)
 class FlowSet:
@@ -164,6 +167,20 @@ class Batch:
 
     def changes(self) -> list[MemberChange]:
         return [change for step in self.steps for change in step.changes]
+
+    def node_counts(self) -> dict[tuple[str, int, str, str], int]:
+        """(flow id, version, node id, edge label) -> how often: node visits under the label
+        VISITS, edges by their label (`flows stats`)."""
+        counts: dict[tuple[str, int, str, str], int] = {}
+        for step in self.steps:
+            flow_id, version = step.run.flow_id, step.run.flow_version
+            for node_id in step.arrivals:
+                key = (flow_id, version, node_id, VISITS)
+                counts[key] = counts.get(key, 0) + 1
+            for node_id, edge in step.edges:
+                key = (flow_id, version, node_id, edge)
+                counts[key] = counts.get(key, 0) + 1
+        return counts
 
 
 def net_changes(changes: Iterable[MemberChange]) -> list[MemberChange]:

@@ -1,8 +1,11 @@
-"""A flow as a Mermaid flowchart (`flows graph`), for docs and pull requests."""
+"""A flow as a Mermaid flowchart (`flows graph`), for docs and pull requests; with a deployed
+version's counts (`flows graph --stats`) on its nodes and edges."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 from nodes import REGISTRY
 from schemas.flow import ActionNode, ConditionNode, ExitNode, Flow, Node, SegmentNode, SplitNode, WaitNode
@@ -18,17 +21,41 @@ _SHAPES = {
 }
 
 
-def mermaid(flow: Flow) -> str:
+@dataclass(frozen=True, slots=True)
+class NodeCounts:
+    """What a deployed version's runs did at one node (`flows stats`)."""
+
+    visits: int
+    waiting: int
+    """Runs at this node now, waiting."""
+    edges: dict[str, int]
+    """Every outgoing edge by its label (next, then, else, on_timeout, branches[N].next): how
+    often runs took it, 0 for one never taken."""
+
+
+def mermaid(flow: Flow, counts: Mapping[str, NodeCounts] | None = None, entered: int | None = None) -> str:
+    """The flowchart; with `counts` (by node id) and `entered` (runs started), the numbers too."""
     ids = {node.id: f"n{i}" for i, node in enumerate(flow.nodes)}
     lines = ["flowchart TD", f'    trigger(["{_escape(_trigger(flow))}"])']
     for node in flow.nodes:
         opening, closing = _SHAPES[node.type]
-        lines.append(f'    {ids[node.id]}{opening}"{_escape(_label(node))}"{closing}')
-    lines.append(f"    trigger --> {ids[flow.start]}")
+        text = _label(node)
+        if counts is not None and node.id in counts:
+            here = counts[node.id]
+            text += f" · {here.visits} visits" + (f", {here.waiting} waiting" if node.type == "wait" else "")
+        lines.append(f'    {ids[node.id]}{opening}"{_escape(text)}"{closing}')
+    lines.append(f"    trigger -->{'' if entered is None else f'|{entered} entered|'} {ids[flow.start]}")
     ends = False
     for node in flow.nodes:
         for edge in REGISTRY[node.type].successors(node):
-            label = "" if edge.label == "next" else f"|{_escape(_edge_label(node, edge.label))}|"
+            words = "" if edge.label == "next" else _edge_label(node, edge.label)
+            if counts is not None and node.id in counts:
+                words = (
+                    f"{words}: {counts[node.id].edges.get(edge.label, 0)}"
+                    if words
+                    else str(counts[node.id].edges.get(edge.label, 0))
+                )
+            label = f"|{_escape(words)}|" if words else ""
             target = ids.get(edge.target, "done") if edge.target is not None else "done"
             ends = ends or target == "done"
             lines.append(f"    {ids[node.id]} -->{label} {target}")

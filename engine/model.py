@@ -84,6 +84,8 @@ class Outcome:
     pause until `wake_at` (optionally also woken by the `waiting_for` event), exit, or fail."""
 
     next: str | None = None
+    edge: str = "next"
+    """Which of the node's edges `next` is (an `Edge.label`), for `flows stats`."""
     effects: tuple[Effect, ...] = ()
     wake_at: datetime | None = None
     waiting_for: str | None = None

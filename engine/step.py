@@ -81,13 +81,20 @@ class Step:
     driver: Driver
     at: datetime
     path: list[str] = field(default_factory=list)
-    """Node ids visited, in order."""
+    """Node ids visited, in order (a resumed run's starts with the wait it resumes at)."""
+    edges: list[tuple[str, str]] = field(default_factory=list)
+    """(node id, edge label) for each node the run left by an edge, for `flows stats`."""
     events: list[Emitted] = field(default_factory=list)
     changes: list[MemberChange] = field(default_factory=list)
 
     @property
     def operation(self) -> str:
         return "event" if self.driver.event is not None else self.driver.operation
+
+    @property
+    def arrivals(self) -> list[str]:
+        """The nodes this step arrived at: its path without the wait a resumed run was already at."""
+        return self.path[1:] if self.driver.wake is not None else self.path
 
 
 def enter(
@@ -199,6 +206,7 @@ def _walk(
         if outcome.wake_at is not None:
             step.run = step.run.moved(node_id, "waiting", now, outcome.wake_at, outcome.waiting_for, step.run.reason)
             return step
+        step.edges.append((node_id, outcome.edge))
         if outcome.next is None:
             return _finish(store_id, cf, step, "completed", node_id, driver, now)
         node_id = outcome.next

@@ -31,7 +31,7 @@ def visit(node: ConditionNode, ctx: Context) -> Outcome:
         taken = evaluate(node.if_, ctx)
     except MissingSegment as missing:
         return Outcome(failure=str(missing))
-    return Outcome(next=node.then if taken else node.else_)
+    return Outcome(next=node.then, edge="then") if taken else Outcome(next=node.else_, edge="else")
 
 
 def evaluate(rule: Rule, ctx: Context) -> bool:

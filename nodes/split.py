@@ -17,15 +17,19 @@ def bucket(store_id: str, flow_id: str, node_id: str, email: str) -> int:
 def visit(node: SplitNode, ctx: Context) -> Outcome:
     point = bucket(ctx.store_id, ctx.flow_id, node.id, ctx.email)
     upper = 0
-    for branch in node.branches:
+    for index, branch in enumerate(node.branches):
         upper += branch.percent
         if point < upper:
-            return Outcome(next=branch.next)
+            return Outcome(next=branch.next, edge=branch_edge(index))
     raise AssertionError("validated branch percents sum to 100")
 
 
+def branch_edge(index: int) -> str:
+    return f"branches[{index}].next"
+
+
 def successors(node: SplitNode) -> list[Edge]:
-    return [Edge(f"branches[{i}].next", b.next) for i, b in enumerate(node.branches)]
+    return [Edge(branch_edge(i), b.next) for i, b in enumerate(node.branches)]
 
 
 def check(node: SplitNode) -> list[str]:

@@ -38,7 +38,7 @@ def visit(node: WaitNode, ctx: Context) -> Outcome:
         length = parse_duration(node.duration if node.duration is not None else node.timeout or "")
         return Outcome(wake_at=ctx.now + length, waiting_for=node.until_event)
     if ctx.wake == "timer" and node.until_event is not None:
-        return Outcome(next=node.on_timeout)
+        return Outcome(next=node.on_timeout, edge="on_timeout")
     return Outcome(next=node.next)
 
 

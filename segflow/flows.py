@@ -19,10 +19,13 @@ from db import flows as flow_rows
 from db import segments as segment_rows
 from db import stores as store_rows
 from db.flows import FlowSummary, FlowVersionRow
+from engine.batch import VISITS
+from engine.graph import NodeCounts
 from engine.model import Run
 from engine.refs import segment_references
 from engine.step import archived
 from engine.validate import FlowError
+from nodes import REGISTRY
 from schemas.flow import Flow
 from segflow import stores
 from segflow.errors import InvalidInput, NotFound
@@ -165,3 +168,42 @@ def change_status(conn: Conn, store_id: str, flow_id: str, change: StatusChange)
             journey.record(conn, store_id, now, steps)
             exited = len(ended)
     return status, exited
+
+
+LIVE = ("active", "waiting")
+RUN_STATUSES = ("active", "waiting", "completed", "exited", "failed")
+
+
+@dataclass(frozen=True, slots=True)
+class NodeStats(NodeCounts):
+    id: str
+    type: str
+
+
+@dataclass(frozen=True, slots=True)
+class FlowStats:
+    flow_id: str
+    version: int
+    runs: dict[str, int]
+    nodes: list[NodeStats]
+
+
+def stats(conn: Conn, store_id: str, flow_id: str, version: int | None) -> tuple[Flow, FlowStats]:
+    """A deployed version (default: the latest) and what its runs did (SPEC §9)."""
+    row = show(conn, store_id, flow_id, version)
+    flow = Flow.model_validate(row.definition)
+    runs = dict.fromkeys(RUN_STATUSES, 0)
+    waiting: dict[str, int] = {}
+    for status, node_id, n in flow_rows.run_counts(conn, store_id, flow_id, row.version):
+        runs[status] = runs.get(status, 0) + n
+        if status == "waiting" and node_id is not None:
+            waiting[node_id] = waiting.get(node_id, 0) + n
+    counts = flow_rows.node_counts(conn, store_id, flow_id, row.version)
+    nodes = [
+        NodeStats(
+            id=node.id, type=node.type, visits=counts.get((node.id, VISITS), 0), waiting=waiting.get(node.id, 0),
+            edges={e.label: counts.get((node.id, e.label), 0) for e in REGISTRY[node.type].successors(node)},
+        )
+        for node in flow.nodes
+    ]  # fmt: skip
+    return flow, FlowStats(flow_id, row.version, runs, nodes)

@@ -55,3 +55,26 @@ def events(store_id: str, customers: list[str], count: int, seed: int = 7, prefi
             }
         )
     return stream
+
+
+def every_node_flow(store_id: str) -> dict[str, Any]:
+    """A 12-node flow that uses every node type (the benchmark's and the stats test's)."""
+    return {
+        "id": "every-node", "store_id": store_id, "name": "Every node type", "reentry": "not_while_active",
+        "trigger": {"event": "order.processed", "where": {"field": "data.total_price", "op": "gt", "value": 20}},
+        "start": "is-vip",
+        "nodes": [
+            {"id": "is-vip", "type": "condition", "if": {"in_segment": "VIP"}, "then": "ab", "else": "is-regular"},
+            {"id": "is-regular", "type": "condition", "if": {"field": "data.total_price", "op": "gte", "value": 50}, "then": "tag-regular", "else": "bye"},
+            {"id": "bye", "type": "exit"},
+            {"id": "ab", "type": "split", "branches": [{"percent": 50, "next": "offer-a"}, {"percent": 50, "next": "offer-b"}]},
+            {"id": "offer-a", "type": "action", "action": "discount", "params": {"percent": 10}, "next": "tag-a"},
+            {"id": "offer-b", "type": "action", "action": "notify", "params": {"template": "vip"}, "next": "tag-b"},
+            {"id": "tag-a", "type": "segment", "operation": "add", "segment": "Offer A", "create_if_missing": True, "next": "wait-order"},
+            {"id": "tag-b", "type": "segment", "operation": "add", "segment": "Offer B", "create_if_missing": True, "next": "wait-order"},
+            {"id": "wait-order", "type": "wait", "until_event": "order.processed", "timeout": "P30D", "next": "thank", "on_timeout": "untag"},
+            {"id": "thank", "type": "action", "action": "notify", "params": {"template": "thanks"}, "next": None},
+            {"id": "untag", "type": "segment", "operation": "remove", "segment": "VIP", "next": None},
+            {"id": "tag-regular", "type": "segment", "operation": "add", "segment": "Regulars", "create_if_missing": True, "next": None},
+        ],
+    }  # fmt: skip

@@ -17,6 +17,7 @@ from schemas.reports import Report
 from segflow import eventsfile
 from segflow import flows as flow_service
 from segflow.cli.common import AppContext, json_option, pass_app, print_json, print_table, store_option
+from segflow.errors import InvalidInput
 from segflow.flows import StatusChange
 
 
@@ -287,13 +288,78 @@ def _print_step(step: StepOut) -> None:
         click.echo(f"      {effect.type} {detail}".rstrip())
 
 
-@flows.command("graph")
-@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+class NodeStatsOut(Report):
+    id: str
+    type: str
+    visits: int
+    waiting: int
+    edges: dict[str, int]
+
+
+class FlowStatsOut(Report):
+    flow_id: str
+    version: int
+    runs: dict[str, int]
+    nodes: list[NodeStatsOut]
+
+
+@flows.command("stats")
+@click.argument("flow_id")
+@store_option
+@click.option("--version", type=click.IntRange(1, 2**31 - 1), help="A past version (default: the latest).")
 @json_option
-def graph(file: Path, as_json: bool) -> None:
-    """Print the flow as a Mermaid flowchart."""
-    flow = load_flow(file)[1]
-    chart = mermaid(flow)
+@pass_app
+def stats(app: AppContext, flow_id: str, store_id: str, version: int | None, as_json: bool) -> None:
+    """What a deployed version's runs did: runs by status, visits and waiting runs per node, and
+    how often each edge was taken."""
+    with app.db() as conn:
+        report = FlowStatsOut.model_validate(
+            flow_service.stats(conn, store_id, flow_id, version)[1], from_attributes=True
+        )
+    if as_json:
+        print_json(report)
+        return
+    runs = ", ".join(f"{n} {status}" for status, n in report.runs.items())
+    click.echo(f"{report.flow_id}@{report.version}: {sum(report.runs.values())} runs ({runs})")
+    print_table(
+        ["node", "type", "visits", "waiting", "edges taken"],
+        [
+            [
+                n.id, n.type, str(n.visits), str(n.waiting) if n.type == "wait" else "",
+                ", ".join(f"{label} {count}" for label, count in n.edges.items()),
+            ]
+            for n in report.nodes
+        ],
+    )  # fmt: skip
+
+
+@flows.command("graph")
+@click.argument("target")
+@click.option("--store", "store_id", help="Draw a deployed flow: TARGET is its id.")
+@click.option(
+    "--version", type=click.IntRange(1, 2**31 - 1), help="With --store: a past version (default: the latest)."
+)
+@click.option("--stats", "with_stats", is_flag=True, help="With --store: put `flows stats` counts on the graph.")
+@json_option
+@pass_app
+def graph(
+    app: AppContext, target: str, store_id: str | None, version: int | None, with_stats: bool, as_json: bool
+) -> None:
+    """Print a flow as a Mermaid flowchart: TARGET is a flow file, or with --store a deployed flow's id."""
+    if store_id is None:
+        if with_stats or version is not None:
+            raise InvalidInput(f"--{'stats' if with_stats else 'version'} is for a deployed flow: add --store STORE")
+        flow = load_flow(Path(target))[1]
+        chart = mermaid(flow)
+    else:
+        with app.db() as conn:
+            if with_stats:
+                flow, counts = flow_service.stats(conn, store_id, target, version)
+                entered = sum(counts.runs.values())
+                chart = mermaid(flow, {n.id: n for n in counts.nodes}, entered)
+            else:
+                flow = Flow.model_validate(flow_service.show(conn, store_id, target, version).definition)
+                chart = mermaid(flow)
     if as_json:
         print_json({"id": flow.id, "mermaid": chart})
     else:

@@ -40,6 +40,7 @@ from consumers.events import Applier, BatchResult, OffsetGap, Record
 from consumers.input import InputConsumer
 from db import Conn, journey
 from db import events as event_rows
+from db import flows as flow_rows
 from segflow.config import Config
 from segflow.customers import JOURNEY_KEPT
 from segflow.database import open_connection, widen_send_buffer
@@ -223,6 +224,7 @@ class Worker:
         """Drop duplicate claims past the dedup window and journeys past the time they are kept."""
         now = self.clock()
         purged = event_rows.purge(self.conn, now - DEDUP_WINDOW)
+        purged += flow_rows.roll_up_counts(self.conn)
         return purged + journey.prune(self.conn, now - JOURNEY_KEPT)
 
     def _check_topic(self) -> None:

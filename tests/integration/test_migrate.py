@@ -19,6 +19,7 @@ TABLES = {
     "processed_events",
     "consumer_offsets",
     "journeys",
+    "flow_counts",
     "outbox",
     "outbox_batches",
     "relay_positions",
