@@ -20,6 +20,7 @@ from db import segments as segment_rows
 from db import stores as store_rows
 from db.flows import FlowSummary, FlowVersionRow
 from engine.batch import VISITS
+from engine.diff import Change, diff
 from engine.graph import NodeCounts
 from engine.model import Run
 from engine.refs import segment_references
@@ -207,3 +208,37 @@ def stats(conn: Conn, store_id: str, flow_id: str, version: int | None) -> tuple
         for node in flow.nodes
     ]  # fmt: skip
     return flow, FlowStats(flow_id, row.version, runs, nodes)
+
+
+@dataclass(frozen=True, slots=True)
+class FlowDiff:
+    flow_id: str
+    from_version: int
+    to_version: int | None
+    """None when the newer side is a file, not yet deployed."""
+    changes: list[Change]
+    runs_on_removed_nodes: int
+    """Live runs of the older version at nodes the newer one removes."""
+
+
+def diff_versions(conn: Conn, store_id: str, flow_id: str, old: int, new: int | None) -> FlowDiff:
+    """Two deployed versions (`new` None: the latest)."""
+    older, newer = show(conn, store_id, flow_id, old), show(conn, store_id, flow_id, new)
+    return _diff(conn, store_id, older, Flow.model_validate(newer.definition), newer.version)
+
+
+def diff_file(conn: Conn, flow: Flow) -> FlowDiff:
+    """A flow file against the latest deployed version of the same flow."""
+    latest = show(conn, flow.store_id, flow.id, None)
+    return _diff(conn, flow.store_id, latest, flow, None)
+
+
+def _diff(conn: Conn, store_id: str, older: FlowVersionRow, newer: Flow, new_version: int | None) -> FlowDiff:
+    changes = diff(Flow.model_validate(older.definition), newer)
+    removed = {c.node for c in changes if c.change == "removed"}
+    stranded = sum(
+        n
+        for status, node_id, n in flow_rows.run_counts(conn, store_id, older.id, older.version)
+        if status in LIVE and node_id in removed
+    )
+    return FlowDiff(older.id, older.version, new_version, changes, stranded)

@@ -43,9 +43,9 @@ pass_app = click.make_pass_decorator(AppContext)
 
 def print_json(value: BaseModel | Sequence[BaseModel] | dict[str, Any]) -> None:
     if isinstance(value, BaseModel):
-        data: Any = value.model_dump(mode="json")
+        data: Any = value.model_dump(mode="json", by_alias=True)
     elif isinstance(value, list):
-        data = [item.model_dump(mode="json") for item in value]
+        data = [item.model_dump(mode="json", by_alias=True) for item in value]
     else:
         data = value
     click.echo(json.dumps(data, ensure_ascii=False))

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from pydantic import Field
 
 from engine.graph import mermaid
 from engine.simulate import simulate
@@ -30,6 +31,9 @@ class ValidationOut(Report):
     file: str
     ok: bool
     errors: list[ErrorOut]
+
+
+VERSION = click.IntRange(1, 2**31 - 1)  # flow_versions.version is an integer column
 
 
 @click.group()
@@ -156,7 +160,7 @@ class FlowVersionOut(Report):
 @flows.command("show")
 @click.argument("flow_id")
 @store_option
-@click.option("--version", type=click.IntRange(1, 2**31 - 1), help="A past version (default: the latest).")
+@click.option("--version", type=VERSION, help="A past version (default: the latest).")
 @json_option
 @pass_app
 def show(app: AppContext, flow_id: str, store_id: str, version: int | None, as_json: bool) -> None:
@@ -306,7 +310,7 @@ class FlowStatsOut(Report):
 @flows.command("stats")
 @click.argument("flow_id")
 @store_option
-@click.option("--version", type=click.IntRange(1, 2**31 - 1), help="A past version (default: the latest).")
+@click.option("--version", type=VERSION, help="A past version (default: the latest).")
 @json_option
 @pass_app
 def stats(app: AppContext, flow_id: str, store_id: str, version: int | None, as_json: bool) -> None:
@@ -333,12 +337,93 @@ def stats(app: AppContext, flow_id: str, store_id: str, version: int | None, as_
     )  # fmt: skip
 
 
+class VersionRefOut(Report):
+    id: str
+    version: int
+
+
+class NewerOut(Report):
+    id: str
+    version: int | None
+    """None for a file not yet deployed."""
+    file: str | None
+
+
+class ChangeOut(Report):
+    node: str | None
+    change: str
+    fields: list[str]
+
+
+class DiffOut(Report):
+    from_: VersionRefOut = Field(alias="from")
+    to: NewerOut
+    changes: list[ChangeOut]
+    runs_on_removed_nodes: int
+
+
+@flows.command("diff")
+@click.argument("target")
+@store_option
+@click.option("--from", "from_version", type=VERSION, help="Compare deployed versions: TARGET is a flow id.")
+@click.option(
+    "--to",
+    "to_version",
+    type=VERSION,
+    help="With --from: the newer version (default: the latest).",
+)
+@json_option
+@pass_app
+def diff_(
+    app: AppContext, target: str, store_id: str, from_version: int | None, to_version: int | None, as_json: bool
+) -> None:
+    """What changed, by node id and field: two deployed versions of flow TARGET (--from N [--to M]),
+    or flow file TARGET against its latest deployed version."""
+    file = None
+    if from_version is None:
+        if to_version is not None:
+            raise InvalidInput("--to goes with --from: give the older version too")
+        file = Path(target)
+        if not file.is_file():
+            raise InvalidInput(f"{target}: no such flow file; to compare deployed versions of a flow, give --from N")
+        flow = load_flow(file)[1]
+        if flow.store_id != store_id:
+            raise InvalidInput(f"{target}: store_id is {flow.store_id}, not {store_id}")
+    with app.db() as conn:
+        if file is None:
+            found = flow_service.diff_versions(conn, store_id, target, from_version or 0, to_version)
+        else:
+            found = flow_service.diff_file(conn, flow)
+    report = DiffOut.model_validate(
+        {
+            "from": {"id": found.flow_id, "version": found.from_version},
+            "to": {"id": found.flow_id, "version": found.to_version, "file": None if file is None else str(file)},
+            "changes": [{"node": c.node, "change": c.change, "fields": c.fields} for c in found.changes],
+            "runs_on_removed_nodes": found.runs_on_removed_nodes,
+        }
+    )
+    if as_json:
+        print_json(report)
+        return
+    newer = f"version {report.to.version}" if report.to.file is None else report.to.file
+    click.echo(f"{found.flow_id}: version {report.from_.version} -> {newer}")
+    if not report.changes:
+        click.echo("  no changes")
+    for change in report.changes:
+        what = "flow" if change.node is None else f"node {change.node}"
+        fields = f": {', '.join(change.fields)}" if change.fields else ""
+        click.echo(f"  {what}: {change.change}{fields}")
+    if report.runs_on_removed_nodes:
+        click.echo(
+            f"  {report.runs_on_removed_nodes} live runs of version {report.from_.version} are at nodes this removes "
+            "(they stay on their version)"
+        )
+
+
 @flows.command("graph")
 @click.argument("target")
 @click.option("--store", "store_id", help="Draw a deployed flow: TARGET is its id.")
-@click.option(
-    "--version", type=click.IntRange(1, 2**31 - 1), help="With --store: a past version (default: the latest)."
-)
+@click.option("--version", type=VERSION, help="With --store: a past version (default: the latest).")
 @click.option("--stats", "with_stats", is_flag=True, help="With --store: put `flows stats` counts on the graph.")
 @json_option
 @pass_app
