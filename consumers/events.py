@@ -32,8 +32,9 @@ from db import runs as run_rows
 from db import segments as segment_rows
 from db.customers import CustomerFields, LockedCustomer
 from engine.batch import Batch, CustomerState, FlowSet, net_changes
+from engine.ids import run_key
 from engine.model import Event, MembershipView, Run
-from engine.step import CompiledFlow
+from engine.step import CompiledFlow, Step
 from schemas.events import InputEvent, parse_event
 from schemas.flow import Flow
 
@@ -372,6 +373,28 @@ class Applier:
                     moved += 1
         self._write(conn, store_id, store, now)
         return moved
+
+    # --- backfill ----------------------------------------------------------------------------
+
+    def backfill(
+        self, conn: Conn, store_id: str, flow_id: str, emails: Sequence[str], operation_id: str, now: datetime
+    ) -> int:
+        """Enter these customers (a page of a segment's members) into the flow as if its trigger
+        fired now; returns how many entered. Those a run of this backfill already has are left."""
+        customers = customer_rows.lock_by_email(conn, store_id, emails).result()
+        store = self._store(conn, store_id)
+        cf = store.batch.flows.latest[flow_id]
+        keys = {c.email: run_key(store_id, flow_id, c.email, operation_id) for c in customers}
+        done = run_rows.existing_keys(conn, store_id, list(keys.values()))
+        customers = [c for c in customers if keys[c.email] not in done]
+        states = {c.email: CustomerState(c.email, _fields(c)) for c in customers}
+        store.customer_ids.update((c.email, c.id) for c in customers)
+        self._take_loads(conn, store, store_id, self._send_loads(conn, store, store_id, states), states)
+        entered = sum(
+            isinstance(store.batch.on_backfill(states[c.email], cf, operation_id, now), Step) for c in customers
+        )
+        self._write(conn, store_id, store, now)
+        return entered
 
     # --- shared ------------------------------------------------------------------------------
 

@@ -95,6 +95,14 @@ WHERE m.store_id = %(store_id)s AND m.segment_id = %(segment_id)s
 ORDER BY m.added_at DESC, c.email
 LIMIT %(limit)s;
 
+-- name: segment_member_emails_after
+-- `flows backfill`: a page of a segment's members, in email order (the order customers are locked in).
+SELECT c.email FROM segment_members m
+JOIN customers c ON c.store_id = m.store_id AND c.id = m.customer_id
+WHERE m.store_id = %(store_id)s AND m.segment_id = %(segment_id)s AND c.email > %(after)s
+ORDER BY c.email
+LIMIT %(limit)s;
+
 -- name: resolve_customers
 -- Maps normalised emails to the store's customers in one round trip; unknown emails drop out.
 SELECT c.id, c.email
@@ -432,6 +440,10 @@ SELECT pg_try_advisory_lock(%(key)s);
 SELECT coalesce(sum(size), 0) FROM outbox_batches WHERE published_at IS NULL;
 
 -- ===== reporting (segflow demo) =====
+
+-- name: existing_run_keys
+-- Which of these runs exist already (a backfill's runs are named by it, so a second one finds them).
+SELECT key FROM runs WHERE store_id = %(store_id)s AND key = ANY(%(keys)b::text[]);
 
 -- name: run_counts
 -- How many runs of each flow ended up in each status.

@@ -88,6 +88,13 @@ def due(conn: Conn, now: object, limit: int) -> list[DueRun]:
     return [DueRun(*row) for row in conn.execute(_DUE, {"now": now, "limit": limit})]
 
 
+_EXISTING = sql("existing_run_keys")
+
+
+def existing_keys(conn: Conn, store_id: str, keys: Sequence[str]) -> set[str]:
+    return {key for (key,) in conn.execute(_EXISTING, {"store_id": store_id, "keys": list(keys)})}
+
+
 _COUNTS = sql("run_counts")
 
 

@@ -16,6 +16,7 @@ _LOCK = sql("lock_segment")
 _LIST = sql("list_segments")
 _MEMBERS_PAGE = sql("segment_members_page")
 _RESOLVE = sql("resolve_customers")
+_MEMBER_EMAILS_AFTER = sql("segment_member_emails_after")
 _ADD = sql("add_members")
 _REMOVE = sql("remove_members")
 _REMOVE_ALL = sql("remove_all_members")
@@ -66,6 +67,12 @@ def list_all(conn: Conn, store_id: str) -> list[SegmentRow]:
 def members_page(conn: Conn, store_id: str, segment_id: int, limit: int) -> list[MemberRow]:
     params = {"store_id": store_id, "segment_id": segment_id, "limit": limit}
     return [MemberRow(*row) for row in conn.execute(_MEMBERS_PAGE, params)]
+
+
+def member_emails_after(conn: Conn, store_id: str, segment_id: int, after: str, limit: int) -> list[str]:
+    """Up to `limit` members' emails greater than `after`, in email order."""
+    params = {"store_id": store_id, "segment_id": segment_id, "after": after, "limit": limit}
+    return [email for (email,) in conn.execute(_MEMBER_EMAILS_AFTER, params)]
 
 
 def resolve_customers(conn: Conn, store_id: str, emails: Sequence[str]) -> dict[str, int]:

@@ -125,8 +125,20 @@ class Batch:
         step = steps.resume(self.store_id, cf, run, customer.fields, event, self.members, now)
         return self._record(customer, step)
 
-    def _refused(self, customer: CustomerState, cf: CompiledFlow, event: Event, now: datetime) -> str | None:
-        """Why the event does not start a run of the flow for this customer; None when it does."""
+    def on_backfill(self, customer: CustomerState, cf: CompiledFlow, operation_id: str, now: datetime) -> Step | str:
+        """Enter the customer as if the flow's trigger fired now (`flows backfill`), honouring
+        the flow's status and `reentry`; returns the step, or why not. There is no event, so the
+        trigger's `where` is not asked: the segment chose the customers."""
+        refused = self._closed(customer, cf)
+        if refused is not None:
+            return refused
+        key = run_key(self.store_id, cf.flow.id, customer.email, operation_id)
+        step = steps.backfill(self.store_id, cf, key, customer.email, customer.fields, operation_id, self.members, now)
+        customer.entered.add(cf.flow.id)
+        return self._record(customer, step)
+
+    def _closed(self, customer: CustomerState, cf: CompiledFlow) -> str | None:
+        """Why the flow lets this customer in not, whatever the event; None when it may."""
         flow = cf.flow
         status = self.flows.status.get(flow.id)
         if status != "active":
@@ -135,8 +147,14 @@ class Batch:
             return "reentry is once, and the customer had entered the flow before"
         if flow.reentry == "not_while_active" and any(r.flow_id == flow.id for r in customer.runs):
             return "reentry is not_while_active, and a run of the flow was still live"
-        if flow.trigger.where is None:
-            return None
+        return None
+
+    def _refused(self, customer: CustomerState, cf: CompiledFlow, event: Event, now: datetime) -> str | None:
+        """Why the event does not start a run of the flow for this customer; None when it does."""
+        flow = cf.flow
+        closed = self._closed(customer, cf)
+        if closed is not None or flow.trigger.where is None:
+            return closed
         ctx = Context(
             store_id=self.store_id, flow_id=flow.id, email=customer.email, customer=customer.fields,
             event=event, members=self.members, now=now,

@@ -110,11 +110,40 @@ def enter(
 ) -> Step:
     """Start a run at the flow's start node; with `failure` (its trigger could not be judged) the
     run fails there and then."""
+    driver = Driver(cause_key=event.event_id, event=event, wake=None)
+    return _enter(store_id, cf, run_key, email, customer, driver, members, now, failure)
+
+
+def backfill(
+    store_id: str,
+    cf: CompiledFlow,
+    run_key: str,
+    email: str,
+    customer: Mapping[str, Any],
+    operation_id: str,
+    members: MembershipView,
+    now: datetime,
+) -> Step:
+    """Start a run as if the flow's trigger fired now, with no event (`flows backfill`)."""
+    driver = Driver(cause_key=operation_id, event=None, wake=None, operation="backfill")
+    return _enter(store_id, cf, run_key, email, customer, driver, members, now)
+
+
+def _enter(
+    store_id: str,
+    cf: CompiledFlow,
+    run_key: str,
+    email: str,
+    customer: Mapping[str, Any],
+    driver: Driver,
+    members: MembershipView,
+    now: datetime,
+    failure: str | None = None,
+) -> Step:
     run = Run(
         key=run_key, flow_id=cf.flow.id, flow_version=cf.version, email=email, node_id=cf.flow.start,
         status="active", entered_at=now, updated_at=now,
     )  # fmt: skip
-    driver = Driver(cause_key=event.event_id, event=event, wake=None)
     step = Step(run, driver, now)
     step.events.append(_event(store_id, cf, run, driver, "flow.entered", None, {}, now))
     if failure is not None:

@@ -37,6 +37,8 @@ class ImportReport(Report):
     duplicates_in_file: int = 0
     invalid_rows: list[InvalidRow] = []
     created: bool = False
+    dry_run: bool = False
+    """`segments import --dry-run`: what it would do; nothing was written."""
     """`segments import --create`: the segment did not exist and was made by this import."""
 
 
@@ -81,6 +83,8 @@ class SyncReport(Report):
     """Profiles whose email matches no customer of the store (or that have no email)."""
     profiles: int
     """Profiles in the Klaviyo list or segment."""
+    dry_run: bool = False
+    """`segments sync --dry-run`: what it would change; nothing was."""
 
 
 # --- seeing inside (SPEC §9) ---------------------------------------------------------------

@@ -14,6 +14,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+import psycopg
+
+from consumers.events import Applier
 from db import Conn, journey, outbox
 from db import flows as flow_rows
 from db import segments as segment_rows
@@ -42,6 +45,8 @@ class Deployed:
     store_id: str
     version: int
     created: bool
+    segments_created: list[str]
+    """Segments its create_if_missing Segment nodes created."""
 
 
 def content_hash(raw: Any) -> str:
@@ -81,8 +86,9 @@ def refuse_store_errors(conn: Conn, flow: Flow, doing: str) -> None:
         )
 
 
-def deploy(conn: Conn, flows: list[tuple[Any, Flow]]) -> list[Deployed]:
-    """Deploy (raw definition, validated flow) pairs atomically; raises InvalidInput on store errors."""
+def deploy(conn: Conn, flows: list[tuple[Any, Flow]], dry_run: bool = False) -> list[Deployed]:
+    """Deploy (raw definition, validated flow) pairs atomically; raises InvalidInput on store
+    errors. A dry run deploys and rolls back: what it would create, nothing written."""
     results: list[Deployed] = []
     seen: set[tuple[str, str]] = set()
     with conn.transaction():
@@ -92,6 +98,8 @@ def deploy(conn: Conn, flows: list[tuple[Any, Flow]]) -> list[Deployed]:
             seen.add((flow.store_id, flow.id))
             refuse_store_errors(conn, flow, "deployed")
             results.append(_deploy_one(conn, raw, flow))
+        if dry_run:
+            raise psycopg.Rollback()
     return results
 
 
@@ -104,12 +112,13 @@ def _deploy_one(conn: Conn, raw: Any, flow: Flow) -> Deployed:
         latest = head.latest_version
     digest = content_hash(raw)
     if latest and flow_rows.content_hash(conn, flow.store_id, flow.id, latest) == digest:
-        return Deployed(flow.id, flow.store_id, latest, created=False)
+        return Deployed(flow.id, flow.store_id, latest, created=False, segments_created=[])
+    created = []
     for ref in segment_references(flow):
-        if ref.created_if_missing:
-            segment_rows.insert(conn, flow.store_id, ref.segment, "flow")  # no-op when it exists
+        if ref.created_if_missing and segment_rows.insert(conn, flow.store_id, ref.segment, "flow") is not None:
+            created.append(ref.segment)  # None: it existed
     flow_rows.insert_version(conn, flow.store_id, flow.id, latest + 1, raw, digest)
-    return Deployed(flow.id, flow.store_id, latest + 1, created=True)
+    return Deployed(flow.id, flow.store_id, latest + 1, created=True, segments_created=created)
 
 
 def list_all(conn: Conn, store_id: str) -> list[FlowSummary]:
@@ -242,3 +251,46 @@ def _diff(conn: Conn, store_id: str, older: FlowVersionRow, newer: Flow, new_ver
         if status in LIVE and node_id in removed
     )
     return FlowDiff(older.id, older.version, new_version, changes, stranded)
+
+
+BACKFILL_PAGE = 1_000
+"""Members entered per transaction: a 100,000-member segment is 100 short transactions, each
+locking only its own customers, so the worker goes on around it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Backfill:
+    entered: int
+    skipped: int
+    """Members the flow let in not: its reentry rule, or this backfill entered them before."""
+    dry_run: bool
+
+
+def backfill(conn: Conn, store_id: str, flow_id: str, segment: str, dry_run: bool = False) -> Backfill:
+    """Enter the segment's current members into the active flow as if its trigger fired now
+    (SPEC §9). Runs are named by (flow, segment), so a second backfill enters nobody twice. A dry
+    run does every page's work and rolls it back."""
+    stores.require(conn, store_id)
+    head = flow_rows.heads(conn, store_id).get(flow_id)
+    if head is None:
+        raise NotFound(f"flow {flow_id} not found in store {store_id}")
+    if head.status != "active":
+        raise InvalidInput(f"flow {flow_id} is {head.status}; only an active flow takes a backfill (resume it first)")
+    row = segment_rows.get(conn, store_id, segment)
+    if row is None:
+        raise NotFound(f'segment "{segment}" not found in store {store_id}')
+    operation_id = f"backfill:{flow_id}:{row.id}"
+    applier = Applier("backfill", "")
+    entered = seen = 0
+    after = ""
+    while True:
+        with conn.transaction() as tx:
+            emails = segment_rows.member_emails_after(conn, store_id, row.id, after, BACKFILL_PAGE)
+            if emails:
+                entered += applier.backfill(conn, store_id, flow_id, emails, operation_id, datetime.now(UTC))
+            if dry_run:
+                raise psycopg.Rollback(tx)
+        if len(emails) < BACKFILL_PAGE:
+            return Backfill(entered, seen + len(emails) - entered, dry_run)
+        seen += len(emails)
+        after = emails[-1]

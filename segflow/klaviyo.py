@@ -148,15 +148,23 @@ def import_external(
     return segment, report
 
 
-def sync(conn: Conn, config: Config, store_id: str, name: str, progress: Progress = lambda _n: None) -> SyncReport:
-    """`segments sync`: mirror the Klaviyo list or segment now."""
+def sync(
+    conn: Conn,
+    config: Config,
+    store_id: str,
+    name: str,
+    progress: Progress = lambda _n: None,
+    dry_run: bool = False,
+) -> SyncReport:
+    """`segments sync`: mirror the Klaviyo list or segment now; with `dry_run`, fetch and say what
+    would change, and change nothing."""
     require_segments(conn, store_id)
     segment = segment_rows.get(conn, store_id, name.strip())
     if segment is None:
         raise missing_segment(conn, store_id, name)
     if segment.source != PROVIDER:
         raise InvalidInput(f'segment "{segment.name}" is a {segment.source} segment; only Klaviyo segments sync')
-    return _sync(conn, config, store_id, segment, progress, datetime.now(UTC))
+    return _sync(conn, config, store_id, segment, progress, datetime.now(UTC), dry_run)
 
 
 # A daily sync's claim outlasts the client's deadline; a failed one is tried again an hour later.
@@ -196,7 +204,13 @@ class SyncFailed(Exception):
 
 
 def _sync(
-    conn: Conn, config: Config, store_id: str, segment: SegmentRow, progress: Progress, now: datetime
+    conn: Conn,
+    config: Config,
+    store_id: str,
+    segment: SegmentRow,
+    progress: Progress,
+    now: datetime,
+    dry_run: bool = False,
 ) -> SyncReport:
     """Fetch every profile first, with no transaction open; then, in one short transaction,
     mirror them, if the segment still mirrors what was fetched."""
@@ -210,6 +224,9 @@ def _sync(
         if segment_rows.lock_external(conn, store_id, segment.id) != external:
             raise UserError(f'segment "{segment.name}" was deleted or changed while it synced; nothing was changed')
         report = _mirror(conn, store_id, segment, profiles, emails, now)
+        if dry_run:
+            report.dry_run = True
+            raise psycopg.Rollback()
     log.info("klaviyo_synced", store_id=store_id, segment=segment.name, **report.model_dump())
     return report
 

@@ -17,6 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
+import psycopg
+
 from db import Conn, journey, outbox
 from db import flows as flow_rows
 from db import segments as segment_rows
@@ -206,8 +208,10 @@ def import_csv(
     path: Path,
     progress: Callable[[int, int], None] = lambda _done, _total: None,
     create: bool = False,
+    dry_run: bool = False,
 ) -> tuple[SegmentRow, ImportReport]:
-    """`segments import` (SPEC §6): atomic, set-based, at most 8,900 rows.
+    """`segments import` (SPEC §6): atomic, set-based, at most 8,900 rows. A dry run does it all
+    and rolls it back: the full report, nothing written.
 
     A name no segment has is refused, suggesting close ones, unless `create`, which creates it
     (source `csv`). `progress(done, total)` is called after each chunk of distinct emails.
@@ -247,6 +251,9 @@ def import_csv(
             report.already_members += len(customers) - len(added)
             report.unknown_emails += len(chunk) - len(customers)
             progress(start + len(chunk), len(emails))
+        if dry_run:
+            report.dry_run = True
+            raise psycopg.Rollback()
     return segment, report
 
 

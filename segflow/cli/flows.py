@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import datetime
 from pathlib import Path
@@ -99,25 +100,35 @@ class DeployOut(Report):
     store_id: str
     version: int
     created: bool
+    segments_created: list[str]
+    dry_run: bool
 
 
 @flows.command("deploy")
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--dry-run", is_flag=True, help="Say which versions and segments it would create; write nothing.")
 @json_option
 @pass_app
-def deploy(app: AppContext, files: tuple[Path, ...], as_json: bool) -> None:
+def deploy(app: AppContext, files: tuple[Path, ...], dry_run: bool, as_json: bool) -> None:
     """Deploy flow files as new immutable versions (all or none); identical content is a no-op."""
     loaded = [load_flow(path) for path in files]
     with app.db() as conn:
-        results = [DeployOut.model_validate(d, from_attributes=True) for d in flow_service.deploy(conn, loaded)]
+        results = [
+            DeployOut.model_validate({**dataclasses.asdict(d), "dry_run": dry_run})
+            for d in flow_service.deploy(conn, loaded, dry_run)
+        ]
     if as_json:
         print_json(results)
         return
+    would = "would " if dry_run else ""
     for r in results:
         if r.created:
-            click.echo(f"deployed {r.id}@{r.version} to store {r.store_id}")
+            made = f", creating segments {', '.join(r.segments_created)}" if r.segments_created else ""
+            click.echo(f"{would}{'deploy' if dry_run else 'deployed'} {r.id}@{r.version} to store {r.store_id}{made}")
         else:
-            click.echo(f"{r.id}@{r.version} in store {r.store_id} is already this content; nothing deployed")
+            click.echo(f"{r.id}@{r.version} in store {r.store_id} is already this content; nothing {would}deployed")
+    if dry_run:
+        click.echo("dry run: nothing was written")
 
 
 class FlowOut(Report):
@@ -418,6 +429,37 @@ def diff_(
             f"  {report.runs_on_removed_nodes} live runs of version {report.from_.version} are at nodes this removes "
             "(they stay on their version)"
         )
+
+
+class BackfillOut(Report):
+    entered: int
+    skipped: int
+    dry_run: bool
+
+
+@flows.command("backfill")
+@click.argument("flow_id")
+@store_option
+@click.option("--segment", required=True, help="Enter this segment's current members.")
+@click.option("--dry-run", is_flag=True, help="Say how many would enter; write and send nothing.")
+@json_option
+@pass_app
+def backfill(app: AppContext, flow_id: str, store_id: str, segment: str, dry_run: bool, as_json: bool) -> None:
+    """Enter a segment's current members into an active flow as if its trigger fired now,
+    honouring its reentry rule. Running it again enters nobody twice. The trigger's `where` is not
+    asked (there is no event); the flow's events go out through the worker."""
+    with app.db() as conn:
+        report = BackfillOut.model_validate(
+            flow_service.backfill(conn, store_id, flow_id, segment, dry_run), from_attributes=True
+        )
+    if as_json:
+        print_json(report)
+        return
+    would = "would enter" if dry_run else "entered"
+    click.echo(
+        f"{would} {report.entered} members of {segment} into {flow_id}; {report.skipped} skipped "
+        "(already entered by this backfill, or the flow's reentry rule)"
+    )
 
 
 @flows.command("graph")

@@ -159,9 +159,10 @@ def template(output: Path | None, as_json: bool) -> None:
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
 @store_option
 @click.option("--create", is_flag=True, help="Create segment NAME (source csv) if the store has none by that name.")
+@click.option("--dry-run", is_flag=True, help="Print the full report; write nothing.")
 @json_option
 @pass_app
-def import_(app: AppContext, name: str, file: Path, store_id: str, create: bool, as_json: bool) -> None:
+def import_(app: AppContext, name: str, file: Path, store_id: str, create: bool, dry_run: bool, as_json: bool) -> None:
     """Add the customers listed in FILE (CSV with an email column) to segment NAME.
 
     At most 8,900 rows. Unknown emails are ignored and counted, bad rows reported by line,
@@ -174,7 +175,9 @@ def import_(app: AppContext, name: str, file: Path, store_id: str, create: bool,
             bar.total = total
             bar.update(done - bar.n)
 
-        segment, report = segment_service.import_csv(conn, store_id, name, file, progress=advance, create=create)
+        segment, report = segment_service.import_csv(
+            conn, store_id, name, file, progress=advance, create=create, dry_run=dry_run
+        )
     if as_json:
         print_json(report)
     else:
@@ -182,8 +185,9 @@ def import_(app: AppContext, name: str, file: Path, store_id: str, create: bool,
 
 
 def print_import_report(segment: str, report: ImportReport) -> None:
-    created = " (created)" if report.created else ""
-    click.echo(f'import into "{segment}"{created}: {report.rows} rows read')
+    created = " (would be created)" if report.created and report.dry_run else " (created)" if report.created else ""
+    dry = "dry run, nothing written: " if report.dry_run else ""
+    click.echo(f'{dry}import into "{segment}"{created}: {report.rows} rows read')
     click.echo(f"  {report.added} added")
     click.echo(f"  {report.already_members} already members")
     click.echo(f"  {report.unknown_emails} unknown emails (ignored)")
@@ -259,13 +263,16 @@ def import_external(
 @segments.command("sync")
 @click.argument("name")
 @store_option
+@click.option("--dry-run", is_flag=True, help="Fetch from Klaviyo and say what would change; change nothing.")
 @json_option
 @pass_app
-def sync(app: AppContext, name: str, store_id: str, as_json: bool) -> None:
+def sync(app: AppContext, name: str, store_id: str, dry_run: bool, as_json: bool) -> None:
     """Make a Klaviyo segment mirror its list or segment now."""
     with app.db() as conn, tqdm(unit=" profiles", disable=not sys.stderr.isatty(), leave=False) as bar:
-        report = klaviyo.sync(conn, app.config, store_id, name, progress=_advance(bar))
-    _print_sync(report, as_json, f'synced segment "{name.strip()}"')
+        report = klaviyo.sync(conn, app.config, store_id, name, progress=_advance(bar), dry_run=dry_run)
+    segment = name.strip()
+    what = f'dry run, nothing changed: segment "{segment}" would sync' if dry_run else f'synced segment "{segment}"'
+    _print_sync(report, as_json, what)
 
 
 @segments.command("set")

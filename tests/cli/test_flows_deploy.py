@@ -27,16 +27,25 @@ def edited(write_file, name, change):
 
 
 def test_changed_content_is_a_new_version_and_runs_stay_on_theirs(cli, db, acme, write_file):
-    assert [{"id": "free-gift", "store_id": "acme", "version": 1, "created": True}] == deploy(
-        cli, FLOWS / "free-gift.json"
-    )
+    assert [
+        {
+            "id": "free-gift",
+            "store_id": "acme",
+            "version": 1,
+            "created": True,
+            "segments_created": ["Free Gift"],
+            "dry_run": False,
+        }
+    ] == deploy(cli, FLOWS / "free-gift.json")
     upsert(db, "acme", [CustomerFields(email="ann@example.com")])
     db.execute(
         "INSERT INTO runs (store_id, customer_id, flow_id, flow_version, node_id, status, entered_at, updated_at, key) "
         "SELECT 'acme', id, 'free-gift', 1, 'gift', 'waiting', now(), now(), 'run_1' FROM customers WHERE email = 'ann@example.com'"
     )
     changed = edited(write_file, "free-gift", lambda raw: raw["nodes"][0]["params"].update(sku="GIFT-02"))
-    assert [{"id": "free-gift", "store_id": "acme", "version": 2, "created": True}] == deploy(cli, changed)
+    assert [
+        {"id": "free-gift", "store_id": "acme", "version": 2, "created": True, "segments_created": [], "dry_run": False}
+    ] == deploy(cli, changed)
     assert ("free-gift", 1) == tuple(
         db.execute("SELECT flow_id, flow_version FROM runs WHERE key = 'run_1'").fetchone()
     )
@@ -55,7 +64,16 @@ def test_identical_redeploy_is_a_no_op_even_reformatted(cli, db, acme, write_fil
     reordered = write_file(
         "fg.json", json.dumps(dict(reversed(json.loads((FLOWS / "free-gift.json").read_text()).items())), indent=4)
     )
-    assert [{"id": "free-gift", "store_id": "acme", "version": 1, "created": False}] == deploy(cli, reordered)
+    assert [
+        {
+            "id": "free-gift",
+            "store_id": "acme",
+            "version": 1,
+            "created": False,
+            "segments_created": [],
+            "dry_run": False,
+        }
+    ] == deploy(cli, reordered)
     result = cli("flows", "deploy", str(FLOWS / "free-gift.json"))
     assert "free-gift@1 in store acme is already this content; nothing deployed" in result.out
     assert 1 == db.execute("SELECT count(*) FROM flow_versions").fetchone()[0]

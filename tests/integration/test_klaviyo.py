@@ -18,7 +18,9 @@ def test_import_pages_through_a_429_and_counts_unknown_profiles(cli, db, fake, a
     fake.fail_at(6, status=429, retry_after=0.2)  # the lookup, then a 429 on the 5th page
     result = import_list(cli, "--external-name", "Newsletter subscribers", "--json")
     assert 0 == result.code, result.err
-    assert {"added": 700, "removed": 0, "unknown_emails": 350, "profiles": 1_050} == json.loads(result.out)
+    assert {"added": 700, "removed": 0, "unknown_emails": 350, "profiles": 1_050, "dry_run": False} == json.loads(
+        result.out
+    )
     pages = [path for path, _ in fake.requests if "/profiles/" in path]
     assert len(pages) == 11 + 1  # 1,050 profiles at 100 a page, and the 429'd page again
     assert all("fields%5Bprofile%5D=email" in p or "fields[profile]=email" in p for p in pages)
@@ -38,7 +40,9 @@ def test_sync_mirrors_adds_and_removals_with_exactly_those_events(cli, db, fake,
     fake.lists["L1"].emails = profiles(470, start=30) + profiles(50, start=500)  # 30 left, 50 joined
     result = cli("segments", "sync", "Newsletter", "--store", "acme", "--json")
     assert 0 == result.code, result.err
-    assert {"added": 50, "removed": 30, "unknown_emails": 0, "profiles": 520} == json.loads(result.out)
+    assert {"added": 50, "removed": 30, "unknown_emails": 0, "profiles": 520, "dry_run": False} == json.loads(
+        result.out
+    )
     new = outbox(db)[before:]
     assert sorted(new) == sorted(
         [("segment.member_added", "klaviyo_sync")] * 50 + [("segment.member_removed", "klaviyo_sync")] * 30
