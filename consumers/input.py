@@ -197,6 +197,14 @@ class InputConsumer:
             records.extend(Record(tp.topic, tp.partition, r.offset, r.key, r.value) for r in batch)
         return Polled(records, fetched_from)
 
+    def lag(self) -> dict[int, int]:
+        """Per partition being read: records between the position and the end the broker reports.
+        (The embedded broker reports the start of its last record batch + 1 as the end, so there
+        this can be short by part of a batch; 0 when caught up, as on Apache Kafka.)"""
+        reading = [tp for tp in self.assignment if tp.partition in self._next and tp not in self._parked]
+        ends = self.consumer.end_offsets(reading, timeout_ms=kafka_clients.OFFSETS_TIMEOUT_MS) if reading else {}
+        return {tp.partition: max(0, ends[tp] - self._next[tp.partition]) for tp in reading}
+
     def close(self) -> None:
         self.consumer.close()
         if self._admin is not None:

@@ -81,8 +81,13 @@ def mark_published(conn: Conn, ids: Sequence[int], now: datetime) -> None:
 
 
 def unpublished_count(conn: Conn) -> int:
+    return backlog(conn)[0]
+
+
+def backlog(conn: Conn) -> tuple[int, float]:
+    """(events queued and not yet published, seconds since the oldest of them was queued; 0: none)."""
     row = conn.execute(_COUNT).fetchone()
-    return int(row[0]) if row else 0
+    return (int(row[0]), float(row[1])) if row else (0, 0.0)
 
 
 def try_relay_lock(conn: Conn, key: int) -> bool:

@@ -436,8 +436,13 @@ ON CONFLICT (topic, partition) DO UPDATE SET next_offset = excluded.next_offset;
 SELECT pg_try_advisory_lock(%(key)s);
 
 -- name: unpublished_count
--- How much the relay still has to do (for idle detection and the demo).
-SELECT coalesce(sum(size), 0) FROM outbox_batches WHERE published_at IS NULL;
+-- How much the relay still has to do (idle detection, the demo, metrics): events queued, and
+-- the age in seconds of the oldest queued batch (0 when none).
+SELECT
+    (SELECT coalesce(sum(size), 0) FROM outbox_batches WHERE published_at IS NULL),
+    coalesce(extract(epoch FROM now() - (
+        SELECT created_at FROM outbox_batches WHERE published_at IS NULL ORDER BY id LIMIT 1
+    )), 0)::float8;
 
 -- ===== reporting (segflow demo) =====
 

@@ -34,14 +34,24 @@ from segflow.worker import Worker, tune_gc, vars_of
     hidden=True,
     help="Records per transaction (the benchmark's one-event-per-transaction baseline uses 1).",
 )
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(0, 65535),
+    metavar="PORT",
+    help="Serve Prometheus /metrics, /healthz and /readyz on this port (all interfaces; 0: any free port).",
+)
 @json_option
 @pass_app
-def worker(app: AppContext, stop_when_idle: float | None, max_batch: int, as_json: bool) -> None:
+def worker(
+    app: AppContext, stop_when_idle: float | None, max_batch: int, metrics_port: int | None, as_json: bool
+) -> None:
     """Consume customer events, advance flows, publish flow events, wake waits."""
     config = app.config
     with connect(config):  # migrates the embedded database, or checks a configured one is current
         pass
-    runner = Worker(config, database_url(config), stop_when_idle=stop_when_idle, max_batch=max_batch)
+    runner = Worker(
+        config, database_url(config), stop_when_idle=stop_when_idle, max_batch=max_batch, metrics_port=metrics_port
+    )
     tune_gc()  # here, not in Worker.run: it changes the whole process, and tests run workers in theirs
 
     def request_stop(_signum: int, _frame: FrameType | None) -> None:

@@ -46,6 +46,7 @@ from segflow.customers import JOURNEY_KEPT
 from segflow.database import open_connection, widen_send_buffer
 from segflow.embedded import require_broker
 from segflow.errors import ServiceUnavailable
+from segflow.worker.metrics import Metrics, MetricsServer
 from segflow.worker.process import back_off, current_rss_mb, is_outage, peak_rss_mb, utc_now
 from segflow.worker.relay import RelayProcess
 from segflow.worker.sync import SyncLoop
@@ -70,6 +71,8 @@ RELAY_RESTART_EVERY_S = 5.0
 # How often the worker asks whether the input topic is still the one its partitions were sought
 # in (consumers.input.InputConsumer.check_topic): one metadata request.
 TOPIC_CHECK_EVERY_S = 5.0
+# How often a worker serving metrics asks the broker for its partitions' end offsets (the lag).
+LAG_EVERY_S = 5.0
 
 
 @dataclass(slots=True)
@@ -88,6 +91,7 @@ class Worker:
         clock: Callable[[], datetime] = utc_now,
         stop_when_idle: float | None = None,
         max_batch: int = kafka_clients.MAX_POLL_RECORDS,
+        metrics_port: int | None = None,
     ) -> None:
         self.config = config
         self.database_url = database_url
@@ -105,6 +109,10 @@ class Worker:
         self._next_progress = PROGRESS_EVERY
         self._published_by_dead_relays = 0
         self._relay_started_at = 0.0
+        self.metrics = Metrics(lambda: self._published_by_dead_relays + self.relay.published, database_url)
+        self.metrics_server = (
+            MetricsServer(self.metrics, database_url, metrics_port) if metrics_port is not None else None
+        )
 
     def stop(self) -> None:
         """Finish the batch in hand, commit, and leave the loop."""
@@ -126,17 +134,25 @@ class Worker:
         last_purge = last_tick = 0.0
         last_topic_check = time.monotonic()
         self.relay = self._start_relay()
-        sync_loop = SyncLoop(self.config, self.database_url, self.clock)
+        sync_loop = SyncLoop(self.config, self.database_url, self.clock, self.metrics.syncs)
         sync_loop.start()
+        if self.metrics_server is not None:
+            self.metrics_server.start()
+        last_lag = 0.0
         try:
             while not self._stopping:
+                self.metrics.turned(bool(self.input.assignment))
                 self._watch_relay()
                 applied = self._turn()
                 busy = applied or self.input.parked or not self.relay.idle or not sync_loop.idle
                 if not applied or time.monotonic() - last_tick >= SCHEDULER_BUSY_EVERY_S:
                     last_tick = time.monotonic()
                     woken = self._guard("scheduler", lambda: scheduler.tick(self.conn, self.applier, self.clock()))
+                    self.metrics.runs_woken.inc(woken)
                     busy = woken > 0 or busy
+                if self.metrics_server is not None and time.monotonic() - last_lag > LAG_EVERY_S:
+                    self._measure_lag()
+                    last_lag = time.monotonic()
                 if time.monotonic() - last_topic_check > TOPIC_CHECK_EVERY_S:
                     self._check_topic()
                     last_topic_check = time.monotonic()
@@ -153,6 +169,8 @@ class Worker:
                     log.info("worker_idle", seconds=self.stop_when_idle)
                     break
         finally:
+            if self.metrics_server is not None:
+                self.metrics_server.stop()
             peak = peak_rss_mb()  # before shutdown, which is not the working set
             sync_loop.finish()
             self.relay.finish(STOP_GRACE_S)  # whatever the last batch queued goes out before we leave
@@ -227,6 +245,12 @@ class Worker:
         purged += flow_rows.roll_up_counts(self.conn)
         return purged + journey.prune(self.conn, now - JOURNEY_KEPT)
 
+    def _measure_lag(self) -> None:
+        try:
+            self.metrics.set_lag(self.input.lag())
+        except Exception as exc:  # the broker busy or away: the next look asks again
+            log.warning("lag_unknown", error=_one_line(exc))
+
     def _check_topic(self) -> None:
         try:
             self.input.check_topic()
@@ -235,10 +259,15 @@ class Worker:
 
     def _commit(self, apply: Callable[[], BatchResult]) -> None:
         """Apply and send dead letters inside one transaction: it commits only once the DLQ has them."""
-        with self.conn.transaction():
+        with self.metrics.batch_seconds.time(), self.conn.transaction():
             result = apply()
             if result.dead:
                 self.dead_letters.send(result.dead, self.clock())
+        events = self.metrics.events
+        events.labels("applied").inc(result.applied)
+        events.labels("duplicate").inc(result.duplicates)
+        events.labels("dead_lettered").inc(len(result.dead))
+        events.labels("stale").inc(result.stale)
         if result.output_events:
             self.relay.wake()
         self.summary.events += result.applied

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 import structlog
+from prometheus_client import Counter
 
 from db import Conn
 from segflow import klaviyo
@@ -26,9 +27,13 @@ log = structlog.get_logger()
 class SyncLoop(threading.Thread):
     CHECK_EVERY_S = 30.0
 
-    def __init__(self, config: Config, database_url: str, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self, config: Config, database_url: str, clock: Callable[[], datetime], outcomes: Counter | None = None
+    ) -> None:
         super().__init__(name="segflow-sync", daemon=True)
         self.config = config
+        self.outcomes = outcomes
+        """Syncs by outcome (synced, failed), for the worker's metrics."""
         self.database_url = database_url
         self.clock = clock
         self._halt = threading.Event()
@@ -63,9 +68,13 @@ class SyncLoop(threading.Thread):
                 done = klaviyo.sync_due(conn, self.config, self.clock())
             except klaviyo.SyncFailed as exc:
                 log.warning("klaviyo_sync_failed", segment_id=exc.segment_id, reason=str(exc))
+                if self.outcomes is not None:
+                    self.outcomes.labels("failed").inc()
                 continue
             if done is None:
                 return
+            if self.outcomes is not None:
+                self.outcomes.labels("synced").inc()
 
     def finish(self) -> None:
         self._halt.set()

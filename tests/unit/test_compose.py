@@ -23,7 +23,10 @@ def test_services_and_images(compose):
     assert services["kafka"]["image"].startswith("apache/kafka:3.9")
     assert "broker,controller" == services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"]  # KRaft, no ZooKeeper
     assert ["segflow", "db", "migrate"] == services["migrate"]["command"]
-    assert ["segflow", "worker"] == services["worker"]["command"]
+    worker = services["worker"]
+    assert ["segflow", "worker", "--metrics-port", "9464"] == worker["command"]
+    assert "9464:9464" in worker["ports"]
+    assert "http://127.0.0.1:9464/healthz" in " ".join(worker["healthcheck"]["test"])
     assert "service_completed_successfully" == services["worker"]["depends_on"]["migrate"]["condition"]
 
 
