@@ -444,6 +444,24 @@ SELECT
         SELECT created_at FROM outbox_batches WHERE published_at IS NULL ORDER BY id LIMIT 1
     )), 0)::float8;
 
+-- ===== dead letters (segflow dlq) =====
+
+-- name: claim_dlq_replays
+-- The dead letters (partition, offset) of the topic not replayed before, now claimed as
+-- replayed; the caller sends them before it commits.
+INSERT INTO dlq_replays (dlq_topic, partition, "offset", replayed_at)
+SELECT %(topic)s, l.partition, l.offset, %(now)s
+FROM unnest(%(partitions)b::int[], %(offsets)b::bigint[]) AS l (partition, "offset")
+ON CONFLICT DO NOTHING
+RETURNING partition, "offset";
+
+-- name: replayed_dlq
+-- Which of these dead letters were replayed before (for a dry run's report).
+SELECT r.partition, r."offset" FROM dlq_replays r
+JOIN unnest(%(partitions)b::int[], %(offsets)b::bigint[]) AS l (partition, "offset")
+    ON r.partition = l.partition AND r."offset" = l."offset"
+WHERE r.dlq_topic = %(topic)s;
+
 -- ===== reporting (segflow demo) =====
 
 -- name: existing_run_keys

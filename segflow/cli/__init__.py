@@ -33,6 +33,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "worker": (
         "segflow.cli.worker", "worker", "Consume customer events, advance flows, publish flow events, wake waits."
     ),
+    "dlq": ("segflow.cli.dlq", "dlq", "See dead letters, and replay them once their cause is fixed."),
     "broker": ("segflow.cli.broker", "broker", "Run the embedded broker (memory-only tansu) until Ctrl-C."),
     "demo": (
         "segflow.cli.demo",

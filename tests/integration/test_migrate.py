@@ -22,6 +22,7 @@ TABLES = {
     "flow_counts",
     "outbox",
     "outbox_batches",
+    "dlq_replays",
     "relay_positions",
     "schema_migrations",
     "store_credentials",

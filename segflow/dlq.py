@@ -1,0 +1,165 @@
+"""Dead letters (SPEC §2, §9): list them, and replay their originals to the input topic once the
+cause is fixed (the missing store created, say).
+
+Replaying sends the original bytes with the original key. A dead letter is recorded as replayed
+in the transaction that commits only after the broker acknowledged the send, so replaying it
+again sends nothing; events the worker applied already are skipped by its duplicate check.
+A letter whose original was not kept whole (larger than `dlq_max_original_bytes`, or refused by
+the broker and sent without it) or whose key was cut cannot be replayed, and is counted as
+skipped with why.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+
+from consumers import kafka as kafka_clients
+from db import Conn
+from db import dlq as dlq_rows
+from segflow.config import Config
+from segflow.embedded import require_broker
+from segflow.errors import InvalidInput
+
+log = structlog.get_logger()
+
+
+@dataclass(frozen=True, slots=True)
+class Letter:
+    partition: int
+    offset: int
+    """Where the letter is on the dead-letter topic."""
+    failed_at: str | None
+    reason: str
+    source: dict[str, Any] | None
+    """{"topic", "partition", "offset"} of the original message."""
+    key: bytes | None
+    original: bytes | None
+    """The original message, or None when it was not kept whole."""
+    unreplayable: str | None
+    """Why the letter cannot be replayed; None when it can."""
+
+    @property
+    def position(self) -> tuple[int, int]:
+        return (self.partition, self.offset)
+
+
+def parse(partition: int, offset: int, key: bytes | None, value: bytes | None) -> Letter:
+    """One record of the dead-letter topic; a value that is not a dead letter is listed as such."""
+    try:
+        document = json.loads(value or b"")
+        if not isinstance(document, dict):
+            raise ValueError("not an object")
+    except ValueError:
+        return Letter(partition, offset, None, "not a segflow dead letter", None, key, None, "it is not a dead letter")
+    original: bytes | None = None
+    why = None
+    if document.get("original_truncated") or "original" not in document:
+        why = "its original was not kept whole"
+    elif "key_size" in document:
+        why = "its key was cut"
+    else:
+        try:
+            original = base64.b64decode(str(document["original"]), validate=True)
+        except (binascii.Error, ValueError):
+            why = "its original is not base64"
+    source = document.get("source")
+    return Letter(
+        partition=partition, offset=offset, failed_at=_text(document.get("failed_at")),
+        reason=str(document.get("reason", "")), source=source if isinstance(source, dict) else None,
+        key=key, original=original, unreplayable=why,
+    )  # fmt: skip
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def read(config: Config) -> list[Letter]:
+    """Every dead letter, in topic order (partition, then offset)."""
+    require_broker(config.kafka_bootstrap)
+    records = kafka_clients.read_all(config.kafka_bootstrap, config.dlq_topic, "segflow-dlq")
+    letters = [parse(r.partition, r.offset, r.key, r.value) for r in records]
+    return sorted(letters, key=lambda letter: letter.position)
+
+
+def matching(letters: list[Letter], reason: str | None) -> list[Letter]:
+    """Those whose reason contains `reason` (ignoring case)."""
+    if reason is None:
+        return letters
+    wanted = reason.casefold()
+    return [letter for letter in letters if wanted in letter.reason.casefold()]
+
+
+def parse_position(text: str) -> tuple[int, int]:
+    """`N` (partition 0, which is all the worker creates) or `P:N`."""
+    partition, _, offset = text.rpartition(":")
+    try:
+        position = (int(partition) if partition else 0, int(offset))
+    except ValueError:
+        raise InvalidInput(f"--offset {text!r} is not an offset (N, or P:N for partition P)") from None
+    if position[0] < 0 or position[1] < 0:
+        raise InvalidInput(f"--offset {text!r} is negative")
+    return position
+
+
+@dataclass(frozen=True, slots=True)
+class Replay:
+    replayed: int
+    skipped: int
+    """Chosen but not sent: replayed before, or not replayable (see `why_skipped`)."""
+    dry_run: bool
+    why_skipped: dict[str, int]
+
+
+def replay(
+    conn: Conn, config: Config, positions: list[tuple[int, int]] | None, reason: str | None, dry_run: bool
+) -> Replay:
+    """Send the chosen dead letters' originals to the input topic: those at `positions`, or with
+    None every one; either way only those whose reason contains `reason`."""
+    letters = read(config)
+    if positions is not None:
+        found = {letter.position: letter for letter in letters}
+        missing = [p for p in positions if p not in found]
+        if missing:
+            where = ", ".join(f"{p}:{o}" if p else str(o) for p, o in missing)
+            raise InvalidInput(f"no dead letter at offset {where} of topic {config.dlq_topic}; nothing was sent")
+        letters = [found[p] for p in dict.fromkeys(positions)]
+    chosen = matching(letters, reason)
+    why: dict[str, int] = {}
+    for letter in chosen:
+        if letter.unreplayable is not None:
+            why[letter.unreplayable] = why.get(letter.unreplayable, 0) + 1
+    ready = [letter for letter in chosen if letter.unreplayable is None]
+    wanted = [letter.position for letter in ready]
+    if dry_run:
+        before = dlq_rows.replayed(conn, config.dlq_topic, wanted) if wanted else set()
+        sent = [letter for letter in ready if letter.position not in before]
+    else:
+        with conn.transaction():
+            fresh = dlq_rows.claim(conn, config.dlq_topic, wanted, datetime.now(UTC)) if wanted else set()
+            sent = [letter for letter in ready if letter.position in fresh]
+            _send(config, sent)  # before the commit: a send that fails records nothing
+    if len(ready) > len(sent):
+        why["replayed before"] = len(ready) - len(sent)
+    log.info("dlq_replayed", replayed=len(sent), skipped=len(chosen) - len(sent), dry_run=dry_run)
+    return Replay(len(sent), len(chosen) - len(sent), dry_run, why)
+
+
+def _send(config: Config, letters: list[Letter]) -> None:
+    if not letters:
+        return
+    producer = kafka_clients.producer(config.kafka_bootstrap, client_id="segflow-dlq-replay")
+    try:
+        futures = [producer.send(config.input_topic, key=letter.key, value=letter.original) for letter in letters]
+        producer.flush()
+        for future in futures:
+            future.get(timeout=kafka_clients.REQUEST_TIMEOUT_MS / 1000)
+    finally:
+        producer.close()
