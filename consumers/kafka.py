@@ -12,9 +12,6 @@ from kafka import ConsumerRebalanceListener, KafkaAdminClient, KafkaConsumer, Ka
 from kafka import errors as kafka_errors
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
-from kafka.net.compat import KafkaNetClient
-from kafka.protocol.producer import ProduceRequest
-from kafka.record.memory_records import MemoryRecordsBuilder
 
 # 6 s instead of the default 45 s: a group join then takes ~3 s, and a dead member's partitions
 # move after ~6 s instead of ~45 s. Heartbeats every 2 s keep a busy member in the group.
@@ -87,105 +84,7 @@ def producer(bootstrap: str, client_id: str = "segflow-worker") -> KafkaProducer
     )
 
 
-# A record batch stays under Apache Kafka's default max.message.bytes (1 MiB and a little).
-MAX_BATCH_BYTES = 1_000_000
 REQUEST_TIMEOUT_MS = 30_000
-
-
-class BatchSender:
-    """Sends records as one record batch per partition per request, waiting for every acknowledgement.
-
-    For the outbox relay, which sends thousands of records at a time: kafka-python's producer
-    spends about 12 µs of Python per record (a future per record, callbacks, the sender thread's
-    bookkeeping); building the batches with kafka-python's record builder and sending them with
-    its protocol classes and network client costs about 2. No retries and no idempotence: a
-    partition's batches go one at a time, each after the previous one's acknowledgement, and any
-    error is raised, so after a failure the topic holds a prefix of each partition's records,
-    and the caller (the relay's recovery) reads the topic to see what got there.
-    """
-
-    def __init__(self, bootstrap: str, client_id: str) -> None:
-        self._client = KafkaNetClient(bootstrap_servers=bootstrap, client_id=client_id)
-        self._client.check_version(timeout_ms=REQUEST_TIMEOUT_MS)  # connects and learns the broker version
-
-    def partitions(self, topic: str) -> int:
-        return len(self._metadata(topic))
-
-    def send(self, topic: str, records: Sequence[tuple[int, bytes, bytes]]) -> dict[int, int]:
-        """Write (partition, key, value) records, each partition's in the order given; returns
-        partition -> the offset after its last record."""
-        batches: dict[int, list[tuple[bytes, int]]] = {}
-        builders: dict[int, MemoryRecordsBuilder] = {}
-        for partition, key, value in records:
-            builder = builders.get(partition)
-            if builder is None or builder.append(None, key, value, []) is None:
-                if builder is not None:
-                    batches.setdefault(partition, []).append(_closed(builder))
-                builder = builders[partition] = MemoryRecordsBuilder(2, 0, MAX_BATCH_BYTES)
-                builder.append(None, key, value, [])
-        for partition, builder in builders.items():
-            batches.setdefault(partition, []).append(_closed(builder))
-        ends: dict[int, int] = {}
-        while batches:
-            # One round: each partition's next batch, one request per leader.
-            self._metadata(topic)
-            by_leader: dict[int, list[tuple[int, bytes, int]]] = {}
-            for partition in list(batches):
-                data, count = batches[partition].pop(0)
-                if not batches[partition]:
-                    del batches[partition]
-                by_leader.setdefault(self._leader(topic, partition), []).append((partition, data, count))
-            for leader, parts in by_leader.items():
-                self._produce(leader, topic, parts, ends)
-        return ends
-
-    def close(self) -> None:
-        self._client.close()
-
-    def _produce(self, leader: int, topic: str, parts: list[tuple[int, bytes, int]], ends: dict[int, int]) -> None:
-        topic_data = ProduceRequest.TopicProduceData
-        request = ProduceRequest(
-            transactional_id=None, acks=-1, timeout_ms=REQUEST_TIMEOUT_MS,
-            topic_data=[topic_data(name=topic, partition_data=[
-                topic_data.PartitionProduceData(index=partition, records=data) for partition, data, _count in parts
-            ])],
-            min_version=0, max_version=9,
-        )  # fmt: skip
-        counts = {partition: count for partition, _data, count in parts}
-        response = self._client.send_and_receive(leader, request, timeout_ms=REQUEST_TIMEOUT_MS)
-        for topic_response in response.responses:
-            for answer in topic_response.partition_responses:
-                if answer.error_code:
-                    error = kafka_errors.for_code(answer.error_code)
-                    if issubclass(error, kafka_errors.InvalidMetadataError):
-                        self._client.cluster.request_update()  # the next attempt asks where the leader is
-                    raise error(f"{topic} partition {answer.index}: {answer.error_message or error.__name__}")
-                ends[answer.index] = answer.base_offset + counts.pop(answer.index)
-        if counts:
-            raise kafka_errors.KafkaError(f"{topic}: no answer for partitions {sorted(counts)}")
-
-    def _leader(self, topic: str, partition: int) -> int:
-        leader = self._client.cluster.leader_for_partition(TopicPartition(topic, partition))
-        if leader is None or leader < 0:
-            self._client.cluster.request_update()
-            raise kafka_errors.LeaderNotAvailableError(f"{topic} partition {partition} has no leader right now")
-        return int(leader)
-
-    def _metadata(self, topic: str) -> set[int]:
-        cluster = self._client.cluster
-        partitions = cluster.partitions_for_topic(topic)
-        if partitions is None or cluster.need_update:
-            cluster.add_topic(topic)
-            self._client.poll(timeout_ms=REQUEST_TIMEOUT_MS, future=cluster.request_update())
-            partitions = cluster.partitions_for_topic(topic)
-        if not partitions:
-            raise kafka_errors.UnknownTopicOrPartitionError(f"no metadata for topic {topic}")
-        return set(partitions)
-
-
-def _closed(builder: MemoryRecordsBuilder) -> tuple[bytes, int]:
-    builder.close()
-    return bytes(builder.buffer()), builder.next_offset()
 
 
 def reader(bootstrap: str, client_id: str) -> KafkaConsumer:

@@ -1,8 +1,8 @@
 """The outbox relay: publishes committed output events in order, none lost, none twice (SPEC §3).
 
 One relay at a time across workers holds a PostgreSQL session lock. It sends a slice of
-unpublished outbox batches (consumers.kafka.BatchSender: each partition's records in order,
-nothing resent blindly), waits for the broker's acknowledgements, then marks the batches
+unpublished outbox batches (a consumers.publish.Publisher: each partition's records in order,
+nothing of a failed send delivered later), waits for the broker's acknowledgements, then marks the batches
 published and records how far each output partition got, in one transaction. So everything
 before the recorded positions belongs to batches marked published, and anything after them to
 the one slice in flight.
@@ -28,7 +28,8 @@ from datetime import datetime
 import structlog
 from kafka.partitioner.default import murmur2
 
-from consumers.kafka import BatchSender, TopicRead
+from consumers.kafka import TopicRead
+from consumers.publish import Publisher
 from db import Conn, outbox
 from db import offsets as offset_rows
 
@@ -43,7 +44,7 @@ class Relay:
     def __init__(
         self,
         conn: Conn,
-        sender: BatchSender,
+        sender: Publisher,
         read_output: Callable[[Mapping[int, int]], TopicRead],
         topic: str,
         clock: Callable[[], datetime],

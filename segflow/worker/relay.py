@@ -23,6 +23,7 @@ from typing import Any, Protocol, TypeVar
 import structlog
 
 from consumers import kafka as kafka_clients
+from consumers.publish import ConfluentPublisher
 from consumers.relay import Relay
 from db import Conn
 from segflow.config import Config
@@ -198,7 +199,7 @@ def _relay_main(
     def stopping() -> bool:
         return bool(finishing.value)
 
-    sender = _connect(lambda: kafka_clients.BatchSender(config.kafka_bootstrap, client_id="segflow-relay"), stopping)
+    sender = _connect(lambda: _publisher(config.kafka_bootstrap, config.output_topic), stopping)
     conn = _connect(lambda: open_connection(database_url), stopping)
     if sender is None or conn is None:  # asked to stop before both answered: nothing was sent
         return
@@ -229,6 +230,14 @@ def _relay_main(
         with contextlib.suppress(Exception):
             sender.close()
         conn.close()
+
+
+def _publisher(bootstrap: str, topic: str) -> ConfluentPublisher:
+    """A publisher that has reached the broker (asking for the topic's partitions), so a broker
+    that is not up yet is waited for here, with back-off."""
+    publisher = ConfluentPublisher(bootstrap, client_id="segflow-relay")
+    publisher.partitions(topic)
+    return publisher
 
 
 T = TypeVar("T")

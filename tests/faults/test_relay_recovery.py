@@ -8,6 +8,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from consumers import kafka as kafka_clients
+from consumers.publish import ConfluentPublisher
 from consumers.relay import Relay
 from db import outbox
 from engine.model import Emitted, EmittedCause
@@ -28,7 +29,7 @@ def relay(db, bootstrap, topic):
     def read_output(start):
         return kafka_clients.read_topic(bootstrap, topic, "relay-test-recovery", start)
 
-    return Relay(db, kafka_clients.BatchSender(bootstrap, "test-relay"), read_output, topic, lambda: NOW)
+    return Relay(db, ConfluentPublisher(bootstrap, "test-relay"), read_output, topic, lambda: NOW)
 
 
 def interrupted_slice(db, bootstrap, topic, events, sent):

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from consumers import kafka as kafka_clients
+from consumers.publish import ConfluentPublisher
 from consumers.relay import Relay
 from db import outbox
 from engine.model import Emitted, EmittedCause
@@ -26,7 +27,7 @@ def relay(db: Any, bootstrap: str, topic: str) -> Relay:
     def read_output(start: Mapping[int, int]) -> kafka_clients.TopicRead:
         return kafka_clients.read_topic(bootstrap, topic, "relay-test-recovery", start=start)
 
-    return Relay(db, kafka_clients.BatchSender(bootstrap, "test-relay"), read_output, topic, lambda: NOW)
+    return Relay(db, ConfluentPublisher(bootstrap, "test-relay"), read_output, topic, lambda: NOW)
 
 
 def test_a_partly_sent_slice_is_finished_in_order_without_repeats(db, kafka_bootstrap, topics):
