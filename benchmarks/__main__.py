@@ -77,7 +77,14 @@ def main() -> None:
     parser.add_argument("--skip-import", action="store_true")
     parser.add_argument("--only-throughput", action="store_true", help="just the worker run (for long memory runs)")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    parser.add_argument(
+        "--soak", type=float, metavar="MINUTES", help="instead: one worker for this long at --rate, plotted"
+    )
+    parser.add_argument("--plot", type=Path, default=ROOT / "benchmarks" / "soak.png", help="where --soak draws")
     args = parser.parse_args()
+    if args.soak is not None:
+        soak(args)
+        return
 
     figures: dict[str, Any] = {"machine": machine()}
     with services() as (admin_url, bootstrap), scratch_database(admin_url) as url:
@@ -109,6 +116,27 @@ def main() -> None:
             figures["klaviyo_10000"] = time_klaviyo(10_000, admin_url)
     report(figures)
     _write(args.json, figures)
+
+
+def soak(args: argparse.Namespace) -> None:
+    from benchmarks import soak as soak_run  # matplotlib and friends only when asked for
+
+    with services() as (admin_url, bootstrap), scratch_database(admin_url) as url:
+        customers = sample.emails(args.customers, "bench.example")
+        with psycopg.connect(url, autocommit=True) as conn:
+            set_up_store(conn, customers)
+        print(f"soak: {args.rate:,} events/s for {args.soak:g} minutes...", file=sys.stderr)
+        run = soak_run.run_soak(worker_env(url, bootstrap), bootstrap, customers, args.rate, args.soak)
+    figures = {"machine": machine(), **soak_run.figures(run)}
+    soak_run.plot(run, args.plot)
+    _write(args.json or args.plot.with_suffix(".json"), figures)
+    print(
+        f"{figures['events']:,} events, {figures['output_events']:,} output events; latency p50 "
+        f"{figures['p50_ms_median_window']} ms (median window), p99 {figures['p99_ms_worst_window']} ms (worst "
+        f"window); max lag {figures['max_lag']:,.0f}, max outbox {figures['max_outbox']:,.0f}; worker RSS "
+        f"{figures['worker_rss_mb_first_last']} MB, relay {figures['relay_rss_mb_first_last']} MB (minute 1, end); "
+        f"plot {args.plot}"
+    )
 
 
 def _write(path: Path | None, figures: dict[str, Any]) -> None:
