@@ -105,10 +105,16 @@ class CustomerRecord:
 
 
 def find(
-    conn: Conn, store_id: str, limit: int, search: str | None = None, segment_id: int | None = None
+    conn: Conn,
+    store_id: str,
+    limit: int,
+    search: str | None = None,
+    segment_id: int | None = None,
+    after: str | None = None,
 ) -> list[tuple[Any, ...]]:
-    """(email, external_id, first_name, last_name, phone) of matching customers, in email order."""
-    params = {"store_id": store_id, "search": search, "segment_id": segment_id, "limit": limit}
+    """(email, external_id, first_name, last_name, phone) of matching customers, in email order,
+    from the first email after `after`."""
+    params = {"store_id": store_id, "search": search, "segment_id": segment_id, "limit": limit, "after": after}
     return list(conn.execute(_FIND, params))
 
 

@@ -20,6 +20,7 @@ _HASH = sql("latest_content_hash")
 _INSERT_VERSION = sql("insert_flow_version")
 _LIST = sql("list_flows")
 _GET_VERSION = sql("get_flow_version")
+_VERSIONS = sql("flow_versions")
 _LOCK_RUN_CUSTOMERS = sql("lock_flow_run_customers")
 _EXIT_RUNS = sql("exit_flow_runs")
 
@@ -101,6 +102,17 @@ def list_all(conn: Conn, store_id: str) -> list[FlowSummary]:
         FlowSummary(id=fid, version=version, status=status, trigger=trigger, active_runs=runs)
         for fid, version, status, trigger, runs in conn.execute(_LIST, {"store_id": store_id})
     ]
+
+
+@dataclass(frozen=True, slots=True)
+class VersionRow:
+    version: int
+    content_hash: str
+    created_at: datetime
+
+
+def versions(conn: Conn, store_id: str, flow_id: str) -> list[VersionRow]:
+    return [VersionRow(*row) for row in conn.execute(_VERSIONS, {"store_id": store_id, "flow_id": flow_id})]
 
 
 def get_version(conn: Conn, store_id: str, flow_id: str, version: int | None) -> FlowVersionRow | None:

@@ -198,6 +198,11 @@ FROM flows f
 JOIN flow_versions v ON v.store_id = f.store_id AND v.flow_id = f.id
 WHERE f.store_id = %(store_id)s AND f.id = %(flow_id)s AND v.version = coalesce(%(version)s, f.latest_version);
 
+-- name: flow_versions
+-- The console's version list: every deployed version of one flow, newest first.
+SELECT version, content_hash, created_at FROM flow_versions
+WHERE store_id = %(store_id)s AND flow_id = %(flow_id)s ORDER BY version DESC;
+
 -- name: lock_flow_run_customers
 -- Archiving exits live runs; their customers are locked first, in the order the worker locks
 -- them (by email), so the worker never advances a run the archive is ending.
@@ -601,10 +606,12 @@ GROUP BY status, node_id;
 -- ===== seeing inside: customers (SPEC §9) =====
 
 -- name: find_customers
--- `customers list`: by email substring and segment membership, in email order.
+-- `customers list` and a segment's page: by email substring and segment membership, in email
+-- order, a page at a time (after the last email of the page before).
 SELECT c.email, c.external_id, c.first_name, c.last_name, c.phone FROM customers c
 WHERE c.store_id = %(store_id)s
   AND (%(search)s::text IS NULL OR strpos(c.email, %(search)s) > 0)
+  AND (%(after)s::text IS NULL OR c.email > %(after)s)
   AND (%(segment_id)s::bigint IS NULL OR EXISTS (
       SELECT 1 FROM segment_members m
       WHERE m.store_id = c.store_id AND m.segment_id = %(segment_id)s AND m.customer_id = c.id))
@@ -628,3 +635,43 @@ ORDER BY lower(s.name);
 SELECT flow_id, flow_version, status, node_id, entered_at, updated_at, wake_at, waiting_for, reason
 FROM runs WHERE store_id = %(store_id)s AND customer_id = %(customer_id)s
 ORDER BY entered_at, key;
+
+-- ===== console access (SPEC §10) =====
+
+-- name: insert_store_token
+INSERT INTO store_tokens (store_id, prefix, token_hash) VALUES (%(store_id)s, %(prefix)s, %(token_hash)s)
+RETURNING id, created_at;
+
+-- name: token_store
+-- The store a live token belongs to (tokens are unique across stores: they are random).
+SELECT id, store_id FROM store_tokens WHERE token_hash = %(token_hash)s AND revoked_at IS NULL;
+
+-- name: revoke_store_tokens
+-- `stores token STORE --revoke PREFIX`: that store's live tokens starting with the prefix.
+UPDATE store_tokens SET revoked_at = now()
+WHERE store_id = %(store_id)s AND revoked_at IS NULL AND starts_with(prefix, %(prefix)s)
+RETURNING id, prefix;
+
+-- name: end_token_sessions
+DELETE FROM console_sessions WHERE store_id = %(store_id)s AND token_id = ANY(%(token_ids)s::bigint[]);
+
+-- name: insert_console_session
+INSERT INTO console_sessions (id_hash, token_id, store_id, csrf_token, expires_at)
+VALUES (%(id_hash)s, %(token_id)s, %(store_id)s, %(csrf_token)s, now() + %(lifetime)s::interval);
+
+-- name: console_session
+-- A live session of a live token, and the notice left for its next page.
+SELECT s.store_id, s.csrf_token, s.notice FROM console_sessions s
+JOIN store_tokens t ON t.id = s.token_id AND t.store_id = s.store_id AND t.revoked_at IS NULL
+WHERE s.id_hash = %(id_hash)s AND s.expires_at > now();
+
+-- name: delete_console_session
+DELETE FROM console_sessions WHERE id_hash = %(id_hash)s;
+
+-- name: prune_console_sessions
+-- Expired sessions, at each sign-in; across stores by design (maintenance).
+DELETE FROM console_sessions WHERE expires_at <= now();
+
+-- name: set_console_notice
+-- What the page after a form's redirect shows (the result of the form), once.
+UPDATE console_sessions SET notice = %(notice)s WHERE id_hash = %(id_hash)s;

@@ -36,10 +36,10 @@ class NodeCounts:
 def mermaid(flow: Flow, counts: Mapping[str, NodeCounts] | None = None, entered: int | None = None) -> str:
     """The flowchart; with `counts` (by node id) and `entered` (runs started), the numbers too."""
     ids = {node.id: f"n{i}" for i, node in enumerate(flow.nodes)}
-    lines = ["flowchart TD", f'    trigger(["{_escape(_trigger(flow))}"])']
+    lines = ["flowchart TD", f'    trigger(["{_escape(trigger_label(flow))}"])']
     for node in flow.nodes:
         opening, closing = _SHAPES[node.type]
-        text = _label(node)
+        text = node_label(node)
         if counts is not None and node.id in counts:
             here = counts[node.id]
             text += f" · {here.visits} visits" + (f", {here.waiting} waiting" if node.type == "wait" else "")
@@ -48,7 +48,7 @@ def mermaid(flow: Flow, counts: Mapping[str, NodeCounts] | None = None, entered:
     ends = False
     for node in flow.nodes:
         for edge in REGISTRY[node.type].successors(node):
-            words = "" if edge.label == "next" else _edge_label(node, edge.label)
+            words = "" if edge.label == "next" else edge_label(node, edge.label)
             if counts is not None and node.id in counts:
                 words = (
                     f"{words}: {counts[node.id].edges.get(edge.label, 0)}"
@@ -64,7 +64,7 @@ def mermaid(flow: Flow, counts: Mapping[str, NodeCounts] | None = None, entered:
     return "\n".join(lines) + "\n"
 
 
-def _trigger(flow: Flow) -> str:
+def trigger_label(flow: Flow) -> str:
     where = flow.trigger.where
     text = f"on {flow.trigger.event}"
     if where is not None:
@@ -72,7 +72,7 @@ def _trigger(flow: Flow) -> str:
     return text
 
 
-def _label(node: Node) -> str:
+def node_label(node: Node) -> str:
     match node:
         case SegmentNode():
             return (
@@ -97,7 +97,7 @@ def _label(node: Node) -> str:
     raise AssertionError(f"unhandled node {node!r}")
 
 
-def _edge_label(node: Node, label: str) -> str:
+def edge_label(node: Node, label: str) -> str:
     if isinstance(node, SplitNode) and label.startswith("branches["):
         index = int(label[len("branches[") : label.index("]")])
         return f"{node.branches[index].percent}%"

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class Report(BaseModel):
@@ -167,3 +168,63 @@ class ExplainOut(Report):
     email: str
     steps: list[JourneyStepOut]
     verdicts: list[VerdictOut]
+
+
+# --- flows (`flows list`, `show`, `stats`, `diff`; the API's /flows) ---
+
+
+class FlowOut(Report):
+    id: str
+    version: int
+    status: str
+    trigger: str
+    active_runs: int
+
+
+class FlowVersionOut(Report):
+    id: str
+    version: int
+    status: str
+    content_hash: str
+    created_at: datetime
+    definition: Any
+
+
+class NodeStatsOut(Report):
+    id: str
+    type: str
+    visits: int
+    waiting: int
+    edges: dict[str, int]
+
+
+class FlowStatsOut(Report):
+    flow_id: str
+    version: int
+    runs: dict[str, int]
+    nodes: list[NodeStatsOut]
+
+
+class VersionRefOut(Report):
+    id: str
+    version: int
+
+
+class NewerOut(Report):
+    id: str
+    version: int | None
+    """None for a file not yet deployed."""
+    file: str | None
+
+
+class ChangeOut(Report):
+    node: str | None
+    change: str
+    fields: list[str]
+
+
+class DiffOut(Report):
+    from_: VersionRefOut = Field(alias="from")
+    to: NewerOut
+    changes: list[ChangeOut]
+    runs_on_removed_nodes: int

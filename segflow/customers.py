@@ -81,13 +81,19 @@ def import_file(conn: Conn, store_id: str, path: Path) -> ImportReport:
 
 
 def list_customers(
-    conn: Conn, store_id: str, limit: int, search: str | None = None, segment: str | None = None
+    conn: Conn,
+    store_id: str,
+    limit: int,
+    search: str | None = None,
+    segment: str | None = None,
+    after: str | None = None,
 ) -> list[CustomerOut]:
-    """`customers list`: by email substring (any case) and segment, in email order."""
+    """`customers list`: by email substring (any case) and segment, in email order; `after` an
+    email for the next page."""
     stores.require(conn, store_id)
     segment_id = segment_service.get(conn, store_id, segment).id if segment is not None else None
     wanted = search.strip().lower() or None if search is not None else None
-    rows = customer_rows.find(conn, store_id, limit, wanted, segment_id)
+    rows = customer_rows.find(conn, store_id, limit, wanted, segment_id, after)
     return [
         CustomerOut(email=email, external_id=external_id, first_name=first, last_name=last, phone=phone)
         for email, external_id, first, last, phone in rows

@@ -31,6 +31,7 @@ from engine.step import archived
 from engine.validate import FlowError
 from nodes import REGISTRY
 from schemas.flow import Flow
+from schemas.reports import DiffOut
 from segflow import stores
 from segflow.errors import InvalidInput, NotFound
 from segflow.segments import SEGMENT_PLANS
@@ -240,6 +241,18 @@ def diff_file(conn: Conn, flow: Flow) -> FlowDiff:
     """A flow file against the latest deployed version of the same flow."""
     latest = show(conn, flow.store_id, flow.id, None)
     return _diff(conn, flow.store_id, latest, flow, None)
+
+
+def diff_report(found: FlowDiff, file: str | None = None) -> DiffOut:
+    """The `flows diff --json` document (and the console's)."""
+    return DiffOut.model_validate(
+        {
+            "from": {"id": found.flow_id, "version": found.from_version},
+            "to": {"id": found.flow_id, "version": found.to_version, "file": file},
+            "changes": [{"node": c.node, "change": c.change, "fields": c.fields} for c in found.changes],
+            "runs_on_removed_nodes": found.runs_on_removed_nodes,
+        }
+    )
 
 
 def _diff(conn: Conn, store_id: str, older: FlowVersionRow, newer: Flow, new_version: int | None) -> FlowDiff:

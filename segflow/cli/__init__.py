@@ -34,6 +34,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "segflow.cli.worker", "worker", "Consume customer events, advance flows, publish flow events, wake waits."
     ),
     "dlq": ("segflow.cli.dlq", "dlq", "See dead letters, and replay them once their cause is fixed."),
+    "serve": (
+        "segflow.cli.serve", "serve", "Serve the console (web pages) and the JSON API until Ctrl-C."
+    ),
     "broker": ("segflow.cli.broker", "broker", "Run the embedded broker (memory-only tansu) until Ctrl-C."),
     "demo": (
         "segflow.cli.demo",

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
 from schemas.reports import CustomerRunOut, ExplainOut, ImportReport
 from segflow import customers as customer_service
+from segflow import wording
 from segflow.cli.common import AppContext, json_option, pass_app, print_json, print_table, store_option
 
 
@@ -116,18 +116,10 @@ def explain(app: AppContext, email: str, store_id: str, flow_id: str | None, lim
 def print_explained(explained: ExplainOut) -> None:
     click.echo(f"journey of {explained.email} ({len(explained.steps)} steps, oldest first):")
     for step in explained.steps:
-        cause = step.cause
-        why = f"{cause.event_type} {cause.event_id}" if cause.operation == "event" else cause.operation
-        if step.flow_id is None:
-            click.echo(f"  {step.at:%Y-%m-%d %H:%M:%S}  {why}: " + "; ".join(_effect(e) for e in step.effects))
-            continue
-        path = " → ".join(step.path) if step.path else "-"
-        ended = f": {step.reason}" if step.reason else ""
-        flow = f"{step.flow_id}@{step.version}"
-        click.echo(f"  {step.at:%Y-%m-%d %H:%M:%S}  {why} → {flow}: {path}, {step.status}{ended}")
-        done = [_effect(e) for e in step.effects if e.get("type") not in ("flow.entered", "flow.completed")]
-        if done:
-            click.echo("      " + "; ".join(done))
+        first, *more = wording.step_lines(step)
+        click.echo(f"  {step.at:%Y-%m-%d %H:%M:%S}  {first}")
+        for line in more:
+            click.echo(f"      {line}")
     for v in explained.verdicts:
         click.echo(f"verdict for {v.flow_id}: {v.verdict}")
 
@@ -135,16 +127,3 @@ def print_explained(explained: ExplainOut) -> None:
 def _waiting(run: CustomerRunOut) -> str:
     until = f"until {run.wake_at:%Y-%m-%d %H:%M}" if run.wake_at else ""
     return " ".join(part for part in (run.waiting_for or "", until) if part)
-
-
-def _effect(effect: dict[str, object]) -> str:
-    kind = str(effect.get("type"))
-    if kind == "segment.member_added":
-        return f'added to "{effect.get("segment")}"'
-    if kind == "segment.member_removed":
-        return f'removed from "{effect.get("segment")}"'
-    if kind == "action.requested":
-        return f"asked for {effect.get('action')} {json.dumps(effect.get('params') or {})}"
-    if kind in ("flow.exited", "flow.failed"):
-        return f"{kind.removeprefix('flow.')} at {effect.get('node')}: {effect.get('reason')}"
-    return kind

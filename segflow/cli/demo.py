@@ -28,12 +28,13 @@ from db import runs as run_rows
 from engine.ids import customer_key
 from engine.validate import validate
 from schemas.email import normalise_email
+from segflow import access, sample
 from segflow import customers as customer_service
 from segflow import flows as flow_service
-from segflow import sample
 from segflow import segments as segment_service
 from segflow import stores as store_service
 from segflow.cli.common import AppContext, json_option, pass_app, print_json, print_table
+from segflow.cli.serve import serve_until_stopped
 from segflow.config import Config
 from segflow.database import connect, database_url
 from segflow.embedded import EmbeddedBroker, free_port, start_postgres
@@ -70,21 +71,25 @@ DEMO_FLOWS = ("free-gift", "big-spender-credits", "winback-split")
 
 
 @click.command()
+@click.option("--serve", is_flag=True, help="Then serve the console for the demo store until Ctrl-C.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="With --serve.")
 @json_option
 @pass_app
-def demo(app: AppContext, as_json: bool) -> None:
+def demo(app: AppContext, serve: bool, port: int, as_json: bool) -> None:
     """Everything embedded, end to end: a store, flows, events, the worker, and what happened.
 
     With --json the story goes to stderr and stdout gets one document: the worker's counts,
-    runs per flow by status, segment sizes and output events by type."""
+    runs per flow by status, segment sizes and output events by type. With --serve it ends by
+    printing the console's address and an access token for the demo store, and serves it
+    until Ctrl-C."""
     configure(app.config.log_format, level=logging.WARNING)  # the story goes to stdout; logs only if something is wrong
     with contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext():
-        summary = _run(app.config)
+        summary = _run(app.config, port if serve else None)
     if as_json:
         print_json(summary)
 
 
-def _run(config: Config) -> dict[str, Any]:
+def _run(config: Config, serve_port: int | None = None) -> dict[str, Any]:
     postgres = None if config.database_url else start_postgres(config.embedded_pgdata)
     if postgres:
         state = "started" if postgres.started_here else "reusing"
@@ -109,7 +114,13 @@ def _run(config: Config) -> dict[str, Any]:
                 f"worker: {summary.events} events applied, {summary.duplicates_skipped} duplicates skipped, "
                 f"{summary.dead_lettered} dead-lettered, {summary.published} flow events published"
             )
-            return {"store": DEMO_STORE, "worker": vars_of(summary), **_report(conn, demo_config, emails)}
+            report = {"store": DEMO_STORE, "worker": vars_of(summary), **_report(conn, demo_config, emails)}
+            token = access.new_token(conn, DEMO_STORE).token if serve_port is not None else None
+        if token is not None and serve_port is not None:
+            broker.stop()  # the console needs only the database
+            click.echo(f"\nthe console for store {DEMO_STORE}:")
+            serve_until_stopped(config, "127.0.0.1", serve_port, token=token)
+        return report
     finally:
         broker.stop()
         click.echo("\nstopped the embedded broker")

@@ -9,13 +9,17 @@ from pathlib import Path
 from typing import Any
 
 import click
-from pydantic import Field
 
 from engine.graph import mermaid
 from engine.simulate import simulate
 from engine.validate import FlowError, check, parse_definition, validate
 from schemas.flow import Flow
-from schemas.reports import Report
+from schemas.reports import (
+    FlowOut,
+    FlowStatsOut,
+    FlowVersionOut,
+    Report,
+)
 from segflow import eventsfile
 from segflow import flows as flow_service
 from segflow.cli.common import AppContext, json_option, pass_app, print_json, print_table, store_option
@@ -131,14 +135,6 @@ def deploy(app: AppContext, files: tuple[Path, ...], dry_run: bool, as_json: boo
         click.echo("dry run: nothing was written")
 
 
-class FlowOut(Report):
-    id: str
-    version: int
-    status: str
-    trigger: str
-    active_runs: int
-
-
 @flows.command("list")
 @store_option
 @json_option
@@ -157,15 +153,6 @@ def list_(app: AppContext, store_id: str, as_json: bool) -> None:
         ["flow", "version", "status", "trigger", "active runs"],
         [[r.id, str(r.version), r.status, r.trigger, str(r.active_runs)] for r in rows],
     )
-
-
-class FlowVersionOut(Report):
-    id: str
-    version: int
-    status: str
-    content_hash: str
-    created_at: datetime
-    definition: Any
 
 
 @flows.command("show")
@@ -303,21 +290,6 @@ def _print_step(step: StepOut) -> None:
         click.echo(f"      {effect.type} {detail}".rstrip())
 
 
-class NodeStatsOut(Report):
-    id: str
-    type: str
-    visits: int
-    waiting: int
-    edges: dict[str, int]
-
-
-class FlowStatsOut(Report):
-    flow_id: str
-    version: int
-    runs: dict[str, int]
-    nodes: list[NodeStatsOut]
-
-
 @flows.command("stats")
 @click.argument("flow_id")
 @store_option
@@ -346,31 +318,6 @@ def stats(app: AppContext, flow_id: str, store_id: str, version: int | None, as_
             for n in report.nodes
         ],
     )  # fmt: skip
-
-
-class VersionRefOut(Report):
-    id: str
-    version: int
-
-
-class NewerOut(Report):
-    id: str
-    version: int | None
-    """None for a file not yet deployed."""
-    file: str | None
-
-
-class ChangeOut(Report):
-    node: str | None
-    change: str
-    fields: list[str]
-
-
-class DiffOut(Report):
-    from_: VersionRefOut = Field(alias="from")
-    to: NewerOut
-    changes: list[ChangeOut]
-    runs_on_removed_nodes: int
 
 
 @flows.command("diff")
@@ -405,14 +352,7 @@ def diff_(
             found = flow_service.diff_versions(conn, store_id, target, from_version or 0, to_version)
         else:
             found = flow_service.diff_file(conn, flow)
-    report = DiffOut.model_validate(
-        {
-            "from": {"id": found.flow_id, "version": found.from_version},
-            "to": {"id": found.flow_id, "version": found.to_version, "file": None if file is None else str(file)},
-            "changes": [{"node": c.node, "change": c.change, "fields": c.fields} for c in found.changes],
-            "runs_on_removed_nodes": found.runs_on_removed_nodes,
-        }
-    )
+    report = flow_service.diff_report(found, None if file is None else str(file))
     if as_json:
         print_json(report)
         return

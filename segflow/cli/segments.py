@@ -12,7 +12,7 @@ from tqdm import tqdm
 
 from db.segments import SegmentRow
 from schemas.reports import ImportReport, MemberOut, MembershipReport, SegmentOut, SegmentShow, SyncReport
-from segflow import klaviyo
+from segflow import klaviyo, wording
 from segflow import segments as segment_service
 from segflow.cli.common import AppContext, json_option, pass_app, print_json, print_table, store_option
 from segflow.errors import InvalidInput
@@ -119,13 +119,9 @@ def _membership_command(operation: segment_service.Operation) -> click.Command:
         if as_json:
             print_json(report)
             return
-        done, noop = ("added to", "already a member") if operation == "add" else ("removed from", "not a member")
-        for email in report.changed:
-            click.echo(f'{email}: {done} "{name}"')
-        for email in report.unchanged:
-            click.echo(f"{email}: {noop}, nothing to do")
-        for email in report.unknown:
-            click.echo(f"{email}: no such customer in store {store_id}")
+        lines = wording.membership_lines(operation, name, store_id, report.changed, report.unchanged, report.unknown)
+        for line in lines:
+            click.echo(line)
 
     command.__doc__ = f"{verb} customers (by email) {'to' if operation == 'add' else 'from'} segment NAME."
     return click.command(operation)(command)
@@ -185,18 +181,8 @@ def import_(app: AppContext, name: str, file: Path, store_id: str, create: bool,
 
 
 def print_import_report(segment: str, report: ImportReport) -> None:
-    created = " (would be created)" if report.created and report.dry_run else " (created)" if report.created else ""
-    dry = "dry run, nothing written: " if report.dry_run else ""
-    click.echo(f'{dry}import into "{segment}"{created}: {report.rows} rows read')
-    click.echo(f"  {report.added} added")
-    click.echo(f"  {report.already_members} already members")
-    click.echo(f"  {report.unknown_emails} unknown emails (ignored)")
-    click.echo(f"  {report.duplicates_in_file} duplicates in the file")
-    click.echo(f"  {len(report.invalid_rows)} invalid rows")
-    for row in report.invalid_rows[:20]:
-        click.echo(f"    line {row.line}: {row.reason}")
-    if len(report.invalid_rows) > 20:
-        click.echo(f"    … and {len(report.invalid_rows) - 20} more (--json lists all)")
+    for line in wording.import_lines(segment, report):
+        click.echo(line)
 
 
 @segments.command("delete")
@@ -225,10 +211,7 @@ def _print_sync(report: SyncReport, as_json: bool, what: str) -> None:
     if as_json:
         print_json(report)
         return
-    click.echo(
-        f"{what}: {report.profiles:,} profiles, {report.added:,} added, {report.removed:,} removed, "
-        f"{report.unknown_emails:,} unknown emails (not customers of the store)"
-    )
+    click.echo(wording.sync_line(what, report))
 
 
 @segments.command("import-external")

@@ -67,3 +67,32 @@ def set_klaviyo_key(app: AppContext, store_id: str, as_json: bool) -> None:
         print_json({"store": store_id, "saved": True})
     else:
         click.echo(f"saved the Klaviyo API key for store {store_id}")
+
+
+@stores.command("token")
+@click.argument("store_id")
+@click.option("--revoke", "revoke_prefix", metavar="TOKEN_PREFIX", help="Revoke the store's tokens starting with this.")
+@json_option
+@pass_app
+def token(app: AppContext, store_id: str, revoke_prefix: str | None, as_json: bool) -> None:
+    """Make an access token for STORE_ID's console and API (shown once), or revoke one."""
+    from segflow import access
+
+    with app.db() as conn:
+        if revoke_prefix is not None:
+            revoked = access.revoke(conn, store_id, revoke_prefix)
+            if as_json:
+                print_json({"store": store_id, "revoked": revoked})
+            else:
+                click.echo(f"revoked {len(revoked)} token(s) of store {store_id}: {', '.join(revoked)}")
+            return
+        made = access.new_token(conn, store_id)
+    if as_json:
+        print_json({"store": made.store_id, "token": made.token})
+    else:
+        click.echo(made.token)
+        click.echo(
+            f"the access token for store {store_id}'s console and API; it is not shown again "
+            f"(revoke it with `segflow stores token {store_id} --revoke {made.token[: access.NAME_LENGTH]}`)",
+            err=True,
+        )

@@ -1,0 +1,1 @@
+"""The merchant's console and the HTTP API (SPEC §10): `segflow serve`."""

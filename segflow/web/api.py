@@ -1,0 +1,178 @@
+"""The JSON API under /api/v1 (SPEC §10): the §7 and §9 `--json` shapes, bearer-token auth.
+
+Errors are `{"error": message}` with the CLI's message: 401 without a live token, 404 for what
+the store does not have, 409 when a rule refuses, 413 for an upload over 5 MiB, 422 for a
+malformed body.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, File, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, Field
+
+from db import Conn
+from schemas.reports import (
+    CustomerShow,
+    ExplainOut,
+    FlowOut,
+    FlowVersionOut,
+    ImportReport,
+    MemberOut,
+    MembershipReport,
+    SegmentOut,
+    SegmentShow,
+)
+from segflow import access
+from segflow import customers as customer_service
+from segflow import flows as flow_service
+from segflow import segments as segment_service
+from segflow.config import Config
+from segflow.errors import SegflowError
+from segflow.web.app import TOO_LARGE_TEXT, BodyTooLarge, connection, error_json, import_upload, status_of
+
+PREFIX = "/api/v1"
+
+Db = Annotated[Conn, Depends(connection)]
+_bearer = HTTPBearer(auto_error=False, description="An access token from `segflow stores token STORE`.")
+
+
+class Unauthorized(Exception):
+    pass
+
+
+def store_of(conn: Db, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> str:
+    """The store the request's bearer token belongs to."""
+    owner = access.token_owner(conn, credentials.credentials) if credentials is not None else None
+    if owner is None:
+        raise Unauthorized()
+    return owner.store_id
+
+
+Store = Annotated[str, Depends(store_of)]
+
+
+class NewSegment(BaseModel):
+    name: str
+
+
+class Emails(BaseModel):
+    emails: list[str] = Field(min_length=1)
+
+
+class Deleted(BaseModel):
+    deleted: str
+    members_removed: int
+    paused_flows: list[str]
+
+
+class StatusChanged(BaseModel):
+    id: str
+    store_id: str
+    status: str
+    exited_runs: int
+
+
+class ErrorOut(BaseModel):
+    error: str
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorOut} for code in (401, 404, 409, 413, 422)}
+
+
+def create(url: str, config: Config) -> FastAPI:
+    api = FastAPI(
+        title="segflow API", version="1", openapi_url="/openapi.json", docs_url=None, redoc_url=None,
+        responses=ERRORS,
+    )  # fmt: skip
+    api.state.url = url
+    api.state.config = config
+
+    @api.exception_handler(Unauthorized)
+    def _unauthorized(request: Request, exc: Unauthorized) -> Response:
+        response = error_json(401, "no valid access token: send `Authorization: Bearer <token>`")
+        response.headers["WWW-Authenticate"] = "Bearer"
+        return response
+
+    @api.exception_handler(SegflowError)
+    def _refused(request: Request, exc: SegflowError) -> Response:
+        return error_json(status_of(exc), str(exc), **exc.data)
+
+    @api.exception_handler(RequestValidationError)
+    def _malformed(request: Request, exc: RequestValidationError) -> Response:
+        problems = exc.errors()
+        first = problems[0] if problems else {}
+        where = ".".join(str(part) for part in first.get("loc", ()) if part != "body") or "body"
+        return error_json(422, f"malformed request: {where}: {first.get('msg', 'invalid')}")
+
+    @api.exception_handler(BodyTooLarge)
+    def _too_large(request: Request, exc: BodyTooLarge) -> Response:
+        return error_json(413, TOO_LARGE_TEXT)
+
+    @api.get("/segments", response_model=list[SegmentOut])
+    def list_segments(conn: Db, store: Store) -> list[SegmentOut]:
+        return [SegmentOut.model_validate(r, from_attributes=True) for r in segment_service.list_all(conn, store)]
+
+    @api.post("/segments", response_model=SegmentOut, status_code=201)
+    def create_segment(conn: Db, store: Store, body: NewSegment) -> SegmentOut:
+        return SegmentOut.model_validate(segment_service.create(conn, store, body.name), from_attributes=True)
+
+    # A segment's name may hold a "/": the routes with a suffix come before the bare ones, so that
+    # /segments/A/members/x is never read as a segment called "A/members/x".
+    @api.post("/segments/{name:path}/members", response_model=MembershipReport)
+    def add_members(conn: Db, store: Store, name: str, body: Emails) -> MembershipReport:
+        result = segment_service.change_by_email(conn, store, name, "add", body.emails)
+        return MembershipReport(changed=result.changed, unchanged=result.unchanged, unknown=result.unknown)
+
+    @api.delete("/segments/{name:path}/members/{email}", response_model=MembershipReport)
+    def remove_member(conn: Db, store: Store, name: str, email: str) -> MembershipReport:
+        result = segment_service.change_by_email(conn, store, name, "remove", [email])
+        return MembershipReport(changed=result.changed, unchanged=result.unchanged, unknown=result.unknown)
+
+    @api.post("/segments/{name:path}/import", response_model=ImportReport)
+    def import_members(conn: Db, store: Store, name: str, file: Annotated[UploadFile, File()]) -> ImportReport:
+        return import_upload(conn, store, name, file)
+
+    @api.get("/segments/{name:path}", response_model=SegmentShow)
+    def show_segment(conn: Db, store: Store, name: str, limit: int = 50) -> SegmentShow:
+        row, members = segment_service.show(conn, store, name, max(0, min(limit, 10_000)))
+        return SegmentShow(
+            segment=SegmentOut.model_validate(row, from_attributes=True),
+            members=[MemberOut.model_validate(m, from_attributes=True) for m in members],
+        )
+
+    @api.delete("/segments/{name:path}", response_model=Deleted)
+    def delete_segment(conn: Db, store: Store, name: str) -> Deleted:
+        segment, paused = segment_service.delete(conn, store, name)
+        return Deleted(deleted=segment.name, members_removed=segment.members, paused_flows=paused)
+
+    @api.get("/flows", response_model=list[FlowOut])
+    def list_flows(conn: Db, store: Store) -> list[FlowOut]:
+        return [FlowOut.model_validate(r, from_attributes=True) for r in flow_service.list_all(conn, store)]
+
+    @api.get("/flows/{flow_id}", response_model=FlowVersionOut)
+    def show_flow(conn: Db, store: Store, flow_id: str, version: int | None = None) -> FlowVersionOut:
+        return FlowVersionOut.model_validate(flow_service.show(conn, store, flow_id, version), from_attributes=True)
+
+    def status_route(change: str) -> None:
+        @api.post(f"/flows/{{flow_id}}/{change}", response_model=StatusChanged, name=f"{change}_flow")
+        def changed(conn: Db, store: Store, flow_id: str) -> StatusChanged:
+            status, exited = flow_service.change_status(conn, store, flow_id, change)  # type: ignore[arg-type]
+            return StatusChanged(id=flow_id, store_id=store, status=status, exited_runs=exited)
+
+    for change in ("pause", "resume", "archive"):
+        status_route(change)
+
+    @api.get("/customers/{email}", response_model=CustomerShow)
+    def show_customer(conn: Db, store: Store, email: str) -> CustomerShow:
+        return customer_service.show(conn, store, email)
+
+    @api.get("/customers/{email}/explain", response_model=ExplainOut)
+    def explain_customer(conn: Db, store: Store, email: str, flow: str | None = None, limit: int = 50) -> ExplainOut:
+        return customer_service.explain(conn, store, email, flow, max(1, min(limit, 100_000)))
+
+    return api

@@ -1,0 +1,142 @@
+"""`segflow serve`: the console's pages and the JSON API as one ASGI application (SPEC §10).
+
+Both call the services the CLI calls (segflow.segments, .flows, .customers, .klaviyo), so a rule
+and its message exist once. Every request opens its own autocommit connection, as a CLI command
+does, and every service call is scoped by the store the token or session belongs to: another
+store's segment, flow or customer is not found (404), never forbidden, so its existence leaks
+nothing.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request, UploadFile
+from fastapi.responses import JSONResponse
+
+from db import Conn
+from schemas.reports import ImportReport
+from segflow import segments as segment_service
+from segflow.config import Config
+from segflow.database import check_schema, database_url, open_connection
+from segflow.errors import (
+    AlreadyExists,
+    InvalidInput,
+    NotFound,
+    PlanRequired,
+    SegflowError,
+    ServiceUnavailable,
+)
+
+MAX_UPLOAD_BYTES = 5 * 1024 * 1024
+"""Uploads (CSV imports) over this are refused before a byte of them is parsed."""
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+
+def create_app(config: Config) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
+    from segflow.web import api, pages  # the routes need this module's helpers
+
+    url = database_url(config)
+    with open_connection(url) as conn:
+        check_schema(conn, embedded=not config.database_url)
+    site = FastAPI(title="segflow console", openapi_url=None, docs_url=None, redoc_url=None)
+    site.state.url = url
+    site.state.config = config
+    pages.install(site)
+    json_api = api.create(url, config)
+    site.mount(api.PREFIX, json_api)
+    return BodyLimit(site, MAX_UPLOAD_BYTES)
+
+
+def connection(request: Request) -> Iterator[Conn]:
+    """A FastAPI dependency: this request's connection, closed after the response."""
+    conn = open_connection(request.app.state.url)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def status_of(error: SegflowError) -> int:
+    """The HTTP status of a service's error (SPEC §10): what the store does not have is 404, a
+    rule that refuses (a segment in use, the plan, a duplicate name) 409, a malformed value 422."""
+    if isinstance(error, NotFound):
+        return 404
+    if isinstance(error, InvalidInput):
+        return 422
+    if isinstance(error, ServiceUnavailable):
+        return 503
+    if isinstance(error, AlreadyExists | PlanRequired):
+        return 409
+    return 409
+
+
+def error_json(status: int, message: str, **extra: Any) -> JSONResponse:
+    return JSONResponse({"error": message, **extra}, status_code=status)
+
+
+class BodyTooLarge(Exception):
+    """A request body went past MAX_UPLOAD_BYTES while it was being read."""
+
+
+TOO_LARGE_TEXT = f"the upload is over {MAX_UPLOAD_BYTES // (1024 * 1024)} MiB; nothing was read or written"
+
+
+class BodyLimit:
+    """Refuses a request body over `limit` bytes with 413: at once when its Content-Length says
+    so (before the application sees it), and while reading when it is sent without one."""
+
+    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]], limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await self._refuse(scope, send)
+            return
+        read = 0
+
+        async def counted() -> Message:
+            nonlocal read
+            message = await receive()
+            if message["type"] == "http.request":
+                read += len(message.get("body", b""))
+                if read > self.limit:
+                    raise BodyTooLarge()
+            return message
+
+        await self.app(scope, counted, send)
+
+    async def _refuse(self, scope: Scope, send: Send) -> None:
+        if str(scope.get("path", "")).startswith("/api/"):
+            body, kind = (b'{"error": "' + TOO_LARGE_TEXT.encode() + b'"}'), b"application/json"
+        else:
+            body = f"<!doctype html><title>Too large</title><p>{TOO_LARGE_TEXT}.</p>".encode()
+            kind = b"text/html; charset=utf-8"
+        headers = [(b"content-type", kind), (b"content-length", str(len(body)).encode()), (b"connection", b"close")]
+        await send({"type": "http.response.start", "status": 413, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+def import_upload(conn: Conn, store_id: str, name: str, file: UploadFile) -> ImportReport:
+    """The upload saved under its own file name (the report's messages name it), then imported
+    exactly as `segments import` imports a file: all or nothing, 8,900 rows at most."""
+    filename = Path(file.filename or "upload.csv").name or "upload.csv"
+    with tempfile.TemporaryDirectory(prefix="segflow-upload-") as folder:
+        path = Path(folder) / filename
+        with path.open("wb") as out:
+            while chunk := file.file.read(1 << 16):
+                out.write(chunk)
+        _segment, report = segment_service.import_csv(conn, store_id, name, path)
+    return report
