@@ -639,6 +639,7 @@ ORDER BY entered_at, key;
 -- ===== console access (SPEC §10) =====
 
 -- name: insert_store_token
+-- `stores token STORE`: only the token's hash and its first characters are kept.
 INSERT INTO store_tokens (store_id, prefix, token_hash) VALUES (%(store_id)s, %(prefix)s, %(token_hash)s)
 RETURNING id, created_at;
 
@@ -653,9 +654,11 @@ WHERE store_id = %(store_id)s AND revoked_at IS NULL AND starts_with(prefix, %(p
 RETURNING id, prefix;
 
 -- name: end_token_sessions
+-- Revoking a token signs out every browser that signed in with it.
 DELETE FROM console_sessions WHERE store_id = %(store_id)s AND token_id = ANY(%(token_ids)s::bigint[]);
 
 -- name: insert_console_session
+-- A sign-in: the cookie's hash, the store its token gives, the session's form (CSRF) token.
 INSERT INTO console_sessions (id_hash, token_id, store_id, csrf_token, expires_at)
 VALUES (%(id_hash)s, %(token_id)s, %(store_id)s, %(csrf_token)s, now() + %(lifetime)s::interval);
 
@@ -666,6 +669,7 @@ JOIN store_tokens t ON t.id = s.token_id AND t.store_id = s.store_id AND t.revok
 WHERE s.id_hash = %(id_hash)s AND s.expires_at > now();
 
 -- name: delete_console_session
+-- Sign out.
 DELETE FROM console_sessions WHERE id_hash = %(id_hash)s;
 
 -- name: prune_console_sessions

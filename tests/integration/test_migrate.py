@@ -26,6 +26,8 @@ TABLES = {
     "relay_positions",
     "schema_migrations",
     "store_credentials",
+    "store_tokens",
+    "console_sessions",
 }
 
 
