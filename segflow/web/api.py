@@ -45,11 +45,14 @@ class Unauthorized(Exception):
     pass
 
 
-def store_of(conn: Db, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> str:
+def store_of(
+    request: Request, conn: Db, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> str:
     """The store the request's bearer token belongs to."""
     owner = access.token_owner(conn, credentials.credentials) if credentials is not None else None
     if owner is None:
         raise Unauthorized()
+    request.state.store_id = owner.store_id  # for the request's log line
     return owner.store_id
 
 

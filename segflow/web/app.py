@@ -10,12 +10,14 @@ nothing.
 from __future__ import annotations
 
 import tempfile
+import time
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from pathlib import Path
 from typing import Any
 
+import structlog
 from fastapi import FastAPI, Request, UploadFile
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from db import Conn
 from schemas.reports import ImportReport
@@ -30,6 +32,8 @@ from segflow.errors import (
     SegflowError,
     ServiceUnavailable,
 )
+
+log = structlog.get_logger()
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 """Uploads (CSV imports) over this are refused before a byte of them is parsed."""
@@ -47,6 +51,18 @@ def create_app(config: Config) -> Callable[[Scope, Receive, Send], Awaitable[Non
     with open_connection(url) as conn:
         check_schema(conn, embedded=not config.database_url)
     site = FastAPI(title="segflow console", openapi_url=None, docs_url=None, redoc_url=None)
+
+    @site.middleware("http")
+    async def log_request(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        """One line per request, with the store the token or session belongs to (never the token)."""
+        started = time.perf_counter()
+        response = await call_next(request)
+        log.info(
+            "http_request", method=request.method, path=request.url.path, status=response.status_code,
+            ms=round((time.perf_counter() - started) * 1000, 1), store_id=getattr(request.state, "store_id", None),
+        )  # fmt: skip
+        return response
+
     site.state.url = url
     site.state.config = config
     pages.install(site)

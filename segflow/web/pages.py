@@ -75,6 +75,7 @@ def signed_in(request: Request, conn: Db) -> Signed:
     found = access.session(conn, cookie) if cookie else None
     if found is None:
         raise SignInRequired(request.url.path)
+    request.state.store_id = found.store_id  # for the request's log line
     if found.notice is not None:
         access.set_notice(conn, cookie, None)  # shown once
     return Signed(cookie, found.store_id, found.csrf_token, found.notice)

@@ -85,3 +85,39 @@ def test_segflow_serve_serves_until_ctrl_c(database_url, db, shop, tmp_path):
         _out, err = server.communicate(timeout=20)
     assert server.returncode == 0, err
     assert "console at http://127.0.0.1:" in err
+
+
+def test_klaviyo_import_by_id_sync_now_and_auto_sync(fake, client, db, shop):
+    from segflow import klaviyo
+    from tests.fakes.klaviyo import Group
+    from tests.support.klaviyo import KEY
+
+    klaviyo.set_key(db, shop, KEY)
+    fake.lists["Xy12Ab"] = Group("Readers", ["ann@shop.example", "ben@shop.example"])
+    csrf = sign_in(client, token_for(db, shop))
+    form = {"csrf_token": csrf, "action": "import_external", "name": "Readers", "kind": "list", "by": "id"}
+    answer = client.post("/segments", data={**form, "external": "Xy12Ab"})
+    assert (answer.status_code, answer.headers["location"]) == (303, "/segments/Readers")
+    assert members_of(db, "Readers") == ["ann@shop.example", "ben@shop.example"]
+
+    fake.lists["Xy12Ab"].emails = ["ben@shop.example", "cleo@shop.example"]
+    client.post("/segments/Readers", data={"csrf_token": csrf, "action": "sync"})
+    page = client.get("/segments/Readers").text
+    assert 'synced segment "Readers": 2 profiles, 1 added, 1 removed' in page.replace("&#34;", '"')
+    assert members_of(db, "Readers") == ["ben@shop.example", "cleo@shop.example"]
+
+    assert auto_sync(db, "Readers") is True
+    client.post("/segments/Readers", data={"csrf_token": csrf, "action": "auto_sync", "auto_sync": "off"})
+    assert auto_sync(db, "Readers") is False
+    assert "Turn daily auto-sync on" in client.get("/segments/Readers").text
+
+
+def members_of(db, segment: str) -> list[str]:
+    from tests.web.test_security import members
+
+    return members(db, "shop", segment)
+
+
+def auto_sync(db, segment: str) -> bool:
+    row = db.execute("SELECT auto_sync FROM segments WHERE store_id = 'shop' AND name = %s", (segment,)).fetchone()
+    return bool(row[0])
