@@ -106,8 +106,8 @@ TOO_LARGE_TEXT = f"the upload is over {MAX_UPLOAD_BYTES // (1024 * 1024)} MiB; n
 
 
 class BodyLimit:
-    """Refuses a request body over `limit` bytes with 413: at once when its Content-Length says
-    so (before the application sees it), and while reading when it is sent without one."""
+    """Refuses a request body over `limit` bytes with 413: from its Content-Length, before the
+    application sees a byte of it, and while reading when it is sent without one."""
 
     def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]], limit: int) -> None:
         self.app = app
@@ -119,6 +119,7 @@ class BodyLimit:
             return
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await self._discard(receive, int(declared))
             await self._refuse(scope, send)
             return
         read = 0
@@ -133,6 +134,19 @@ class BodyLimit:
             return message
 
         await self.app(scope, counted, send)
+
+    async def _discard(self, receive: Receive, declared: int) -> None:
+        """Read what the client sends, keeping none of it, so it is still listening when the 413
+        comes: a server that closes on an unread body resets the connection, and the client
+        sees an error instead of the answer. Up to 4 times the limit; past that, the reset."""
+        left = min(declared, 4 * self.limit)
+        while left > 0:
+            message = await receive()
+            if message["type"] != "http.request":
+                return
+            left -= len(message.get("body", b""))
+            if not message.get("more_body", False):
+                return
 
     async def _refuse(self, scope: Scope, send: Send) -> None:
         if str(scope.get("path", "")).startswith("/api/"):
