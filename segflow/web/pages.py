@@ -343,4 +343,5 @@ def install(site: FastAPI) -> None:
 
 def _local(path: str) -> str:
     """Only a path on this site, so a sign-in link cannot send the browser elsewhere."""
-    return path if path.startswith("/") and not path.startswith("//") else "/segments"
+    # "//host" and "/\\host" are other sites to a browser.
+    return path if path.startswith("/") and path[1:2] not in ("/", "\\") else "/segments"

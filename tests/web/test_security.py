@@ -110,3 +110,15 @@ def test_a_revoked_token_signs_nobody_in_and_ends_its_sessions(client, db, shop,
         ).fetchone()[0]
         == 1
     )
+
+
+def test_pages_forbid_scripts_and_framing_and_sign_in_never_leaves_the_site(client, db, shop):
+    page = client.get("/login")
+    policy = page.headers["content-security-policy"]
+    assert "default-src 'none'" in policy and "frame-ancestors 'none'" in policy and "script-src" not in policy
+    assert page.headers["x-frame-options"] == "DENY"
+    token = token_for(db, shop)
+    for elsewhere in ("//evil.example/x", "/\\evil.example/x", "https://evil.example/x"):
+        login = client.get("/login", params={"next": elsewhere})
+        answer = client.post("/login", data={"token": token, "csrf_token": csrf_of(login.text), "next": elsewhere})
+        assert (answer.status_code, answer.headers["location"]) == (303, "/segments"), elsewhere
