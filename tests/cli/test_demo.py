@@ -58,3 +58,33 @@ def test_demo_on_a_fresh_home_with_nothing_configured(tmp_path):
     assert "worker: 400 events applied" in result.stdout
     assert "flows (all runs in the store):" in result.stdout
     assert "stopped the embedded PostgreSQL" in result.stdout
+
+
+def test_demo_serve_ends_with_the_console_and_a_token_for_the_demo_store(database_url, tmp_path):
+    import signal
+
+    import httpx
+
+    env = {**os.environ, "SEGFLOW_DATABASE_URL": database_url, "SEGFLOW_HOME": str(tmp_path)}
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "segflow", "demo", "--serve", "--port", "0"],
+        env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert demo.stderr is not None
+        said = []
+        for line in demo.stderr:  # the console's address, then the token, on stderr
+            said.append(line)
+            if line.startswith("sign in with this access token: "):
+                break
+        url = re.search(r"console at (http://\S+)/login", "".join(said))
+        assert url, "".join(said)
+        token = said[-1].split(": ", 1)[1].strip()
+        segments = httpx.get(f"{url.group(1)}/api/v1/segments", headers={"Authorization": f"Bearer {token}"})
+        assert segments.status_code == 200
+        assert "Big Spenders" in [s["name"] for s in segments.json()]
+    finally:
+        demo.send_signal(signal.SIGINT)
+        out, err = demo.communicate(timeout=30)
+    assert demo.returncode == 0, err
+    assert "worker: 400 events applied" in out
