@@ -7,11 +7,10 @@ from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from db.customers import CustomerFields, upsert
 from engine.simulate import simulate
 from schemas.events import InputEvent
 from schemas.flow import Flow
-from tests.support.examples import deploy, load_events, load_flow, run_worker, store
+from tests.support.examples import deploy, example_store, run_worker, store
 from tests.support.kafka_io import produce_events
 
 T0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
@@ -24,17 +23,7 @@ def explained(cli, email, *extra):
 
 
 def test_the_journey_is_the_steps_the_simulator_computes(cli, db, config):
-    store(db)
-    upsert(db, "acme", [CustomerFields(email="ann@example.com")])
-    db.execute("INSERT INTO segments (store_id, name, source) VALUES ('acme', 'Big Spenders', 'manual')")
-    db.execute(
-        "INSERT INTO segment_members (store_id, segment_id, customer_id, added_by) SELECT 'acme', s.id, c.id, 'manual' FROM segments s, customers c"
-    )
-    names = ["free-gift", "big-spender-credits", "winback-split"]
-    flows = [load_flow(n) for n in names]
-    deploy(db, *flows)
-    events = [e for n in names for e in load_events(n, T0)]
-    produce_events(config.kafka_bootstrap, config.input_topic, events)
+    flows, events = example_store(db, config, T0)
     for at in (T0, T0 + timedelta(days=7), T0 + timedelta(days=10)):  # events, then the waits' timers
         run_worker(config, at)
 

@@ -5,11 +5,10 @@ import json
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
-from db.customers import CustomerFields, upsert
 from engine.simulate import simulate
 from schemas.events import InputEvent
 from schemas.flow import Flow
-from tests.support.examples import deploy, load_events, load_flow, run_worker, store
+from tests.support.examples import deploy, example_store, load_flow, run_worker, store
 from tests.support.kafka_io import produce, produce_events, read_all
 
 T0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
@@ -35,17 +34,7 @@ def members_of(db, segment):
 
 
 def test_example_flows_match_the_simulator_including_waits_fired_after_restarts(db, config):
-    store(db)
-    upsert(db, "acme", [CustomerFields(email="ann@example.com")])
-    db.execute("INSERT INTO segments (store_id, name, source) VALUES ('acme', 'Big Spenders', 'manual')")
-    db.execute(
-        "INSERT INTO segment_members (store_id, segment_id, customer_id, added_by) SELECT 'acme', s.id, c.id, 'manual' FROM segments s, customers c"
-    )
-    names = ["free-gift", "big-spender-credits", "winback-split"]
-    flows = [load_flow(n) for n in names]
-    deploy(db, *flows)
-    events = [e for n in names for e in load_events(n, T0)]
-    produce_events(config.kafka_bootstrap, config.input_topic, events)
+    flows, events = example_store(db, config, T0)
 
     first = run_worker(config, T0)
     assert (first.events, first.duplicates_skipped, first.dead_lettered) == (len(events) - 1, 1, 0)

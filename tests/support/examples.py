@@ -8,10 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from db import Conn
+from db.customers import CustomerFields, upsert
 from schemas.flow import Flow
 from segflow import flows as flow_service
 from segflow.config import Config
 from segflow.worker import Summary, Worker
+from tests.support.kafka_io import produce_events
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -41,3 +43,23 @@ def load_events(name: str, at: datetime) -> list[dict[str, Any]]:
     for e in events:
         e["occurred_at"] = at.isoformat()  # the worker's clock: waits then start when simulate's do
     return events
+
+
+EXAMPLE_FLOWS = ("free-gift", "big-spender-credits", "winback-split")
+
+
+def example_store(db: Conn, config: Config, at: datetime) -> tuple[list[Flow], list[dict[str, Any]]]:
+    """Store acme with ann in "Big Spenders", the three example flows deployed and their example
+    events produced (occurring at `at`) to the input topic: (flows, events)."""
+    store(db)
+    upsert(db, "acme", [CustomerFields(email="ann@example.com")])
+    db.execute("INSERT INTO segments (store_id, name, source) VALUES ('acme', 'Big Spenders', 'manual')")
+    db.execute(
+        "INSERT INTO segment_members (store_id, segment_id, customer_id, added_by) "
+        "SELECT 'acme', s.id, c.id, 'manual' FROM segments s, customers c"
+    )
+    flows = [load_flow(name) for name in EXAMPLE_FLOWS]
+    deploy(db, *flows)
+    events = [e for name in EXAMPLE_FLOWS for e in load_events(name, at)]
+    produce_events(config.kafka_bootstrap, config.input_topic, events)
+    return flows, events
