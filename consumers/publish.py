@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from confluent_kafka import KafkaError as ConfluentError
@@ -105,16 +105,9 @@ class ConfluentPublisher:
 
         try:
             for partition, key, value in records:
-                while True:
-                    try:
-                        producer.produce(topic, value, key, partition, on_delivery=delivered)
-                        break
-                    except BufferError:  # the local queue is full: let deliveries drain it
-                        producer.poll(0.05)
-                    if failures:
-                        break
                 if failures:
                     break
+                _produce(producer, topic, partition, key, value, delivered)
             left = self._wait(producer)
         except KafkaException as exc:
             self._drop()
@@ -153,6 +146,17 @@ class ConfluentPublisher:
         if self._producer is not None:
             self._producer.flush(DELIVERY_TIMEOUT_S)
             self._producer = None
+
+
+def _produce(
+    producer: Producer, topic: str, partition: int, key: bytes, value: bytes, delivered: Callable[[Any, Any], None]
+) -> None:
+    while True:
+        try:
+            producer.produce(topic, value, key, partition, on_delivery=delivered)
+            return
+        except BufferError:  # the local queue is full: let deliveries drain it
+            producer.poll(0.05)
 
 
 def _error(topic: str, failure: ConfluentError, partition: int) -> kafka_errors.KafkaError:
