@@ -417,6 +417,37 @@ def _now() -> datetime:
 # --- latency --------------------------------------------------------------------------------
 
 
+def wait_assigned(worker: subprocess.Popen[bytes], log_path: Path) -> None:
+    """Until the worker logs that it holds its partitions (up to 60 s)."""
+    deadline = time.monotonic() + 60
+    while not any(line.get("event") == "partitions_assigned" for line in _log_lines(log_path)):
+        if time.monotonic() > deadline or worker.poll() is not None:
+            raise SystemExit(f"the worker did not start:\n{log_path.read_text()[-2000:]}")
+        time.sleep(0.1)
+
+
+def send_paced(
+    producer: KafkaProducer,
+    topic: str,
+    events: list[dict[str, Any]],
+    rate: int,
+    start: float,
+    sent: dict[str, float] | None = None,
+) -> None:
+    """Send `events` at `rate` per second from wall time `start`, 10 ms worth at a time;
+    `sent` gets each event's send time."""
+    step = max(1, rate // 100)
+    for i in range(0, len(events), step):
+        for event in events[i : i + step]:
+            producer.send(topic, key=_key(event), value=json.dumps(event).encode())
+            if sent is not None:
+                sent[event["event_id"]] = time.time()
+        producer.flush()
+        pause = start + (i + step) / rate - time.time()
+        if pause > 0:
+            time.sleep(pause)
+
+
 def latency_run(env: dict[str, str], bootstrap: str, customers: list[str], rate: int, seconds: float) -> dict[str, Any]:
     """Steady `rate` events/s into a running worker; produce-to-publish per output event."""
     count = int(rate * seconds)
@@ -425,23 +456,11 @@ def latency_run(env: dict[str, str], bootstrap: str, customers: list[str], rate:
     with tempfile.TemporaryDirectory() as tmp:
         log_path = Path(tmp) / "worker.log"
         worker = _start_worker(env, topic, log_path)
-        deadline = time.monotonic() + 60
-        while not any(line.get("event") == "partitions_assigned" for line in _log_lines(log_path)):
-            if time.monotonic() > deadline or worker.poll() is not None:
-                raise SystemExit(f"the latency worker did not start:\n{log_path.read_text()[-2000:]}")
-            time.sleep(0.1)
+        wait_assigned(worker, log_path)
         producer = _producer(bootstrap)
-        tick = 0.01
-        per_tick = max(1, int(rate * tick))
-        started = time.monotonic()
-        for i in range(0, count, per_tick):
-            for event in events[i : i + per_tick]:
-                producer.send(topic, key=_key(event), value=json.dumps(event).encode())
-            producer.flush()
-            pause = started + (i + per_tick) / rate - time.monotonic()
-            if pause > 0:
-                time.sleep(pause)
-        produce_seconds = time.monotonic() - started
+        started = time.time()
+        send_paced(producer, topic, events, rate, started)
+        produce_seconds = time.time() - started
         producer.close()
         worker.wait()
     sent = {json.loads(r.value)["event_id"]: r.timestamp for r in read_all(bootstrap, topic, "bench-latency")}

@@ -23,7 +23,7 @@ from typing import Any
 import psutil
 from prometheus_client.parser import text_string_to_metric_families
 
-from benchmarks.__main__ import STORE, _key, _log_lines, _producer, _start_worker, new_topic
+from benchmarks.__main__ import STORE, _producer, _start_worker, new_topic, send_paced, wait_assigned
 from consumers.kafka import read_all
 from segflow import sample
 from segflow.embedded import free_port
@@ -70,7 +70,7 @@ def run_soak(env: dict[str, str], bootstrap: str, customers: list[str], rate: in
         # Runs until stopped here: the idle exit the other runs use would end it before the drain is seen.
         worker = _start_worker(env, topic, log_path, "--metrics-port", str(port), "--stop-when-idle", "3600")
         try:
-            _wait_assigned(worker.pid, log_path)
+            wait_assigned(worker, log_path)
             producer = _producer(bootstrap)
             started = time.time()
             next_sample = started
@@ -78,15 +78,7 @@ def run_soak(env: dict[str, str], bootstrap: str, customers: list[str], rate: in
             duration = minutes * 60
             while (now := time.time()) < started + duration:
                 events = sample.events(STORE, customers, rate, seed=second, prefix=f"s{second:05d}")
-                step = max(1, rate // 100)  # 10 ms worth
-                for i in range(0, rate, step):
-                    for event in events[i : i + step]:
-                        producer.send(topic, key=_key(event), value=json.dumps(event).encode())
-                        sent[event["event_id"]] = time.time()
-                    producer.flush()
-                    pause = started + second + (i + step) / rate - time.time()
-                    if pause > 0:
-                        time.sleep(pause)
+                send_paced(producer, topic, events, rate, started + second, sent)
                 second += 1
                 if now >= next_sample:
                     soak.samples.append(_sample(port, worker.pid, now - started, len(sent)))
@@ -124,14 +116,6 @@ def run_soak(env: dict[str, str], bootstrap: str, customers: list[str], rate: in
             }
         )
     return soak
-
-
-def _wait_assigned(pid: int, log_path: Path) -> None:
-    deadline = time.monotonic() + 60
-    while not any(line.get("event") == "partitions_assigned" for line in _log_lines(log_path)):
-        if time.monotonic() > deadline or not psutil.pid_exists(pid):
-            raise SystemExit(f"the soak worker did not start:\n{log_path.read_text()[-2000:]}")
-        time.sleep(0.1)
 
 
 def _sample(port: int, worker_pid: int, at_s: float, produced: int) -> Sample:
