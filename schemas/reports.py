@@ -228,3 +228,20 @@ class DiffOut(Report):
     to: NewerOut
     changes: list[ChangeOut]
     runs_on_removed_nodes: int
+
+
+class Deleted(Report):
+    """`segments delete --json`."""
+
+    deleted: str
+    members_removed: int
+    paused_flows: list[str]
+
+
+class FlowStatusOut(Report):
+    """`flows pause|resume|archive --json`."""
+
+    id: str
+    store_id: str
+    status: str
+    exited_runs: int

@@ -201,7 +201,12 @@ class FlowStats:
 
 def stats(conn: Conn, store_id: str, flow_id: str, version: int | None) -> tuple[Flow, FlowStats]:
     """A deployed version (default: the latest) and what its runs did (SPEC §9)."""
-    row = show(conn, store_id, flow_id, version)
+    return stats_of(conn, store_id, show(conn, store_id, flow_id, version))
+
+
+def stats_of(conn: Conn, store_id: str, row: FlowVersionRow) -> tuple[Flow, FlowStats]:
+    """`stats` of a version already read."""
+    flow_id = row.id
     flow = Flow.model_validate(row.definition)
     runs = dict.fromkeys(RUN_STATUSES, 0)
     waiting: dict[str, int] = {}
@@ -233,7 +238,12 @@ class FlowDiff:
 
 def diff_versions(conn: Conn, store_id: str, flow_id: str, old: int, new: int | None) -> FlowDiff:
     """Two deployed versions (`new` None: the latest)."""
-    older, newer = show(conn, store_id, flow_id, old), show(conn, store_id, flow_id, new)
+    return diff_to(conn, store_id, old, show(conn, store_id, flow_id, new))
+
+
+def diff_to(conn: Conn, store_id: str, old: int, newer: FlowVersionRow) -> FlowDiff:
+    """Version `old` of a flow against a version of it already read."""
+    older = show(conn, store_id, newer.id, old)
     return _diff(conn, store_id, older, Flow.model_validate(newer.definition), newer.version)
 
 

@@ -47,11 +47,29 @@ def import_lines(segment: str, report: ImportReport, shown_invalid: int = SHOWN_
 
 
 def sync_line(what: str, report: SyncReport) -> str:
-    """A Klaviyo import or sync."""
+    """A Klaviyo import or sync, after `what` says which (imported_line, synced_line)."""
     return (
         f"{what}: {report.profiles:,} profiles, {report.added:,} added, {report.removed:,} removed, "
         f"{report.unknown_emails:,} unknown emails (not customers of the store)"
     )
+
+
+def imported_line(kind: str, segment: str, report: SyncReport) -> str:
+    """`segments import-external`."""
+    return sync_line(f'imported Klaviyo {kind} into segment "{segment}"', report)
+
+
+def synced_line(segment: str, report: SyncReport) -> str:
+    """`segments sync`, dry run or not."""
+    what = (
+        f'dry run, nothing changed: segment "{segment}" would sync' if report.dry_run else f'synced segment "{segment}"'
+    )
+    return sync_line(what, report)
+
+
+def deleted_line(segment: str, memberships: int) -> str:
+    """`segments delete`."""
+    return f'deleted segment "{segment}" ({memberships} memberships removed)'
 
 
 def step_lines(step: JourneyStepOut) -> list[str]:

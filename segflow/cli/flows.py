@@ -17,6 +17,7 @@ from schemas.flow import Flow
 from schemas.reports import (
     FlowOut,
     FlowStatsOut,
+    FlowStatusOut,
     FlowVersionOut,
     Report,
 )
@@ -182,7 +183,7 @@ def _status_command(change: StatusChange, help_text: str) -> click.Command:
         with app.db() as conn:
             status, exited = flow_service.change_status(conn, store_id, flow_id, change)
         if as_json:
-            print_json({"id": flow_id, "store_id": store_id, "status": status, "exited_runs": exited})
+            print_json(FlowStatusOut(id=flow_id, store_id=store_id, status=status, exited_runs=exited))
             return
         suffix = f"; {exited} in-flight runs exited" if change == "archive" else ""
         click.echo(f"flow {flow_id} in store {store_id} is {status}{suffix}")

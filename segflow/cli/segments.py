@@ -11,7 +11,7 @@ import click
 from tqdm import tqdm
 
 from db.segments import SegmentRow
-from schemas.reports import ImportReport, MemberOut, MembershipReport, SegmentOut, SegmentShow, SyncReport
+from schemas.reports import Deleted, ImportReport, MemberOut, MembershipReport, SegmentOut, SegmentShow, SyncReport
 from segflow import klaviyo, wording
 from segflow import segments as segment_service
 from segflow.cli.common import AppContext, json_option, pass_app, print_json, print_table, store_option
@@ -200,18 +200,18 @@ def delete(app: AppContext, name: str, store_id: str, force: bool, yes: bool, as
             click.confirm(f'Permanently delete segment "{row.name}" and its {row.members} memberships?', abort=True)
         segment, paused = segment_service.delete(conn, store_id, name, force=force)
     if as_json:
-        print_json({"deleted": segment.name, "members_removed": segment.members, "paused_flows": paused})
+        print_json(Deleted(deleted=segment.name, members_removed=segment.members, paused_flows=paused))
         return
     for flow_id in paused:
         click.echo(f"paused flow {flow_id}")
-    click.echo(f'deleted segment "{segment.name}" ({segment.members} memberships removed)')
+    click.echo(wording.deleted_line(segment.name, segment.members))
 
 
-def _print_sync(report: SyncReport, as_json: bool, what: str) -> None:
+def _print_sync(report: SyncReport, as_json: bool, line: str) -> None:
     if as_json:
         print_json(report)
-        return
-    click.echo(wording.sync_line(what, report))
+    else:
+        click.echo(line)
 
 
 @segments.command("import-external")
@@ -240,7 +240,7 @@ def import_external(
         segment, report = klaviyo.import_external(
             conn, app.config, store_id, name, kind, external_id, external_name, progress=_advance(bar)
         )
-    _print_sync(report, as_json, f'imported Klaviyo {kind} into segment "{segment.name}"')
+    _print_sync(report, as_json, wording.imported_line(kind, segment.name, report))
 
 
 @segments.command("sync")
@@ -253,9 +253,7 @@ def sync(app: AppContext, name: str, store_id: str, dry_run: bool, as_json: bool
     """Make a Klaviyo segment mirror its list or segment now."""
     with app.db() as conn, tqdm(unit=" profiles", disable=not sys.stderr.isatty(), leave=False) as bar:
         report = klaviyo.sync(conn, app.config, store_id, name, progress=_advance(bar), dry_run=dry_run)
-    segment = name.strip()
-    what = f'dry run, nothing changed: segment "{segment}" would sync' if dry_run else f'synced segment "{segment}"'
-    _print_sync(report, as_json, what)
+    _print_sync(report, as_json, wording.synced_line(name.strip(), report))
 
 
 @segments.command("set")

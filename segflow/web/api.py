@@ -18,8 +18,10 @@ from pydantic import BaseModel, Field
 from db import Conn
 from schemas.reports import (
     CustomerShow,
+    Deleted,
     ExplainOut,
     FlowOut,
+    FlowStatusOut,
     FlowVersionOut,
     ImportReport,
     MemberOut,
@@ -33,7 +35,7 @@ from segflow import flows as flow_service
 from segflow import segments as segment_service
 from segflow.config import Config
 from segflow.errors import SegflowError
-from segflow.web.app import TOO_LARGE_TEXT, BodyTooLarge, connection, error_json, import_upload, status_of
+from segflow.web.app import BodyTooLarge, connection, error_json, import_upload, status_of, too_large
 
 PREFIX = "/api/v1"
 
@@ -65,19 +67,6 @@ class NewSegment(BaseModel):
 
 class Emails(BaseModel):
     emails: list[str] = Field(min_length=1)
-
-
-class Deleted(BaseModel):
-    deleted: str
-    members_removed: int
-    paused_flows: list[str]
-
-
-class StatusChanged(BaseModel):
-    id: str
-    store_id: str
-    status: str
-    exited_runs: int
 
 
 class ErrorOut(BaseModel):
@@ -114,7 +103,7 @@ def create(url: str, config: Config) -> FastAPI:
 
     @api.exception_handler(BodyTooLarge)
     def _too_large(request: Request, exc: BodyTooLarge) -> Response:
-        return error_json(413, TOO_LARGE_TEXT)
+        return too_large(api=True)
 
     @api.get("/segments", response_model=list[SegmentOut])
     def list_segments(conn: Db, store: Store) -> list[SegmentOut]:
@@ -162,10 +151,10 @@ def create(url: str, config: Config) -> FastAPI:
         return FlowVersionOut.model_validate(flow_service.show(conn, store, flow_id, version), from_attributes=True)
 
     def status_route(change: str) -> None:
-        @api.post(f"/flows/{{flow_id}}/{change}", response_model=StatusChanged, name=f"{change}_flow")
-        def changed(conn: Db, store: Store, flow_id: str) -> StatusChanged:
+        @api.post(f"/flows/{{flow_id}}/{change}", response_model=FlowStatusOut, name=f"{change}_flow")
+        def changed(conn: Db, store: Store, flow_id: str) -> FlowStatusOut:
             status, exited = flow_service.change_status(conn, store, flow_id, change)  # type: ignore[arg-type]
-            return StatusChanged(id=flow_id, store_id=store, status=status, exited_runs=exited)
+            return FlowStatusOut(id=flow_id, store_id=store, status=status, exited_runs=exited)
 
     for change in ("pause", "resume", "archive"):
         status_route(change)

@@ -17,21 +17,14 @@ from typing import Any
 
 import structlog
 from fastapi import FastAPI, Request, UploadFile
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from db import Conn
 from schemas.reports import ImportReport
 from segflow import segments as segment_service
 from segflow.config import Config
 from segflow.database import check_schema, database_url, open_connection
-from segflow.errors import (
-    AlreadyExists,
-    InvalidInput,
-    NotFound,
-    PlanRequired,
-    SegflowError,
-    ServiceUnavailable,
-)
+from segflow.errors import InvalidInput, NotFound, SegflowError, ServiceUnavailable
 
 log = structlog.get_logger()
 
@@ -102,9 +95,7 @@ def status_of(error: SegflowError) -> int:
         return 422
     if isinstance(error, ServiceUnavailable):
         return 503
-    if isinstance(error, AlreadyExists | PlanRequired):
-        return 409
-    return 409
+    return 409  # AlreadyExists, PlanRequired, and every other rule that refuses
 
 
 def error_json(status: int, message: str, **extra: Any) -> JSONResponse:
@@ -116,6 +107,13 @@ class BodyTooLarge(Exception):
 
 
 TOO_LARGE_TEXT = f"the upload is over {MAX_UPLOAD_BYTES // (1024 * 1024)} MiB; nothing was read or written"
+
+
+def too_large(api: bool) -> Response:
+    """The 413, as the API (JSON) or the pages (HTML) answer it."""
+    if api:
+        return error_json(413, TOO_LARGE_TEXT)
+    return HTMLResponse(f"<!doctype html><title>Too large</title><p>{TOO_LARGE_TEXT}.</p>", 413)
 
 
 class BodyLimit:
@@ -133,7 +131,7 @@ class BodyLimit:
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.limit:
             await self._discard(receive, int(declared))
-            await self._refuse(scope, send)
+            await too_large(str(scope.get("path", "")).startswith("/api/"))(scope, receive, send)
             return
         read = 0
 
@@ -160,16 +158,6 @@ class BodyLimit:
             left -= len(message.get("body", b""))
             if not message.get("more_body", False):
                 return
-
-    async def _refuse(self, scope: Scope, send: Send) -> None:
-        if str(scope.get("path", "")).startswith("/api/"):
-            body, kind = (b'{"error": "' + TOO_LARGE_TEXT.encode() + b'"}'), b"application/json"
-        else:
-            body = f"<!doctype html><title>Too large</title><p>{TOO_LARGE_TEXT}.</p>".encode()
-            kind = b"text/html; charset=utf-8"
-        headers = [(b"content-type", kind), (b"content-length", str(len(body)).encode()), (b"connection", b"close")]
-        await send({"type": "http.response.start", "status": 413, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
 
 
 def import_upload(conn: Conn, store_id: str, name: str, file: UploadFile) -> ImportReport:

@@ -27,7 +27,7 @@ from segflow import flows as flow_service
 from segflow import segments as segment_service
 from segflow.config import Config
 from segflow.errors import InvalidInput, PlanRequired, SegflowError
-from segflow.web.app import TOO_LARGE_TEXT, BodyTooLarge, connection, import_upload, status_of
+from segflow.web.app import BodyTooLarge, connection, import_upload, status_of, too_large
 from segflow.web.graph import flow_svg
 
 SESSION_COOKIE = "segflow_session"
@@ -120,25 +120,24 @@ def install(site: FastAPI) -> None:
 
     @site.exception_handler(BodyTooLarge)
     def _too_large(request: Request, exc: BodyTooLarge) -> Response:
-        return HTMLResponse(f"<!doctype html><title>Too large</title><p>{TOO_LARGE_TEXT}.</p>", 413)
+        return too_large(api=False)
 
     @site.exception_handler(SegflowError)
     def _error(request: Request, exc: SegflowError) -> Response:
-        return TEMPLATES.TemplateResponse(
-            request,
-            "error.html",
-            {"session": None, "notice": None, "section": None, "error": None, "message": str(exc)},
-            status_code=status_of(exc),
-        )
+        return render(request, None, "error.html", status_of(exc), message=str(exc))
 
     # --- sign-in ---------------------------------------------------------------------------
 
+    def login_form(request: Request, next_path: str, status: int = 200, error: str | None = None) -> Response:
+        """The sign-in form, with a fresh double-submit token in the form and in a cookie."""
+        nonce = secrets.token_urlsafe(24)
+        form = render(request, None, "login.html", status, next=_local(next_path), login_token=nonce, error=error)
+        form.set_cookie(LOGIN_COOKIE, nonce, httponly=True, samesite="lax", max_age=3600)
+        return form
+
     @site.get("/login", response_class=HTMLResponse)
     def login_page(request: Request, next: str = "/segments") -> Response:
-        nonce = secrets.token_urlsafe(24)
-        response = render(request, None, "login.html", next=_local(next), login_token=nonce)
-        response.set_cookie(LOGIN_COOKIE, nonce, httponly=True, samesite="lax", max_age=3600)
-        return response
+        return login_form(request, next)
 
     @site.post("/login")
     def login(
@@ -150,13 +149,8 @@ def install(site: FastAPI) -> None:
             raise BadCsrf()
         made = access.sign_in(conn, token.strip())
         if made is None:
-            nonce = secrets.token_urlsafe(24)
-            refused = render(
-                request, None, "login.html", 401, next=_local(next), login_token=nonce,
-                error="that token is not a live access token; make one with `segflow stores token STORE`",
-            )  # fmt: skip
-            refused.set_cookie(LOGIN_COOKIE, nonce, httponly=True, samesite="lax", max_age=3600)
-            return refused
+            why = "that token is not a live access token; make one with `segflow stores token STORE`"
+            return login_form(request, next, 401, why)
         response = RedirectResponse(_local(next), status_code=303)
         response.set_cookie(
             SESSION_COOKIE, made.cookie, httponly=True, samesite="lax",
@@ -206,10 +200,8 @@ def install(site: FastAPI) -> None:
                     conn, config, session.store_id, name, kind,  # type: ignore[arg-type]
                     external if by == "id" else None, external if by != "id" else None,
                 )  # fmt: skip
-                return after_form(
-                    conn, session, segment_path(segment.name), "ok",
-                    wording.sync_line(f'imported Klaviyo {kind} into segment "{segment.name}"', report),
-                )  # fmt: skip
+                text = wording.imported_line(kind, segment.name, report)
+                return after_form(conn, session, segment_path(segment.name), "ok", text)
             raise InvalidInput(f"unknown action {action!r}")
         except SegflowError as exc:
             return after_form(conn, session, "/segments", "error", str(exc))
@@ -244,10 +236,9 @@ def install(site: FastAPI) -> None:
     ) -> Response:  # fmt: skip
         _check(session, csrf_token)
         store = session.store_id
-        back = segment_path(name)
+        segment = segment_service.get(conn, store, name)  # none by that name: the 404 page
+        back = segment_path(segment.name)
         try:
-            segment = segment_service.get(conn, store, name)
-            back = segment_path(segment.name)
             if action in ("add", "remove"):
                 given = [e for e in emails.replace(",", " ").split() if e] or ([email] if email else [])
                 if not given:
@@ -265,9 +256,7 @@ def install(site: FastAPI) -> None:
                 return after_form(conn, session, back, "ok", heading, report=[line.strip() for line in lines])
             if action == "sync":
                 synced = klaviyo.sync(conn, config, store, segment.name)
-                return after_form(
-                    conn, session, back, "ok", wording.sync_line(f'synced segment "{segment.name}"', synced)
-                )
+                return after_form(conn, session, back, "ok", wording.synced_line(segment.name, synced))
             if action == "auto_sync":
                 changed = klaviyo.set_auto_sync(conn, store, segment.name, auto_sync == "on")
                 state = "on" if changed.auto_sync else "off"
@@ -276,14 +265,9 @@ def install(site: FastAPI) -> None:
                 if confirm_name.strip() != segment.name:
                     raise InvalidInput(f'type the segment\'s name, "{segment.name}", to delete it')
                 deleted, _paused = segment_service.delete(conn, store, segment.name)
-                return after_form(
-                    conn, session, "/segments", "ok",
-                    f'deleted segment "{deleted.name}" ({deleted.members} memberships removed)',
-                )  # fmt: skip
+                return after_form(conn, session, "/segments", "ok", wording.deleted_line(deleted.name, deleted.members))
             raise InvalidInput(f"unknown action {action!r}")
         except SegflowError as exc:
-            if status_of(exc) == 404 and back == segment_path(name):
-                raise
             return after_form(conn, session, back, "error", str(exc))
 
     # --- flows -----------------------------------------------------------------------------
@@ -298,16 +282,14 @@ def install(site: FastAPI) -> None:
         diff_from: int | None = None,
     ) -> Response:  # fmt: skip
         shown = flow_service.show(conn, session.store_id, flow_id, version)
-        flow, stats = flow_service.stats(conn, session.store_id, flow_id, shown.version)
+        flow, stats = flow_service.stats_of(conn, session.store_id, shown)
         counts = {n.id: NodeCounts(n.visits, n.waiting, n.edges) for n in stats.nodes}
         entered = sum(stats.runs.values())
         versions = flow_rows.versions(conn, session.store_id, flow_id)
         older = diff_from if diff_from is not None else shown.version - 1
         diff = None
         if 1 <= older < shown.version:
-            diff = flow_service.diff_report(
-                flow_service.diff_versions(conn, session.store_id, flow_id, older, shown.version)
-            )
+            diff = flow_service.diff_report(flow_service.diff_to(conn, session.store_id, older, shown))
         return render(
             request, session, "flow.html", flow=flow, shown=shown, stats=stats, entered=entered,
             svg=flow_svg(flow, counts, entered), versions=versions, diff=diff,
