@@ -9,6 +9,7 @@ import click
 
 from segflow.cli.common import AppContext, json_option, pass_app, print_json
 from segflow.config import Config
+from segflow.errors import InvalidInput
 
 
 @click.command()
@@ -25,6 +26,7 @@ def serve(app: AppContext, host: str, port: int, as_json: bool) -> None:
 
 
 def serve_until_stopped(config: Config, host: str, port: int, as_json: bool = False, token: str | None = None) -> None:
+    import os
     import socket
 
     import uvicorn
@@ -33,7 +35,13 @@ def serve_until_stopped(config: Config, host: str, port: int, as_json: bool = Fa
 
     site = create_app(config)
     # Bound here, so the address printed is one that already answers (and port 0 picks one).
-    listener = socket.create_server((host, port))
+    try:
+        listener = socket.create_server((host, port))
+    except OSError as exc:  # the port taken, a host that is not this machine's
+        # create_server's own message repeats the address; the errno's says just what is wrong.
+        number = exc.errno or 0
+        reason = os.strerror(number) if number > 0 else "the host is not an address of this machine"
+        raise InvalidInput(f"cannot listen on {host}:{port}: {reason}") from None
     bound_port = listener.getsockname()[1]
     url = f"http://{host}:{bound_port}"
     click.echo(f"console at {url}/login, API at {url}/api/v1 (OpenAPI: /api/v1/openapi.json); Ctrl-C stops", err=True)

@@ -121,3 +121,15 @@ def members_of(db, segment: str) -> list[str]:
 def auto_sync(db, segment: str) -> bool:
     row = db.execute("SELECT auto_sync FROM segments WHERE store_id = 'shop' AND name = %s", (segment,)).fetchone()
     return bool(row[0])
+
+
+def test_serve_on_a_port_in_use_or_a_foreign_host_says_so_in_one_line(cli, shop):
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        busy = cli("serve", "--port", str(port))
+    assert (busy.code, busy.err) == (1, f"error: cannot listen on 127.0.0.1:{port}: Address already in use\n")
+    foreign = cli("serve", "--host", "nosuch.invalid", "--port", "0")
+    assert foreign.code == 1
+    assert foreign.err.startswith("error: cannot listen on nosuch.invalid:0: ") and foreign.err.count("\n") == 1
