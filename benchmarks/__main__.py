@@ -46,7 +46,7 @@ from benchmarks.common import scratch_database
 from benchmarks.import_csv import time_import
 from benchmarks.klaviyo_sync import time_klaviyo
 from consumers.kafka import read_all
-from db import Conn, journey
+from db import Conn, journey, maintenance
 from db import events as event_rows
 from db import flows as flow_rows
 from db import offsets as offset_rows
@@ -96,8 +96,10 @@ def main() -> None:
         print(f"throughput: producing {len(events):,} events...", file=sys.stderr)
         topic = new_topic(bootstrap, "in")
         produce(bootstrap, topic, events)
+        before = storage_bytes(url)
         run = run_worker(env, topic)
         figures["throughput"] = run
+        figures["storage"] = storage_per_event(before, storage_bytes(url), run["events"])
         print(f"  {run['events_per_s']:,.0f} events/s end to end", file=sys.stderr)
         if args.only_throughput:
             report_throughput(figures)
@@ -153,6 +155,38 @@ def report_throughput(f: dict[str, Any]) -> None:
     )
     for events, rss in sorted(t["rss_mb_by_events"].items()):
         print(f"  RSS after {events:>9,} events: {rss} MB")
+    report_storage(f["storage"])
+
+
+# --- storage --------------------------------------------------------------------------------
+
+# Every table that grows with events, and the ones beside them that the kinds of `db size` name.
+STORAGE_TABLES = (
+    "processed_events", "runs", "journeys", "outbox_batches", "flow_counts", "segment_members", "customers",
+)  # fmt: skip
+
+
+def storage_bytes(url: str) -> dict[str, int]:
+    """Bytes on disk per table (indexes, TOAST and partitions included) and by `db size` kind."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CHECKPOINT")  # so what the run wrote is counted, not what is still only in WAL
+        by_table = maintenance.table_sizes(conn, list(STORAGE_TABLES))
+        _total, kinds = maintenance.sizes(conn)
+    by_table.pop("")
+    return {**{f"table:{name}": size for name, size in by_table.items()}, **kinds}
+
+
+def storage_per_event(before: dict[str, int], after: dict[str, int], events: int) -> dict[str, float]:
+    """What a run left in PostgreSQL per input event, per table and by kind (before any pruning)."""
+    return {name: round((after[name] - before.get(name, 0)) / max(events, 1), 1) for name in after}
+
+
+def report_storage(per_event: dict[str, float]) -> None:
+    tables = {k.removeprefix("table:"): v for k, v in per_event.items() if k.startswith("table:")}
+    kinds = {k: v for k, v in per_event.items() if not k.startswith("table:")}
+    print(f"  bytes per input event kept in PostgreSQL: {sum(kinds.values()):,.0f}")
+    print("    by table: " + ", ".join(f"{name} {value:,.0f}" for name, value in tables.items()))
+    print("    by kind:  " + ", ".join(f"{name} {value:,.0f}" for name, value in kinds.items()))
 
 
 # --- services and setup ---------------------------------------------------------------------
@@ -534,6 +568,7 @@ def report(f: dict[str, Any]) -> None:
     print(f"segflow benchmark, {m['date']}, {m['cpus']} CPUs, Python {m['python']}, {m['platform']}")
     for name, value, note in rows:
         print(f"  {name:<{width}}  {value:>{value_width}}  {note}".rstrip())
+    report_storage(f["storage"])
 
 
 if __name__ == "__main__":

@@ -679,3 +679,18 @@ DELETE FROM console_sessions WHERE expires_at <= now();
 -- name: set_console_notice
 -- What the page after a form's redirect shows (the result of the form), once.
 UPDATE console_sessions SET notice = %(notice)s WHERE id_hash = %(id_hash)s;
+
+-- ===== storage and maintenance (SPEC §11) =====
+
+-- name: relation_sizes
+-- `db size`: bytes on disk of each named table with its indexes and TOAST, partitions included
+-- (a partitioned table's own size is 0), and of the whole database. Not tenant data.
+-- (pg_partition_tree lists nothing for a table that is not partitioned, hence the union.)
+SELECT t.name, coalesce(sum(pg_total_relation_size(r.relid)), 0)::bigint
+FROM unnest(%(tables)s::text[]) AS t (name)
+LEFT JOIN LATERAL (
+    SELECT to_regclass(t.name) AS relid UNION SELECT relid FROM pg_partition_tree(to_regclass(t.name))
+) AS r ON r.relid IS NOT NULL
+GROUP BY t.name
+UNION ALL
+SELECT '', pg_database_size(current_database());
