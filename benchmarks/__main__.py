@@ -431,7 +431,7 @@ def db_write_rate(admin_url: str, bench_url: str, customers: list[str], events: 
         for i in range(chunks):
             out = outbox[i::chunks]
             with conn.transaction():
-                event_rows.claim(conn, STORE, [f"w{i}-{n}" for n in range(BATCH)], _now())
+                event_rows.claim(conn, STORE, [f"w{i}-{n}" for n in range(BATCH)], maintenance.WIDTHS[-1])
                 run_rows.upsert(conn, STORE, runs[i::chunks], ids)
                 conn.execute(
                     insert_outbox,

@@ -18,12 +18,12 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
 
-from db import Conn, Pending, journey, outbox
+from db import Conn, Pending, journey, maintenance, outbox
 from db import customers as customer_rows
 from db import events as event_rows
 from db import flows as flow_rows
@@ -218,9 +218,11 @@ class _Store:
 class Applier:
     """Loads, runs and writes batches; shared by the consumer loop and the scheduler."""
 
-    def __init__(self, group_id: str, topic: str) -> None:
+    def __init__(self, group_id: str, topic: str, dedup_width: timedelta = maintenance.WIDTHS[-1]) -> None:
         self.group_id = group_id
         self.topic = topic
+        self.dedup_width = dedup_width
+        """Of processed_events' partitions: the buckets event ids are claimed in (db.events.claim)."""
         self.flows = FlowCache()
 
     # --- input events ------------------------------------------------------------------------
@@ -321,7 +323,7 @@ class Applier:
     def _send_locks(self, conn: Conn, store_id: str, group: CustomerGroup, now: datetime) -> _Locks:
         return _Locks(
             events=group.events,
-            claim=event_rows.claim(conn, store_id, [event.event_id for event in group.events], now),
+            claim=event_rows.claim(conn, store_id, [event.event_id for event in group.events], self.dedup_width),
             lock=customer_rows.lock_by_email(conn, store_id, group.emails),
         )
 

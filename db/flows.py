@@ -151,6 +151,7 @@ def definitions(conn: Conn, store_id: str, wanted: Sequence[tuple[str, int]]) ->
 
 _ADD_COUNTS = sql("add_flow_counts")
 _ROLL_UP_COUNTS = sql("roll_up_flow_counts")
+_LAST_COUNT = sql("last_flow_count")
 _COUNTS = sql("flow_counts")
 _RUN_COUNTS = sql("flow_run_counts")
 
@@ -172,10 +173,23 @@ def add_counts(conn: Conn, store_id: str, counts: Mapping[tuple[str, int, str, s
         )
 
 
-def roll_up_counts(conn: Conn) -> int:
-    """Sum the count rows into one per key; returns how many rows that removed."""
-    row = conn.execute(_ROLL_UP_COUNTS).fetchone()
-    return int(row[0]) - int(row[1]) if row else 0
+ROLL_UP_CHUNK = 50_000
+"""Count rows one roll-up transaction takes: a bounded statement however far behind it is."""
+
+
+def roll_up_counts(conn: Conn, chunk: int = ROLL_UP_CHUNK) -> int:
+    """Sum the count rows written so far into one per key, `chunk` rows per transaction;
+    returns how many rows that removed."""
+    row = conn.execute(_LAST_COUNT).fetchone()
+    upto = int(row[0]) if row else 0
+    removed = 0
+    while True:
+        with conn.transaction():
+            row = conn.execute(_ROLL_UP_COUNTS, {"upto": upto, "chunk": chunk}).fetchone()
+        gone, summed = (int(row[0]), int(row[1])) if row else (0, 0)
+        removed += gone - summed
+        if gone < chunk:
+            return removed
 
 
 def node_counts(conn: Conn, store_id: str, flow_id: str, version: int) -> dict[tuple[str, str], int]:

@@ -20,7 +20,6 @@ from engine.step import Step
 
 _INSERT = sql("insert_journeys")
 _JOURNEY = sql("journey_of")
-_PRUNE = sql("prune_journeys")
 
 REFUSED = "refused"
 PAGE = 200  # journey rows read at a time
@@ -102,9 +101,3 @@ def newest_first(conn: Conn, store_id: str, customer_id: int) -> Iterator[Stored
             before = row_id
         if len(rows) < PAGE:
             return
-
-
-def prune(conn: Conn, before: datetime) -> int:
-    """Drop journey rows older than `before`; returns how many."""
-    row = conn.execute(_PRUNE, {"before": before}).fetchone()
-    return int(row[0]) if row else 0

@@ -258,14 +258,32 @@ WHERE c.store_id = %(store_id)s AND c.id = u.id;
 
 -- name: claim_events
 -- Dedup (SPEC §2): an event id already processed for the store is not returned, so it is skipped.
-INSERT INTO processed_events (store_id, event_id, processed_at)
-SELECT %(store_id)s, event_id, %(now)s FROM unnest(%(event_ids)b::text[]) AS e (event_id)
-ON CONFLICT (store_id, event_id) DO NOTHING
-RETURNING event_id;
-
--- name: purge_processed_events
--- Keeps the dedup table to its window (SPEC §2 asks for at least 7 days).
-DELETE FROM processed_events WHERE processed_at < %(before)s;
+-- An id is claimed in the current bucket of processed_events' partition grid (`width` wide,
+-- from the epoch, by the database's clock). Two transactions claiming one id in one bucket
+-- collide on the key: the second waits for the first and then skips it. Ids claimed in earlier
+-- buckets are looked up. At a bucket boundary a transaction of the bucket before may still be
+-- open, its claim invisible, so for `grace` after one an id is claimed in both buckets and is
+-- new only if neither had it.
+WITH bucket AS (
+    SELECT date_bin(%(width)s::interval, now(), timestamptz '1970-01-01 00:00:00+00') AS current
+), buckets AS (
+    SELECT current AS at, current AS oldest FROM bucket
+    UNION ALL
+    SELECT current - %(width)s::interval, current - %(width)s::interval FROM bucket
+    WHERE now() - current < %(grace)s::interval
+), claimed AS (
+    INSERT INTO processed_events (store_id, event_id, processed_at)
+    SELECT %(store_id)s, e.event_id, b.at
+    FROM unnest(%(event_ids)b::text[]) AS e (event_id) CROSS JOIN buckets b
+    WHERE NOT EXISTS (
+        SELECT 1 FROM processed_events p
+        WHERE p.store_id = %(store_id)s AND p.event_id = e.event_id
+          AND p.processed_at < (SELECT min(oldest) FROM buckets))
+    ORDER BY e.event_id, b.at
+    ON CONFLICT DO NOTHING
+    RETURNING event_id
+)
+SELECT event_id FROM claimed GROUP BY event_id HAVING count(*) = (SELECT count(*) FROM buckets);
 
 -- name: existing_stores
 -- Events of unknown stores are dead-lettered.
@@ -565,11 +583,6 @@ WHERE customer_id = %(customer_id)s AND store_id = %(store_id)s AND id < %(befor
 ORDER BY id DESC
 LIMIT %(limit)s;
 
--- name: prune_journeys
--- Journeys are kept at least 30 days (SPEC §9); the worker drops what is older than `before`.
-WITH gone AS (DELETE FROM journeys WHERE at < %(before)s RETURNING 1)
-SELECT count(*) FROM gone;
-
 -- name: add_flow_counts
 -- A batch's node visits and edges taken, summed per key by the worker (engine.batch.node_counts).
 INSERT INTO flow_counts (store_id, flow_id, version, node_id, edge, count)
@@ -578,10 +591,13 @@ FROM unnest(%(flow_ids)b::text[], %(versions)b::int[], %(node_ids)b::text[], %(e
     AS c (flow_id, version, node_id, edge, count);
 
 -- name: roll_up_flow_counts
--- Across stores by design (maintenance, like pruning): the rows so far become one per key.
--- A second worker rolling up at once waits on the rows the first deletes and then skips them.
+-- Across stores by design (maintenance): the oldest `chunk` rows up to id `upto` become one per
+-- key (with new ids, so a later chunk may sum them again). A bounded statement, on the
+-- maintenance connection; a second roll-up at once waits on the rows the first deletes and then
+-- skips them.
 WITH gone AS (
-    DELETE FROM flow_counts WHERE id <= (SELECT max(id) FROM flow_counts)
+    DELETE FROM flow_counts WHERE id IN (
+        SELECT id FROM flow_counts WHERE id <= %(upto)s ORDER BY id LIMIT %(chunk)s)
     RETURNING store_id, flow_id, version, node_id, edge, count
 ), summed AS (
     INSERT INTO flow_counts (store_id, flow_id, version, node_id, edge, count)
@@ -590,6 +606,10 @@ WITH gone AS (
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM summed);
+
+-- name: last_flow_count
+-- Where a roll-up stops: the rows written before it started.
+SELECT coalesce(max(id), 0) FROM flow_counts;
 
 -- name: flow_counts
 -- `flows stats`: a version's node visits and edges taken.
@@ -694,3 +714,38 @@ LEFT JOIN LATERAL (
 GROUP BY t.name
 UNION ALL
 SELECT '', pg_database_size(current_database());
+
+-- name: retention_partitions
+-- The time partitions maintenance made, per table, oldest first.
+SELECT parent, name, lower, upper FROM retention_partitions ORDER BY parent, upper;
+
+-- name: lock_partitions
+-- One process at a time creates partitions (they must not overlap): held to the end of the
+-- transaction that creates them.
+SELECT pg_advisory_xact_lock(%(key)s);
+
+-- name: record_partition
+-- A partition was created and attached, in this transaction.
+INSERT INTO retention_partitions (parent, name, lower, upper) VALUES (%(parent)s, %(name)s, %(lower)s, %(upper)s);
+
+-- name: forget_partition
+-- A partition was dropped, in this transaction.
+DELETE FROM retention_partitions WHERE name = %(name)s;
+
+-- name: partition_state
+-- Whether a partition is attached, being detached (an interrupted DETACH CONCURRENTLY), or
+-- detached (a table of its own): 'attached', 'pending', 'detached', or NULL when it is gone.
+SELECT CASE WHEN to_regclass(%(name)s) IS NULL THEN NULL
+            WHEN i.inhdetachpending THEN 'pending'
+            WHEN i.inhrelid IS NOT NULL THEN 'attached'
+            ELSE 'detached' END
+FROM (SELECT 1) AS one
+LEFT JOIN pg_inherits i ON i.inhrelid = to_regclass(%(name)s);
+
+-- name: try_maintenance_lock
+-- One pruner at a time across workers and `db prune`: a session lock, released when done.
+SELECT pg_try_advisory_lock(%(key)s);
+
+-- name: maintenance_unlock
+-- The pruner is done.
+SELECT pg_advisory_unlock(%(key)s);

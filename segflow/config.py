@@ -6,8 +6,11 @@ import os
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Literal
+
+import isodate
 
 from segflow.errors import InvalidInput
 
@@ -25,6 +28,15 @@ DEFAULT_KLAVIYO_BASE_URL = "https://a.klaviyo.com"
 DEFAULT_DLQ_MAX_ORIGINAL_BYTES = 512 * 1024
 MAX_DLQ_MAX_ORIGINAL_BYTES = 2 * 1024 * 1024
 
+# Retention (SPEC §8, §11): how long what grows with events is kept, as ISO-8601 durations.
+DEFAULT_DEDUP_WINDOW = timedelta(days=8)
+DEDUP_WINDOW_PROMISED = timedelta(days=7)
+"""SPEC §2: ids are remembered at least this long unless an operator shortens it (with a warning)."""
+DEFAULT_RUN_RETENTION = timedelta(days=31)
+DEFAULT_JOURNEY_RETENTION = timedelta(days=31)
+DEFAULT_OUTBOX_RETENTION = timedelta(hours=1)
+DEFAULT_PRUNE_EVERY = timedelta(minutes=5)
+
 # Every variable segflow reads; docker-compose.yml is checked against this list by a test.
 ENV_VARS = (
     "SEGFLOW_DATABASE_URL",
@@ -37,6 +49,11 @@ ENV_VARS = (
     "SEGFLOW_LOG_FORMAT",
     "SEGFLOW_KLAVIYO_BASE_URL",
     "SEGFLOW_DLQ_MAX_ORIGINAL_BYTES",
+    "SEGFLOW_DEDUP_WINDOW",
+    "SEGFLOW_RUN_RETENTION",
+    "SEGFLOW_JOURNEY_RETENTION",
+    "SEGFLOW_OUTBOX_RETENTION",
+    "SEGFLOW_PRUNE_EVERY",
 )
 
 
@@ -54,6 +71,16 @@ class Config:
     klaviyo_base_url: str
     dlq_max_original_bytes: int = DEFAULT_DLQ_MAX_ORIGINAL_BYTES
     """Bytes of an invalid message's value a dead letter keeps (the rest is cut, its size and hash kept)."""
+    dedup_window: timedelta = DEFAULT_DEDUP_WINDOW
+    """How long an input event id is remembered (duplicates within it are skipped)."""
+    run_retention: timedelta = DEFAULT_RUN_RETENTION
+    """Finished runs older than this are removed (what re-entry needs is kept)."""
+    journey_retention: timedelta = DEFAULT_JOURNEY_RETENTION
+    """Journey steps (`customers explain`) older than this are removed."""
+    outbox_retention: timedelta = DEFAULT_OUTBOX_RETENTION
+    """Published outbox rows older than this are removed (0: as soon as published)."""
+    prune_every: timedelta = DEFAULT_PRUNE_EVERY
+    """How often a worker removes what is past its retention."""
 
     @property
     def embedded_pgdata(self) -> Path:
@@ -82,7 +109,29 @@ class Config:
             log_format=log_format,
             klaviyo_base_url=(env.get("SEGFLOW_KLAVIYO_BASE_URL") or DEFAULT_KLAVIYO_BASE_URL).rstrip("/"),
             dlq_max_original_bytes=_dlq_bound(env.get("SEGFLOW_DLQ_MAX_ORIGINAL_BYTES")),
+            dedup_window=_duration(env, "SEGFLOW_DEDUP_WINDOW", DEFAULT_DEDUP_WINDOW),
+            run_retention=_duration(env, "SEGFLOW_RUN_RETENTION", DEFAULT_RUN_RETENTION),
+            journey_retention=_duration(env, "SEGFLOW_JOURNEY_RETENTION", DEFAULT_JOURNEY_RETENTION),
+            outbox_retention=_duration(env, "SEGFLOW_OUTBOX_RETENTION", DEFAULT_OUTBOX_RETENTION),
+            prune_every=_duration(env, "SEGFLOW_PRUNE_EVERY", DEFAULT_PRUNE_EVERY, positive=True),
         )
+
+
+def _duration(env: Mapping[str, str], name: str, default: timedelta, *, positive: bool = False) -> timedelta:
+    """An ISO-8601 duration (`PT30S`, `P8D`); months and years count from 2000-01-01."""
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        parsed = isodate.parse_duration(raw.strip())
+    except (isodate.ISO8601Error, ValueError):
+        parsed = None
+    if isinstance(parsed, isodate.Duration):
+        parsed = parsed.totimedelta(start=datetime(2000, 1, 1))
+    if not isinstance(parsed, timedelta) or parsed < timedelta(0) or (positive and parsed == timedelta(0)):
+        wanted = "a positive" if positive else "an"
+        raise InvalidInput(f"{name} must be {wanted} ISO-8601 duration such as PT30S or P8D, not {raw!r}")
+    return parsed
 
 
 def _dlq_bound(raw: str | None) -> int:

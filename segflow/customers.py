@@ -35,10 +35,8 @@ from schemas.reports import (
 )
 from segflow import csvfile, stores
 from segflow import segments as segment_service
+from segflow.config import DEFAULT_JOURNEY_RETENTION
 from segflow.errors import InvalidInput, NotFound
-
-JOURNEY_KEPT = timedelta(days=31)
-"""The worker drops journey steps older than this (SPEC §9: at least 30 days)."""
 
 COLUMNS = ("email", "external_id", "first_name", "last_name", "phone")
 
@@ -135,9 +133,17 @@ def _run_out(r: RunRow) -> CustomerRunOut:
     )  # fmt: skip
 
 
-def explain(conn: Conn, store_id: str, email: str, flow_id: str | None = None, limit: int = 50) -> ExplainOut:
+def explain(
+    conn: Conn,
+    store_id: str,
+    email: str,
+    flow_id: str | None = None,
+    limit: int = 50,
+    journey_kept: timedelta = DEFAULT_JOURNEY_RETENTION,
+) -> ExplainOut:
     """`customers explain`: the customer's last `limit` steps, oldest first (of one flow with
-    `flow_id`, which also gives a verdict: why they are, were or never were in it)."""
+    `flow_id`, which also gives a verdict: why they are, were or never were in it). Journeys are
+    kept `journey_kept` (SEGFLOW_JOURNEY_RETENTION)."""
     record = _customer(conn, store_id, email)
     verdicts = []
     if flow_id is not None:
@@ -155,7 +161,7 @@ def explain(conn: Conn, store_id: str, email: str, flow_id: str | None = None, l
             ),
             None,
         )  # fmt: skip
-        verdicts.append(VerdictOut(flow_id=flow_id, verdict=verdict(trigger, head.status, runs, refusal)))
+        verdicts.append(VerdictOut(flow_id=flow_id, verdict=verdict(trigger, head.status, runs, refusal, journey_kept)))
     newest = (e for e in journey.newest_first(conn, store_id, record.id) if flow_id in (None, e.entry["flow_id"]))
     steps = [_step_out(found) for found in islice(newest, limit)]
     return ExplainOut(email=record.email, steps=steps[::-1], verdicts=verdicts)
@@ -170,7 +176,7 @@ def _step_out(found: StoredEntry) -> JourneyStepOut:
     )  # fmt: skip
 
 
-def verdict(trigger: str, status: str, runs: list[RunRow], refusal: StoredEntry | None) -> str:
+def verdict(trigger: str, status: str, runs: list[RunRow], refusal: StoredEntry | None, journey_kept: timedelta) -> str:
     """Why the customer is, was or never was in the flow, in words."""
     live = [r for r in runs if r.status in ("active", "waiting")]
     if live:
@@ -194,8 +200,9 @@ def verdict(trigger: str, status: str, runs: list[RunRow], refusal: StoredEntry 
     elif refusal is not None:
         text = f"never entered: {_event(refusal)} matched the trigger, but {refusal.entry['reason']}"
     else:
-        days = JOURNEY_KEPT.days - 1
-        text = f"never triggered: no {trigger} event for this customer in the last {days} days"
+        # Journeys are dropped a partition at a time, never before they are `journey_kept` old.
+        kept = f"{journey_kept.days} days" if journey_kept >= timedelta(days=2) else str(journey_kept)
+        text = f"never triggered: no {trigger} event for this customer in the last {kept}"
     if status != "active":
         text += f" (the flow is {status} now)"
     return text

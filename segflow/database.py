@@ -12,10 +12,11 @@ import re
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 
-from db import Conn
+from db import Conn, maintenance
 from db import migrate as migrations
 from segflow.config import Config
 from segflow.embedded import start_postgres
@@ -63,6 +64,28 @@ def widen_send_buffer(conn: Conn, size: int = WORKER_SEND_BUFFER) -> None:
         sock.close()
 
 
+_covered_until: dict[str, datetime] = {}
+"""Per database (by connection URL): how far ahead this process saw time partitions exist."""
+PARTITIONS_MARGIN = timedelta(minutes=10)
+
+
+def ensure_partitions(conn: Conn, config: Config) -> None:
+    """Make sure the time partitions rows are written to (db.maintenance) exist for a while yet.
+
+    The worker's pruner keeps them ahead; a command or the console writing when no worker has
+    run for a long time creates them itself. Looked up once per process while they last.
+    """
+    key = conn.info.dsn
+    if key in _covered_until and datetime.now(UTC) + PARTITIONS_MARGIN < _covered_until[key]:
+        return
+    _covered_until[key] = maintenance.ensure_partitions(conn, retentions_of(config), None, config.prune_every)
+
+
+def retentions_of(config: Config) -> tuple[maintenance.Retention, ...]:
+    """The partitioned tables and how long each keeps its rows, as configured (SPEC §8)."""
+    return maintenance.retentions(config.dedup_window, config.journey_retention, config.outbox_retention)
+
+
 def check_schema(conn: Conn, *, embedded: bool) -> None:
     if embedded:
         migrations.migrate(conn)
@@ -80,6 +103,7 @@ def connect(config: Config, *, check: bool = True) -> Iterator[Conn]:
     try:
         if check:
             check_schema(conn, embedded=config.database_url is None)
+            ensure_partitions(conn, config)
         yield conn
     finally:
         conn.close()

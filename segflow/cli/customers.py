@@ -106,7 +106,7 @@ def show(app: AppContext, email: str, store_id: str, as_json: bool) -> None:
 def explain(app: AppContext, email: str, store_id: str, flow_id: str | None, limit: int, as_json: bool) -> None:
     """Every step the customer took, oldest first: what caused it, the flow and nodes, what it did."""
     with app.db() as conn:
-        explained = customer_service.explain(conn, store_id, email, flow_id, limit)
+        explained = customer_service.explain(conn, store_id, email, flow_id, limit, app.config.journey_retention)
     if as_json:
         print_json(explained)
     else:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import click
 
+from db import maintenance
 from db import migrate as migrations
 from segflow.cli.common import AppContext, json_option, pass_app, print_json
-from segflow.database import database_url, open_connection
+from segflow.database import database_url, open_connection, retentions_of
 from segflow.embedded import stop_postgres
 
 
@@ -48,3 +49,46 @@ def stop(app: AppContext, as_json: bool) -> None:
         click.echo(f"stopped the embedded PostgreSQL in {app.config.embedded_pgdata}")
     else:
         click.echo("the embedded PostgreSQL was not running")
+
+
+@db.command("prune")
+@json_option
+@pass_app
+def prune(app: AppContext, as_json: bool) -> None:
+    """Remove what is past its retention now, as a worker does every SEGFLOW_PRUNE_EVERY."""
+    with app.db() as conn:
+        result = maintenance.prune(conn, retentions_of(app.config), None, app.config.prune_every)
+    if result.skipped:
+        raise click.ClickException("another process is pruning this database now; try again when it is done")
+    removed = {kind: result.removed.get(kind, 0) for kind in ("event_ids", "runs", "journey_steps", "outbox_events")}
+    removed.update(result.removed)
+    if as_json:
+        print_json({"removed": removed, "seconds": result.seconds})
+        return
+    click.echo(f"removed in {result.seconds:g} s:")
+    for kind, rows in removed.items():
+        click.echo(f"  {kind:<14} {rows:>12,} rows")
+
+
+@db.command("size")
+@json_option
+@pass_app
+def size(app: AppContext, as_json: bool) -> None:
+    """The database's bytes on disk, total and by kind (indexes and partitions included)."""
+    with app.db() as conn:
+        total, kinds = maintenance.sizes(conn)
+    if as_json:
+        print_json({"total_bytes": total, "kinds": kinds})
+        return
+    for kind, size_bytes in kinds.items():
+        click.echo(f"{kind:<14} {_human(size_bytes):>10}")
+    click.echo(f"{'total':<14} {_human(total):>10}")
+
+
+def _human(size_bytes: int) -> str:
+    value = float(size_bytes)
+    for unit in ("B", "kB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:,.0f} {unit}" if unit == "B" else f"{value:,.1f} {unit}"
+        value /= 1024
+    return f"{value:,.1f} TB"

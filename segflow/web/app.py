@@ -23,7 +23,7 @@ from db import Conn
 from schemas.reports import ImportReport
 from segflow import segments as segment_service
 from segflow.config import Config
-from segflow.database import check_schema, database_url, open_connection
+from segflow.database import check_schema, database_url, ensure_partitions, open_connection
 from segflow.errors import InvalidInput, NotFound, SegflowError, ServiceUnavailable
 
 log = structlog.get_logger()
@@ -81,6 +81,7 @@ def connection(request: Request) -> Iterator[Conn]:
     """A FastAPI dependency: this request's connection, closed after the response."""
     conn = open_connection(request.app.state.url)
     try:
+        ensure_partitions(conn, request.app.state.config)
         yield conn
     finally:
         conn.close()

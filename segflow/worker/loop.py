@@ -38,14 +38,12 @@ from consumers import scheduler
 from consumers.dlq import DeadLetterSender
 from consumers.events import Applier, BatchResult, OffsetGap, Record
 from consumers.input import InputConsumer
-from db import Conn, journey
-from db import events as event_rows
-from db import flows as flow_rows
-from segflow.config import Config
-from segflow.customers import JOURNEY_KEPT
-from segflow.database import open_connection, widen_send_buffer
+from db import Conn, maintenance
+from segflow.config import DEDUP_WINDOW_PROMISED, Config
+from segflow.database import open_connection, retentions_of, widen_send_buffer
 from segflow.embedded import require_broker
 from segflow.errors import ServiceUnavailable
+from segflow.worker.maintenance import Pruner
 from segflow.worker.metrics import Metrics, MetricsServer
 from segflow.worker.process import back_off, current_rss_mb, is_outage, peak_rss_mb, utc_now
 from segflow.worker.relay import RelayProcess
@@ -57,9 +55,6 @@ POLL_MS = 100
 # While batches keep coming, the scheduler looks for due waits at most this often (a look is a
 # transaction of its own); between batches it looks every time round the loop.
 SCHEDULER_BUSY_EVERY_S = 1.0
-# processed_events keeps ids a day longer than the 7-day dedup window SPEC §2 promises.
-DEDUP_WINDOW = timedelta(days=8)
-PURGE_EVERY_S = 3600.0
 PROGRESS_EVERY = 100_000  # events between `progress` log lines (with the current RSS)
 INPUT_PARTITIONS = 4  # only used when the worker has to create the input topic itself
 # After a stop request, how long the relay may take to publish what is queued before it is
@@ -73,6 +68,9 @@ RELAY_RESTART_EVERY_S = 5.0
 TOPIC_CHECK_EVERY_S = 5.0
 # How often a worker serving metrics asks the broker for its partitions' end offsets (the lag).
 LAG_EVERY_S = 5.0
+# The loop creates time partitions itself when those that exist end sooner than this (the pruner
+# normally keeps them db.maintenance.AHEAD_PRUNES rounds ahead).
+PARTITIONS_MARGIN = timedelta(minutes=2)
 
 
 @dataclass(slots=True)
@@ -98,7 +96,10 @@ class Worker:
         self.clock = clock
         self.stop_when_idle = stop_when_idle
         self.summary = Summary()
-        self.applier = Applier(config.group_id, config.input_topic)
+        self.applier = Applier(config.group_id, config.input_topic, maintenance.partition_width(config.dedup_window))
+        self.retentions = retentions_of(config)
+        self._covered_until = maintenance.EPOCH
+        """How far ahead the partitions rows are written to exist (db.maintenance)."""
         self.max_batch = max_batch
         self._stopping = False
         self._halt = threading.Event()
@@ -128,14 +129,21 @@ class Worker:
             lambda: kafka_clients.producer(bootstrap), self.config.dlq_topic, self.config.dlq_max_original_bytes
         )
         self.conn = self._open_connection()
+        if self.config.dedup_window < DEDUP_WINDOW_PROMISED:
+            log.warning(
+                "dedup_window_short", dedup_window=str(self.config.dedup_window), promised=str(DEDUP_WINDOW_PROMISED)
+            )
+        self._ensure_partitions()
         self.input = InputConsumer(bootstrap, self.config.group_id, self.config.input_topic)
         log.info("worker_started", group_id=self.config.group_id, topic=self.config.input_topic)
         idle_since: float | None = None
-        last_purge = last_tick = 0.0
+        last_tick = 0.0
         last_topic_check = time.monotonic()
         self.relay = self._start_relay()
         sync_loop = SyncLoop(self.config, self.database_url, self.clock, self.metrics.syncs)
         sync_loop.start()
+        pruner = Pruner(self.config, self.database_url, self.metrics.pruned)
+        pruner.start()
         if self.metrics_server is not None:
             self.metrics_server.start()
         last_lag = 0.0
@@ -156,9 +164,8 @@ class Worker:
                 if time.monotonic() - last_topic_check > TOPIC_CHECK_EVERY_S:
                     self._check_topic()
                     last_topic_check = time.monotonic()
-                if time.monotonic() - last_purge > PURGE_EVERY_S:
-                    self._guard("purge", self._purge)
-                    last_purge = time.monotonic()
+                if utc_now() + PARTITIONS_MARGIN > self._covered_until:
+                    self._guard("partitions", self._ensure_partitions)
                 if self.stop_when_idle is None:
                     continue
                 if busy or not self.input.assignment:
@@ -172,6 +179,7 @@ class Worker:
             if self.metrics_server is not None:
                 self.metrics_server.stop()
             peak = peak_rss_mb()  # before shutdown, which is not the working set
+            pruner.finish()
             sync_loop.finish()
             self.relay.finish(STOP_GRACE_S)  # whatever the last batch queued goes out before we leave
             self.summary.published = self._published_by_dead_relays + self.relay.published
@@ -238,12 +246,11 @@ class Worker:
         log.error("message_failed", partition=record.partition, offset=record.offset, reason=reason, exc_info=failure)
         self._commit(partial(self.applier.dead_letter, self.conn, record, reason, fetched_from))
 
-    def _purge(self) -> int:
-        """Drop duplicate claims past the dedup window and journeys past the time they are kept."""
-        now = self.clock()
-        purged = event_rows.purge(self.conn, now - DEDUP_WINDOW)
-        purged += flow_rows.roll_up_counts(self.conn)
-        return purged + journey.prune(self.conn, now - JOURNEY_KEPT)
+    def _ensure_partitions(self) -> int:
+        """The pruner keeps partitions created ahead; should it fall behind (stuck, or failing),
+        the loop creates them itself before rows would have nowhere to go."""
+        self._covered_until = maintenance.ensure_partitions(self.conn, self.retentions, None, self.config.prune_every)
+        return 0
 
     def _measure_lag(self) -> None:
         try:
@@ -286,6 +293,7 @@ class Worker:
     def _failed(self, what: str, exc: Exception) -> None:
         """Consuming failed: fetch nothing until sought back to the stored offsets, and retry later."""
         self.input.park_all()
+        self._covered_until = maintenance.EPOCH  # look again at the partitions (cheap) before the retry
         self._retry_later(what, exc)
 
     def _retry_later(self, what: str, exc: Exception) -> None:

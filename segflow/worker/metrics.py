@@ -21,13 +21,14 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from db import outbox
+from db import maintenance, outbox
 from segflow.worker.process import current_rss_mb
 
 log = structlog.get_logger()
 
 OUTCOMES = ("applied", "duplicate", "dead_lettered", "stale")
 SYNC_OUTCOMES = ("synced", "failed")
+PRUNED_KINDS = ("event_ids", "journey_steps", "outbox_events", "flow_counts")
 STALE_AFTER_S = 30.0
 """`/healthz` answers 503 once the consumer loop has not turned for this long."""
 DATABASE_TIMEOUT_S = 2
@@ -57,6 +58,11 @@ class Metrics:
         )
         for outcome in SYNC_OUTCOMES:
             self.syncs.labels(outcome)
+        self.pruned = Counter(
+            "segflow_rows_pruned", "Rows removed past their retention, by kind.", ["kind"], registry=self.registry
+        )
+        for kind in PRUNED_KINDS:
+            self.pruned.labels(kind)
         rss = Gauge("segflow_process_rss_bytes", "Resident memory of the worker process.", registry=self.registry)
         rss.set_function(lambda: current_rss_mb() * 2**20)
         self.registry.register(_Scraped(published, database_url))
@@ -95,9 +101,16 @@ class _Scraped(Collector):
         try:
             with psycopg.connect(self.database_url, autocommit=True, connect_timeout=DATABASE_TIMEOUT_S) as conn:
                 rows, oldest = outbox.backlog(conn)
+                _total, kinds = maintenance.sizes(conn)
         except psycopg.Error as exc:  # the database away: the other figures still answer
             log.warning("metrics_outbox_unreadable", error=f"{type(exc).__name__}: {exc}".splitlines()[0])
             return
+        database_bytes = GaugeMetricFamily(
+            "segflow_database_bytes", "PostgreSQL's bytes on disk by kind (as `segflow db size`).", labels=["kind"]
+        )
+        for kind, size in kinds.items():
+            database_bytes.add_metric([kind], size)
+        yield database_bytes
         yield GaugeMetricFamily("segflow_outbox_unpublished", "Output events queued, not yet published.", value=rows)
         yield GaugeMetricFamily(
             "segflow_outbox_oldest_unpublished_seconds", "Age of the oldest unpublished output event (0: none).",

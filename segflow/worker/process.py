@@ -37,6 +37,10 @@ def utc_now() -> datetime:
 def is_outage(exc: BaseException) -> bool:
     """A failure of the database or the broker that retrying fixes, as opposed to one a message
     causes (which retrying the same message would only repeat)."""
+    if isinstance(exc, psycopg.errors.CheckViolation) and (exc.diag.message_primary or "").startswith(
+        "no partition of relation"
+    ):
+        return True  # the time partitions ran out (db.maintenance): the worker creates them and retries
     return isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError | ServiceUnavailable | RetriableError)
 
 

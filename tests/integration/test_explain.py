@@ -100,7 +100,7 @@ def test_the_verdict_says_why_for_every_kind_of_not_being_in_a_flow(cli, db, con
         for f in ("gift", "big", "once", "quiet", "temp")
     }
     assert (
-        "never triggered: no streak.milestone_reached event for this customer in the last 30 days" == verdicts["gift"]
+        "never triggered: no streak.milestone_reached event for this customer in the last 31 days" == verdicts["gift"]
     )
     assert verdicts["big"] == (
         "never entered: order.processed e2 on 2026-11-01 08:00:00 UTC matched the trigger, but the trigger's where "

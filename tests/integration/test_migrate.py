@@ -28,12 +28,17 @@ TABLES = {
     "store_credentials",
     "store_tokens",
     "console_sessions",
+    "retention_partitions",
 }
 
 
 def public_tables(url: str) -> list[str]:
     with psycopg.connect(url) as conn:
-        rows = conn.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'").fetchall()
+        rows = conn.execute(
+            "SELECT t.table_name FROM information_schema.tables t "
+            "JOIN pg_class c ON c.oid = to_regclass(quote_ident(t.table_name)) "
+            "WHERE t.table_schema = 'public' AND NOT c.relispartition"  # a time partition is part of its table
+        ).fetchall()
     return sorted(r[0] for r in rows)
 
 

@@ -1,3 +1,4 @@
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -46,3 +47,34 @@ def test_the_dead_letter_bound_defaults_under_kafkas_message_limit_and_is_checke
     for bad in ("-1", "lots", "²", str(4 * 1024 * 1024)):
         with pytest.raises(InvalidInput, match="SEGFLOW_DLQ_MAX_ORIGINAL_BYTES must be a whole number of bytes"):
             Config.from_env({"SEGFLOW_DLQ_MAX_ORIGINAL_BYTES": bad})
+
+
+def test_retention_defaults_follow_the_spec():
+    config = Config.from_env({"SEGFLOW_LOG_FORMAT": "json"})
+    assert (timedelta(days=8), timedelta(days=31), timedelta(days=31), timedelta(hours=1), timedelta(minutes=5)) == (
+        config.dedup_window,
+        config.run_retention,
+        config.journey_retention,
+        config.outbox_retention,
+        config.prune_every,
+    )
+
+
+def test_retentions_are_iso_8601_durations():
+    config = Config.from_env(
+        {"SEGFLOW_OUTBOX_RETENTION": "PT0S", "SEGFLOW_DEDUP_WINDOW": "P1W", "SEGFLOW_PRUNE_EVERY": "PT30S"}
+    )
+    assert (timedelta(0), timedelta(days=7), timedelta(seconds=30)) == (
+        config.outbox_retention,
+        config.dedup_window,
+        config.prune_every,
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "raw"),
+    [("SEGFLOW_RUN_RETENTION", "31 days"), ("SEGFLOW_JOURNEY_RETENTION", "-P1D"), ("SEGFLOW_PRUNE_EVERY", "PT0S")],
+)
+def test_a_bad_duration_is_named(name, raw):
+    with pytest.raises(InvalidInput, match=f"^{name} must be .*ISO-8601 duration such as PT30S or P8D, not '{raw}'$"):
+        Config.from_env({name: raw})

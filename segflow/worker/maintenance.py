@@ -1,0 +1,64 @@
+"""Removing what is past its retention (SPEC §11), on a thread and a connection of its own.
+
+Every SEGFLOW_PRUNE_EVERY the thread drops the partitions past their retention, rolls up flow
+counts and creates the partitions ahead (db.maintenance.prune). It never uses the batches'
+connection and takes no lock a batch waits for, so the consumer goes on while millions of
+expired rows go. Of several workers, one prunes at a time (an advisory lock); the others skip
+that round. A failure is logged and tried again next round; the thread outlives anything.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import structlog
+from prometheus_client import Counter
+
+from db import Conn, maintenance
+from segflow.config import Config
+from segflow.database import open_connection, retentions_of
+from segflow.worker.process import is_outage
+
+log = structlog.get_logger()
+
+
+class Pruner(threading.Thread):
+    def __init__(self, config: Config, database_url: str, pruned: Counter | None = None) -> None:
+        super().__init__(name="segflow-prune", daemon=True)
+        self.config = config
+        self.database_url = database_url
+        self.pruned = pruned
+        """Rows removed by kind, for the worker's metrics."""
+        self.retentions = retentions_of(config)
+        self._halt = threading.Event()
+
+    def run(self) -> None:
+        conn: Conn | None = None
+        while not self._halt.wait(self.config.prune_every.total_seconds()):
+            try:
+                if conn is None or conn.closed or conn.broken:
+                    conn = open_connection(self.database_url)
+                self.prune_once(conn)
+            except Exception as exc:
+                error = f"{type(exc).__name__}: {exc}".splitlines()[0]
+                if is_outage(exc):
+                    log.warning("prune_failed", error=error)
+                else:
+                    log.exception("prune_crashed", error=error)
+        if conn is not None:
+            conn.close()
+
+    def prune_once(self, conn: Conn) -> maintenance.Pruned:
+        result = maintenance.prune(conn, self.retentions, None, self.config.prune_every)
+        if result.skipped:
+            log.info("prune_skipped", why="another process is pruning")
+            return result
+        if self.pruned is not None:
+            for kind, rows in result.removed.items():
+                self.pruned.labels(kind).inc(rows)
+        log.info("pruned", seconds=result.seconds, **{f"removed_{k}": n for k, n in result.removed.items()})
+        return result
+
+    def finish(self) -> None:
+        self._halt.set()
+        self.join(30)
