@@ -162,7 +162,8 @@ def report_throughput(f: dict[str, Any]) -> None:
 
 # Every table that grows with events, and the ones beside them that the kinds of `db size` name.
 STORAGE_TABLES = (
-    "processed_events", "runs", "journeys", "outbox_batches", "flow_counts", "segment_members", "customers",
+    "processed_events", "live_runs", "finished_runs", "flow_entries", "journeys", "outbox_batches", "flow_counts",
+    "segment_members", "customers",
 )  # fmt: skip
 
 
@@ -432,7 +433,7 @@ def db_write_rate(admin_url: str, bench_url: str, customers: list[str], events: 
             out = outbox[i::chunks]
             with conn.transaction():
                 event_rows.claim(conn, STORE, [f"w{i}-{n}" for n in range(BATCH)], maintenance.WIDTHS[-1])
-                run_rows.upsert(conn, STORE, runs[i::chunks], ids)
+                run_rows.write(conn, STORE, runs[i::chunks], ids, set())
                 conn.execute(
                     insert_outbox,
                     {"store_id": STORE, "size": len(out), "event_ids": [o[0] for o in out],

@@ -213,6 +213,8 @@ class _Store:
     once: list[str]
     """Flows with `reentry: once`, whose past runs the engine must know of."""
     customer_ids: dict[str, int] = field(default_factory=dict)
+    live_keys: set[str] = field(default_factory=set)
+    """Runs in live_runs now: loaded, or written live by this transaction."""
 
 
 class Applier:
@@ -387,7 +389,7 @@ class Applier:
         store = self._store(conn, store_id)
         cf = store.batch.flows.latest[flow_id]
         keys = {c.email: run_key(store_id, flow_id, c.email, operation_id) for c in customers}
-        done = run_rows.existing_keys(conn, store_id, list(keys.values()))
+        done = run_rows.existing_keys(conn, store_id, flow_id, {c.id: keys[c.email] for c in customers})
         customers = [c for c in customers if keys[c.email] not in done]
         states = {c.email: CustomerState(c.email, _fields(c)) for c in customers}
         store.customer_ids.update((c.email, c.id) for c in customers)
@@ -428,6 +430,7 @@ class Applier:
         self.flows.add_versions(conn, store_id, store.batch.flows, {(run.flow_id, run.flow_version) for run in runs})
         for run in runs:
             states[run.email].runs.append(run)
+            store.live_keys.add(run.key)
         for customer_id, flow_id in entered:
             states[loads.emails[customer_id]].entered.add(flow_id)
         for customer_id, name in memberships:
@@ -458,10 +461,17 @@ class Applier:
             segment_rows.remove_many(
                 conn, store_id, [(segments[c.segment.lower()][0], customer_ids[c.email]) for c in removes]
             )
-        run_rows.upsert(conn, store_id, batch.runs(), customer_ids)
+        runs = batch.runs()
+        run_rows.write(conn, store_id, runs, customer_ids, store.live_keys)
+        store.live_keys.update(run.key for run in runs if run.live)
         journey.record_journal(conn, store_id, now, batch.journal, customer_ids)
         batch.journal.clear()
-        flow_rows.add_counts(conn, store_id, batch.node_counts())
+        counts = batch.node_counts()
+        for run in runs:
+            if not run.live:  # finished runs by status (flows stats), kept after the runs are pruned
+                key = (run.flow_id, run.flow_version, flow_rows.FINISHED_NODE, run.status)
+                counts[key] = counts.get(key, 0) + 1
+        flow_rows.add_counts(conn, store_id, counts)
         for step in batch.steps:
             if step.run.status == "failed":
                 run = step.run

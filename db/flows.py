@@ -149,6 +149,10 @@ def definitions(conn: Conn, store_id: str, wanted: Sequence[tuple[str, int]]) ->
     return [(fid, version, definition) for fid, version, definition in conn.execute(_DEFINITIONS, params)]
 
 
+FINISHED_NODE = ""
+"""The node id under which flow_counts counts a version's finished runs, by status as the edge
+(migration 0015): no node has an empty id."""
+
 _ADD_COUNTS = sql("add_flow_counts")
 _ROLL_UP_COUNTS = sql("roll_up_flow_counts")
 _LAST_COUNT = sql("last_flow_count")
@@ -199,6 +203,7 @@ def node_counts(conn: Conn, store_id: str, flow_id: str, version: int) -> dict[t
 
 
 def run_counts(conn: Conn, store_id: str, flow_id: str, version: int) -> list[tuple[str, str | None, int]]:
-    """(status, node id, runs) for one version."""
+    """(status, node id, runs) for one version's live runs (finished ones: `node_counts` under
+    FINISHED_NODE)."""
     params = {"store_id": store_id, "flow_id": flow_id, "version": version}
     return [(status, node_id, int(n)) for status, node_id, n in conn.execute(_RUN_COUNTS, params)]

@@ -49,7 +49,7 @@ AHEAD_PRUNES = 4
 
 KINDS: dict[str, tuple[str, ...]] = {
     "event_ids": ("processed_events",),
-    "runs": ("runs",),
+    "runs": ("live_runs", "finished_runs", "flow_entries"),
     "journey_steps": ("journeys",),
     "outbox_events": ("outbox_batches",),
     "segments": ("segments", "segment_members"),
@@ -74,11 +74,12 @@ class Retention:
 
 
 def retentions(
-    dedup_window: timedelta, journey_retention: timedelta, outbox_retention: timedelta
+    dedup_window: timedelta, run_retention: timedelta, journey_retention: timedelta, outbox_retention: timedelta
 ) -> tuple[Retention, ...]:
     """The partitioned tables and their retentions (SPEC §8)."""
     return (
         Retention("event_ids", "processed_events", dedup_window),
+        Retention("runs", "finished_runs", run_retention),
         Retention("journey_steps", "journeys", journey_retention),
         Retention("outbox_events", "outbox_batches", outbox_retention, only_published=True),
     )

@@ -184,8 +184,7 @@ WHERE store_id = %(store_id)s AND id = %(flow_id)s;
 -- name: list_flows
 -- flows list: one row per flow (its latest version) with its live run count.
 SELECT f.id, f.latest_version, f.status, v.definition -> 'trigger' ->> 'event',
-       (SELECT count(*) FROM runs r
-        WHERE r.store_id = f.store_id AND r.flow_id = f.id AND r.status IN ('active', 'waiting'))
+       (SELECT count(*) FROM live_runs r WHERE r.store_id = f.store_id AND r.flow_id = f.id)
 FROM flows f
 JOIN flow_versions v ON v.store_id = f.store_id AND v.flow_id = f.id AND v.version = f.latest_version
 WHERE f.store_id = %(store_id)s
@@ -208,19 +207,24 @@ WHERE store_id = %(store_id)s AND flow_id = %(flow_id)s ORDER BY version DESC;
 -- them (by email), so the worker never advances a run the archive is ending.
 SELECT c.id FROM customers c
 WHERE c.store_id = %(store_id)s
-  AND c.id IN (SELECT customer_id FROM runs
-               WHERE store_id = %(store_id)s AND flow_id = %(flow_id)s AND status IN ('active', 'waiting'))
+  AND c.id IN (SELECT customer_id FROM live_runs WHERE store_id = %(store_id)s AND flow_id = %(flow_id)s)
 ORDER BY c.email
 FOR UPDATE OF c;
 
 -- name: exit_flow_runs
--- Archiving ends in-flight runs (SPEC §1), returning them for their flow.exited events.
-UPDATE runs r SET status = 'exited', reason = 'flow archived', node_id = r.node_id, wake_at = NULL,
-       waiting_for = NULL, updated_at = %(now)s
-FROM customers c
-WHERE r.store_id = %(store_id)s AND r.flow_id = %(flow_id)s AND r.status IN ('active', 'waiting')
-  AND c.store_id = r.store_id AND c.id = r.customer_id
-RETURNING r.key, r.flow_version, r.node_id, c.email, r.entered_at, c.id;
+-- Archiving ends in-flight runs (SPEC §1): they move to finished_runs as exited, and come back
+-- for their flow.exited events.
+WITH ended AS (
+    DELETE FROM live_runs r USING customers c
+    WHERE r.store_id = %(store_id)s AND r.flow_id = %(flow_id)s AND c.store_id = r.store_id AND c.id = r.customer_id
+    RETURNING r.store_id, r.key, r.customer_id, r.flow_id, r.flow_version, r.node_id, r.entered_at, c.email
+), finished AS (
+    INSERT INTO finished_runs (store_id, key, customer_id, flow_id, flow_version, node_id, status, reason,
+                               entered_at, updated_at)
+    SELECT store_id, key, customer_id, flow_id, flow_version, node_id, 'exited', 'flow archived', entered_at, %(now)s
+    FROM ended
+)
+SELECT key, flow_version, node_id, email, entered_at, customer_id FROM ended;
 
 -- ===== the worker's batch (consumers/events.py) =====
 
@@ -260,17 +264,16 @@ WHERE c.store_id = %(store_id)s AND c.id = u.id;
 -- Dedup (SPEC §2): an event id already processed for the store is not returned, so it is skipped.
 -- An id is claimed in the current bucket of processed_events' partition grid (`width` wide,
 -- from the epoch, by the database's clock). Two transactions claiming one id in one bucket
--- collide on the key: the second waits for the first and then skips it. Ids claimed in earlier
--- buckets are looked up. At a bucket boundary a transaction of the bucket before may still be
--- open, its claim invisible, so for `grace` after one an id is claimed in both buckets and is
--- new only if neither had it.
+-- collide on the key: the second waits for the first and then skips it. Ids claimed in other
+-- buckets (and rows from before migration 0014, at any time) are looked up. At a bucket
+-- boundary a transaction of the bucket before may still be open, its claim invisible, so for
+-- `grace` after one an id is claimed in both buckets and is new only if neither had it.
 WITH bucket AS (
     SELECT date_bin(%(width)s::interval, now(), timestamptz '1970-01-01 00:00:00+00') AS current
 ), buckets AS (
-    SELECT current AS at, current AS oldest FROM bucket
+    SELECT current AS at FROM bucket
     UNION ALL
-    SELECT current - %(width)s::interval, current - %(width)s::interval FROM bucket
-    WHERE now() - current < %(grace)s::interval
+    SELECT current - %(width)s::interval FROM bucket WHERE now() - current < %(grace)s::interval
 ), claimed AS (
     INSERT INTO processed_events (store_id, event_id, processed_at)
     SELECT %(store_id)s, e.event_id, b.at
@@ -278,7 +281,7 @@ WITH bucket AS (
     WHERE NOT EXISTS (
         SELECT 1 FROM processed_events p
         WHERE p.store_id = %(store_id)s AND p.event_id = e.event_id
-          AND p.processed_at < (SELECT min(oldest) FROM buckets))
+          AND p.processed_at NOT IN (SELECT at FROM buckets))
     ORDER BY e.event_id, b.at
     ON CONFLICT DO NOTHING
     RETURNING event_id
@@ -309,20 +312,26 @@ SELECT r.key, c.id, r.flow_id, r.flow_version, r.node_id, r.status, r.wake_at, r
        r.entered_at, r.updated_at
 FROM unnest(%(customer_ids)b::bigint[]) AS c (id)
 CROSS JOIN LATERAL (
-    SELECT * FROM runs
-    WHERE store_id = %(store_id)s AND customer_id = c.id AND status IN ('active', 'waiting')
+    SELECT * FROM live_runs WHERE store_id = %(store_id)s AND customer_id = c.id
     OFFSET 0
 ) AS r;
 
 -- name: entered_flows
--- For `reentry: once`: which of these flows each customer has ever entered (one index probe
--- per customer and flow, for the reason live_runs gives).
-SELECT c.id, f.id
+-- For `reentry: once`: which of these flows each customer has ever entered, finished runs
+-- pruned or not (flow_entries; one index probe per customer and flow).
+SELECT e.customer_id, e.flow_id
 FROM unnest(%(customer_ids)b::bigint[]) AS c (id)
 CROSS JOIN unnest(%(flow_ids)b::text[]) AS f (id)
-CROSS JOIN LATERAL (
-    SELECT 1 FROM runs WHERE store_id = %(store_id)s AND customer_id = c.id AND flow_id = f.id LIMIT 1
-) AS entered;
+JOIN flow_entries e ON e.customer_id = c.id AND e.flow_id = f.id
+WHERE e.store_id = %(store_id)s;
+
+-- name: record_flow_entries
+-- The flows these customers entered in this batch (runs started), once per customer and flow.
+INSERT INTO flow_entries (store_id, customer_id, flow_id)
+SELECT %(store_id)s, u.customer_id, u.flow_id
+FROM unnest(%(customer_ids)b::bigint[], %(flow_ids)b::text[]) AS u (customer_id, flow_id)
+ORDER BY 2, 3
+ON CONFLICT DO NOTHING;
 
 -- name: customer_memberships
 -- The batch's customers' segments, by name, for the in-memory membership view.
@@ -335,12 +344,12 @@ WHERE m.store_id = %(store_id)s AND m.customer_id = ANY(%(customer_ids)b::bigint
 SELECT id, name FROM segments WHERE store_id = %(store_id)s;
 
 -- name: upsert_runs
--- A batch's runs, new and moved, in one statement; the key makes a retried batch idempotent.
+-- A batch's live runs, new and moved, in one statement; the key makes a retried batch idempotent.
 -- The two lookups stand in for foreign keys (migration 0007): a run naming a customer or flow
 -- version the store does not have gets a null there, and NOT NULL fails the statement. Scalar
 -- subqueries, so each row is one index probe whatever the planner thinks of the table sizes.
-INSERT INTO runs AS r (store_id, key, customer_id, flow_id, flow_version, node_id, status, wake_at, waiting_for,
-                       reason, entered_at, updated_at)
+INSERT INTO live_runs AS r (store_id, key, customer_id, flow_id, flow_version, node_id, status, wake_at, waiting_for,
+                            reason, entered_at, updated_at)
 SELECT %(store_id)s, u.key,
        (SELECT c.id FROM customers c WHERE c.store_id = %(store_id)s AND c.id = u.customer_id),
        u.flow_id,
@@ -355,6 +364,25 @@ FROM unnest(
 ON CONFLICT (store_id, key) DO UPDATE SET
     node_id = excluded.node_id, status = excluded.status, wake_at = excluded.wake_at,
     waiting_for = excluded.waiting_for, reason = excluded.reason, updated_at = excluded.updated_at;
+
+-- name: finish_runs
+-- A batch's runs that ended: out of live_runs (those that were there), into finished_runs.
+-- The lookups stand in for foreign keys as in upsert_runs.
+WITH ended AS (
+    DELETE FROM live_runs WHERE store_id = %(store_id)s AND key = ANY(%(live_keys)b::text[])
+)
+INSERT INTO finished_runs (store_id, key, customer_id, flow_id, flow_version, node_id, status, reason,
+                           entered_at, updated_at)
+SELECT %(store_id)s, u.key,
+       (SELECT c.id FROM customers c WHERE c.store_id = %(store_id)s AND c.id = u.customer_id),
+       u.flow_id,
+       (SELECT v.version FROM flow_versions v
+        WHERE v.store_id = %(store_id)s AND v.flow_id = u.flow_id AND v.version = u.flow_version),
+       u.node_id, u.status, u.reason, u.entered_at, u.updated_at
+FROM unnest(
+    %(keys)b::text[], %(customer_ids)b::bigint[], %(flow_ids)b::text[], %(versions)b::int[], %(node_ids)b::text[],
+    %(statuses)b::text[], %(reasons)b::text[], %(entered_ats)b::timestamptz[], %(updated_ats)b::timestamptz[]
+) AS u (key, customer_id, flow_id, flow_version, node_id, status, reason, entered_at, updated_at);
 
 -- name: add_memberships
 -- Flow Segment nodes' additions across segments in one statement.
@@ -416,7 +444,7 @@ WHERE group_id = %(group_id)s AND topic = %(topic)s AND partition = ANY(%(partit
 
 -- name: due_runs
 -- Waits whose time has come, oldest first; rows another scheduler holds are skipped (SPEC §5).
-SELECT store_id, customer_id, key FROM runs
+SELECT store_id, customer_id, key FROM live_runs
 WHERE status = 'waiting' AND wake_at <= %(now)s
 ORDER BY wake_at
 LIMIT %(limit)s
@@ -488,8 +516,13 @@ WHERE r.dlq_topic = %(topic)s;
 -- ===== reporting (segflow demo) =====
 
 -- name: existing_run_keys
--- Which of these runs exist already (a backfill's runs are named by it, so a second one finds them).
-SELECT key FROM runs WHERE store_id = %(store_id)s AND key = ANY(%(keys)b::text[]);
+-- Which of these runs of these customers exist already (a backfill's runs are named by it, so a
+-- second one finds them). By customer: finished runs are indexed by customer, not by key.
+SELECT key FROM live_runs WHERE store_id = %(store_id)s AND key = ANY(%(keys)b::text[])
+UNION ALL
+SELECT key FROM finished_runs
+WHERE customer_id = ANY(%(customer_ids)b::bigint[]) AND flow_id = %(flow_id)s AND store_id = %(store_id)s
+  AND key = ANY(%(keys)b::text[]);
 
 -- name: run_counts
 -- How many runs of each flow ended up in each status.
@@ -618,8 +651,9 @@ WHERE store_id = %(store_id)s AND flow_id = %(flow_id)s AND version = %(version)
 GROUP BY node_id, edge;
 
 -- name: flow_run_counts
--- `flows stats`: a version's runs by status and the node each is at.
-SELECT status, node_id, count(*) FROM runs
+-- `flows stats`: a version's live runs by status and the node each is at (finished ones are
+-- counted in flow_counts as they finish).
+SELECT status, node_id, count(*) FROM live_runs
 WHERE store_id = %(store_id)s AND flow_id = %(flow_id)s AND flow_version = %(version)s
 GROUP BY status, node_id;
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -13,6 +13,8 @@ from engine.model import Run
 _LIVE = sql("live_runs")
 _ENTERED = sql("entered_flows")
 _UPSERT = sql("upsert_runs")
+_FINISH = sql("finish_runs")
+_ENTRIES = sql("record_flow_entries")
 _DUE = sql("due_runs")
 
 
@@ -61,26 +63,37 @@ def entered(
     )
 
 
-def upsert(conn: Conn, store_id: str, runs: Sequence[Run], customer_ids: dict[str, int]) -> None:
-    if not runs:
-        return
-    conn.execute(
-        _UPSERT,
-        {
-            "store_id": store_id,
-            "keys": [r.key for r in runs],
-            "customer_ids": [customer_ids[r.email] for r in runs],
-            "flow_ids": [r.flow_id for r in runs],
-            "versions": [r.flow_version for r in runs],
-            "node_ids": [r.node_id for r in runs],
-            "statuses": [r.status for r in runs],
-            "wake_ats": [r.wake_at for r in runs],
-            "waiting_fors": [r.waiting_for for r in runs],
-            "reasons": [r.reason for r in runs],
-            "entered_ats": [r.entered_at for r in runs],
-            "updated_ats": [r.updated_at for r in runs],
-        },
-    )
+def write(conn: Conn, store_id: str, runs: Sequence[Run], customer_ids: dict[str, int], were_live: Set[str]) -> None:
+    """A batch's runs, new and moved: the live ones into live_runs, the ended ones out of it (when
+    `were_live`: loaded or written live before) and into finished_runs, and the flows the new
+    ones entered into flow_entries (migration 0015)."""
+    live = [r for r in runs if r.live]
+    ended = [r for r in runs if not r.live]
+    if live:
+        conn.execute(_UPSERT, {**_columns(store_id, live, customer_ids), "wake_ats": [r.wake_at for r in live],
+                               "waiting_fors": [r.waiting_for for r in live]})  # fmt: skip
+    if ended:
+        params = _columns(store_id, ended, customer_ids)
+        conn.execute(_FINISH, {**params, "live_keys": [r.key for r in ended if r.key in were_live]})
+    entered = sorted({(customer_ids[r.email], r.flow_id) for r in runs if r.key not in were_live})
+    if entered:
+        params = {"store_id": store_id, "customer_ids": [e[0] for e in entered], "flow_ids": [e[1] for e in entered]}
+        conn.execute(_ENTRIES, params)
+
+
+def _columns(store_id: str, runs: Sequence[Run], customer_ids: dict[str, int]) -> dict[str, object]:
+    return {
+        "store_id": store_id,
+        "keys": [r.key for r in runs],
+        "customer_ids": [customer_ids[r.email] for r in runs],
+        "flow_ids": [r.flow_id for r in runs],
+        "versions": [r.flow_version for r in runs],
+        "node_ids": [r.node_id for r in runs],
+        "statuses": [r.status for r in runs],
+        "reasons": [r.reason for r in runs],
+        "entered_ats": [r.entered_at for r in runs],
+        "updated_ats": [r.updated_at for r in runs],
+    }
 
 
 def due(conn: Conn, now: object, limit: int) -> list[DueRun]:
@@ -91,8 +104,10 @@ def due(conn: Conn, now: object, limit: int) -> list[DueRun]:
 _EXISTING = sql("existing_run_keys")
 
 
-def existing_keys(conn: Conn, store_id: str, keys: Sequence[str]) -> set[str]:
-    return {key for (key,) in conn.execute(_EXISTING, {"store_id": store_id, "keys": list(keys)})}
+def existing_keys(conn: Conn, store_id: str, flow_id: str, keys: dict[int, str]) -> set[str]:
+    """Which of these runs of the flow (customer id -> run key) exist, live or finished."""
+    params = {"store_id": store_id, "flow_id": flow_id, "customer_ids": list(keys), "keys": list(keys.values())}
+    return {key for (key,) in conn.execute(_EXISTING, params)}
 
 
 _COUNTS = sql("run_counts")

@@ -83,7 +83,9 @@ def ensure_partitions(conn: Conn, config: Config) -> None:
 
 def retentions_of(config: Config) -> tuple[maintenance.Retention, ...]:
     """The partitioned tables and how long each keeps its rows, as configured (SPEC §8)."""
-    return maintenance.retentions(config.dedup_window, config.journey_retention, config.outbox_retention)
+    return maintenance.retentions(
+        config.dedup_window, config.run_retention, config.journey_retention, config.outbox_retention
+    )
 
 
 def check_schema(conn: Conn, *, embedded: bool) -> None:

@@ -215,6 +215,9 @@ def stats_of(conn: Conn, store_id: str, row: FlowVersionRow) -> tuple[Flow, Flow
         if status == "waiting" and node_id is not None:
             waiting[node_id] = waiting.get(node_id, 0) + n
     counts = flow_rows.node_counts(conn, store_id, flow_id, row.version)
+    for (node_id, status), n in counts.items():
+        if node_id == flow_rows.FINISHED_NODE:
+            runs[status] = runs.get(status, 0) + n
     nodes = [
         NodeStats(
             id=node.id, type=node.type, visits=counts.get((node.id, VISITS), 0), waiting=waiting.get(node.id, 0),

@@ -28,7 +28,7 @@ log = structlog.get_logger()
 
 OUTCOMES = ("applied", "duplicate", "dead_lettered", "stale")
 SYNC_OUTCOMES = ("synced", "failed")
-PRUNED_KINDS = ("event_ids", "journey_steps", "outbox_events", "flow_counts")
+PRUNED_KINDS = ("event_ids", "runs", "journey_steps", "outbox_events", "flow_counts")
 STALE_AFTER_S = 30.0
 """`/healthz` answers 503 once the consumer loop has not turned for this long."""
 DATABASE_TIMEOUT_S = 2

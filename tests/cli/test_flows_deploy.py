@@ -39,7 +39,7 @@ def test_changed_content_is_a_new_version_and_runs_stay_on_theirs(cli, db, acme,
     ] == deploy(cli, FLOWS / "free-gift.json")
     upsert(db, "acme", [CustomerFields(email="ann@example.com")])
     db.execute(
-        "INSERT INTO runs (store_id, customer_id, flow_id, flow_version, node_id, status, entered_at, updated_at, key) "
+        "INSERT INTO live_runs (store_id, customer_id, flow_id, flow_version, node_id, status, entered_at, updated_at, key) "
         "SELECT 'acme', id, 'free-gift', 1, 'gift', 'waiting', now(), now(), 'run_1' FROM customers WHERE email = 'ann@example.com'"
     )
     changed = edited(write_file, "free-gift", lambda raw: raw["nodes"][0]["params"].update(sku="GIFT-02"))
@@ -133,7 +133,7 @@ def test_pause_resume_archive(cli, db, acme):
     deploy(cli, FLOWS / "free-gift.json")
     upsert(db, "acme", [CustomerFields(email="ann@example.com")])
     db.execute(
-        "INSERT INTO runs (store_id, customer_id, flow_id, flow_version, node_id, status, wake_at, entered_at, updated_at, key) "
+        "INSERT INTO live_runs (store_id, customer_id, flow_id, flow_version, node_id, status, wake_at, entered_at, updated_at, key) "
         "SELECT 'acme', id, 'free-gift', 1, 'gift', 'waiting', now(), now(), now(), 'run_1' FROM customers"
     )
     assert "flow free-gift in store acme is paused\n" == cli("flows", "pause", "free-gift", "--store", "acme").out

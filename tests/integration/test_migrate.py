@@ -1,9 +1,12 @@
 import json
 import subprocess
 import sys
+from datetime import timedelta
+from typing import Any
 
 import psycopg
 
+from db import events as event_rows
 from db import migrate as migrations
 from db import outbox
 from db.queries import sql
@@ -29,6 +32,9 @@ TABLES = {
     "store_tokens",
     "console_sessions",
     "retention_partitions",
+    "live_runs",
+    "finished_runs",
+    "flow_entries",
 }
 
 
@@ -103,3 +109,65 @@ def test_outbox_rows_queued_before_batches_keep_their_order_and_state(empty_data
         assert [{"event_id": "evt_2"}, {"event_id": "evt_3"}] == [json.loads(b.payloads[0]) for b in unpublished]
         rows = conn.execute("SELECT event_id, published_at IS NOT NULL FROM outbox ORDER BY id, position").fetchall()
         assert [("evt_1", True), ("evt_2", False), ("evt_3", False)] == rows
+
+
+def one(conn: psycopg.Connection[Any], query: str, params: tuple[Any, ...] = ()) -> Any:
+    row = conn.execute(query.encode(), params).fetchone()
+    assert row is not None
+    return row[0]
+
+
+def migrate_to(conn: psycopg.Connection[Any], version: int) -> None:
+    with conn.transaction():
+        conn.execute(sql("create_schema_migrations"))
+        for migration in migrations.available()[:version]:
+            conn.execute(migration.text.encode())
+            conn.execute(sql("record_migration"), {"version": migration.version, "name": migration.name})
+
+
+def test_partitioning_keeps_every_row_where_the_worker_finds_it(empty_database_url):
+    """0014 and 0015 turn the growing tables into partitions without copying them: each old row
+    is still read, deduplicated against, published or woken as before."""
+    with psycopg.connect(empty_database_url, autocommit=True) as conn:
+        migrate_to(conn, 13)
+        conn.execute("INSERT INTO stores (id, name, plan) VALUES ('acme', 'Acme', 'pro')")
+        conn.execute("INSERT INTO customers (store_id, email) VALUES ('acme', 'ann@example.com')")
+        ann = one(conn, "SELECT id FROM customers")
+        conn.execute(
+            "INSERT INTO flows (store_id, id, latest_version) VALUES ('acme', 'f', 1);"
+            "INSERT INTO flow_versions (store_id, flow_id, version, definition, content_hash) "
+            "VALUES ('acme', 'f', 1, '{}', 'h')"
+        )
+        for key, status in (("run_done", "completed"), ("run_waiting", "waiting")):
+            conn.execute(
+                "INSERT INTO runs (store_id, key, customer_id, flow_id, flow_version, node_id, status, wake_at, "
+                "entered_at, updated_at) VALUES ('acme', %s, %s, 'f', 1, 'n', %s, now(), now(), now())",
+                (key, ann, status),
+            )
+        conn.execute("INSERT INTO processed_events (store_id, event_id) VALUES ('acme', 'evt_old')")
+        conn.execute(
+            "INSERT INTO journeys (store_id, customer_id, at, entries) VALUES ('acme', %s, now(), '[]')", (ann,)
+        )
+        conn.execute(
+            "INSERT INTO outbox_batches (store_id, size, event_ids, event_types, keys, payloads) "
+            "VALUES ('acme', 1, ARRAY['evt_out'], ARRAY['flow.entered'], ARRAY['k'], ARRAY['{}'])"
+        )
+
+        assert [14, 15] == [m.version for m in migrations.migrate(conn)]
+
+        assert [("run_waiting", "waiting")] == conn.execute("SELECT key, status FROM live_runs").fetchall()
+        assert [("run_done", "completed")] == conn.execute("SELECT key, status FROM finished_runs").fetchall()
+        assert 2 == one(conn, "SELECT count(*) FROM runs")
+        assert [(ann, "f")] == conn.execute("SELECT customer_id, flow_id FROM flow_entries").fetchall()
+        assert [("", "completed", 1)] == conn.execute("SELECT node_id, edge, count FROM flow_counts").fetchall()
+        with conn.transaction():
+            fresh = event_rows.claim(conn, "acme", ["evt_old", "evt_new"], timedelta(days=2)).result()
+        assert {"evt_new"} == fresh
+        assert [["evt_out"]] == [b.event_ids for b in outbox.unpublished(conn, limit=100)]
+        assert 1 == one(conn, "SELECT count(*) FROM journeys")
+        new_id = one(
+            conn,
+            "INSERT INTO outbox_batches (store_id, size, event_ids, event_types, keys, payloads) "
+            "VALUES ('acme', 1, ARRAY['e2'], ARRAY['t'], ARRAY['k'], ARRAY['{}']) RETURNING id",
+        )
+        assert new_id > one(conn, "SELECT min(id) FROM outbox_batches")  # ids go on from the old ones

@@ -56,7 +56,7 @@ def count(db, table: str) -> int:
 
 
 def test_a_run_is_written_for_the_stores_own_customer_and_version(db, two_stores):
-    run_rows.upsert(db, "acme", [a_run()], {"ann@example.com": two_stores["ann@example.com"]})
+    run_rows.write(db, "acme", [a_run()], {"ann@example.com": two_stores["ann@example.com"]}, set())
     assert [("acme", two_stores["ann@example.com"], 1)] == db.execute(
         "SELECT store_id, customer_id, flow_version FROM runs"
     ).fetchall()
@@ -66,13 +66,13 @@ def test_a_run_naming_another_stores_customer_fails_whole(db, two_stores):
     customer_ids = {"ann@example.com": two_stores["ann@example.com"], "bob@example.com": two_stores["bob@example.com"]}
     runs = [a_run(), Run("run_2", "welcome", 1, "bob@example.com", None, "completed", NOW, NOW)]
     with pytest.raises(psycopg.errors.NotNullViolation, match="customer_id"):
-        run_rows.upsert(db, "acme", runs, customer_ids)
+        run_rows.write(db, "acme", runs, customer_ids, set())
     assert 0 == count(db, "runs")
 
 
 def test_a_run_on_a_version_that_does_not_exist_fails(db, two_stores):
     with pytest.raises(psycopg.errors.NotNullViolation, match="flow_version"):
-        run_rows.upsert(db, "acme", [a_run(version=2)], {"ann@example.com": two_stores["ann@example.com"]})
+        run_rows.write(db, "acme", [a_run(version=2)], {"ann@example.com": two_stores["ann@example.com"]}, set())
     assert 0 == count(db, "runs")
 
 

@@ -11,20 +11,27 @@ from __future__ import annotations
 import itertools
 import json
 import threading
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
 
 from db import Conn, maintenance
 from db import events as event_rows
+from segflow import customers as customer_service
+from tests.support.examples import deploy, load_flow, run_worker, store
+from tests.support.kafka_io import produce_events
+
+AT = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 
 MINUTE = timedelta(minutes=1)
 PRUNE_EVERY = timedelta(minutes=5)
 
 
-def windows(dedup: timedelta, journeys: timedelta, outbox: timedelta) -> tuple[maintenance.Retention, ...]:
-    return maintenance.retentions(dedup, journeys, outbox)
+def windows(
+    dedup: timedelta, journeys: timedelta, outbox: timedelta, runs: timedelta = timedelta(days=31)
+) -> tuple[maintenance.Retention, ...]:
+    return maintenance.retentions(dedup, runs, journeys, outbox)
 
 
 @pytest.fixture
@@ -50,6 +57,11 @@ def put_rows(db: Conn, times: dict[str, datetime]) -> None:
             "published_at) VALUES ('acme', 1, ARRAY[%s], ARRAY['t'], ARRAY['k'], ARRAY['{}'], %s, %s)",
             (name, at, at),
         )
+        db.execute(
+            "INSERT INTO finished_runs (store_id, key, customer_id, flow_id, flow_version, status, entered_at, "
+            "updated_at, finished_at) VALUES ('acme', %s, 1, 'f', 1, 'completed', %s, %s, %s)",
+            (name, at, at, at),
+        )
 
 
 def left(db: Conn) -> dict[str, set[str]]:
@@ -57,33 +69,39 @@ def left(db: Conn) -> dict[str, set[str]]:
         "event_ids": {r[0] for r in db.execute("SELECT event_id FROM processed_events")},
         "journey_steps": {r[0] for r in db.execute("SELECT entries::json->0->>0 FROM journeys")},
         "outbox_events": {r[0] for r in db.execute("SELECT event_ids[1] FROM outbox_batches")},
+        "runs": {r[0] for r in db.execute("SELECT key FROM finished_runs")},
     }
 
 
 def test_each_kind_loses_exactly_the_partitions_past_its_window(db, later):
-    # Widths: dedup PT20M -> 5 min, journeys PT1H -> 15 min, outbox PT4M -> 1 min.
-    policies = windows(20 * MINUTE, 60 * MINUTE, 4 * MINUTE)
+    # Widths: dedup PT20M -> 5 min, journeys PT1H -> 15 min, outbox PT4M and runs PT16M -> 1 min.
+    policies = windows(20 * MINUTE, 60 * MINUTE, 4 * MINUTE, runs=16 * MINUTE)
     maintenance.ensure_partitions(db, policies, later, PRUNE_EVERY)
     put_rows(db, {"a": later + 1 * MINUTE, "b": later + 7 * MINUTE, "c": later + 16 * MINUTE})
 
     pruned = maintenance.prune(db, policies, later + 30 * MINUTE, PRUNE_EVERY)
 
     # As of +30 min: ids claimed in a bucket ending by +10 go (a, b); journeys in one ending by
-    # -30 none; published outbox rows in a minute ending by +26 all (a, b, c).
-    assert {"event_ids": {"c"}, "journey_steps": {"a", "b", "c"}, "outbox_events": set()} == left(db)
-    assert {"event_ids": 2, "journey_steps": 0, "outbox_events": 3} == {k: pruned.removed[k] for k in left(db)}
+    # -30 none; published outbox rows in a minute ending by +26 all; finished runs in a minute
+    # ending by +14 (a, b).
+    assert {
+        "event_ids": {"c"}, "journey_steps": {"a", "b", "c"}, "outbox_events": set(), "runs": {"c"}
+    } == left(db)  # fmt: skip
+    assert {"event_ids": 2, "journey_steps": 0, "outbox_events": 3, "runs": 2} == {
+        k: pruned.removed[k] for k in left(db)
+    }
 
 
 def test_rows_stay_their_whole_window(db, later):
-    policies = windows(20 * MINUTE, 20 * MINUTE, 20 * MINUTE)
+    policies = windows(20 * MINUTE, 20 * MINUTE, 20 * MINUTE)  # runs: the default 31 days
     maintenance.ensure_partitions(db, policies, later, PRUNE_EVERY)
     put_rows(db, {"a": later + 4 * MINUTE})  # in the bucket [later, later + 5 min)
 
     maintenance.prune(db, policies, later + 24 * MINUTE, PRUNE_EVERY)  # a is 20 minutes old
-    assert {"event_ids": {"a"}, "journey_steps": {"a"}, "outbox_events": {"a"}} == left(db)
+    assert {"event_ids": {"a"}, "journey_steps": {"a"}, "outbox_events": {"a"}, "runs": {"a"}} == left(db)
 
     maintenance.prune(db, policies, later + 25 * MINUTE, PRUNE_EVERY)  # its whole bucket is
-    assert {"event_ids": set(), "journey_steps": set(), "outbox_events": set()} == left(db)
+    assert {"event_ids": set(), "journey_steps": set(), "outbox_events": set(), "runs": {"a"}} == left(db)
 
 
 def test_an_outbox_partition_with_an_unpublished_row_stays(db, later):
@@ -169,3 +187,26 @@ def test_db_size_and_prune_answer_in_the_spec_shapes(cli):
     report = json.loads(pruned.out)
     assert {"event_ids", "runs", "journey_steps", "outbox_events"} <= set(report["removed"])
     assert report["seconds"] >= 0
+
+
+def test_a_once_customer_stays_out_after_their_finished_runs_are_gone(db, config):
+    """free-gift is `reentry: once`: what re-entry needs outlives the runs (flow_entries)."""
+    store(db)
+    deploy(db, load_flow("free-gift"))
+    first, second = (
+        {"event_id": f"s{n}", "type": "streak.milestone_reached", "store_id": "acme", "occurred_at": AT.isoformat(),
+         "customer": {"email": "ann@example.com"}, "data": {"streak": n}}
+        for n in (1, 2)
+    )  # fmt: skip
+    produce_events(config.kafka_bootstrap, config.input_topic, [first])
+    run_worker(config, AT)
+    assert [("completed",)] == db.execute("SELECT status FROM runs").fetchall()
+
+    db.execute("DELETE FROM finished_runs")  # as pruning them past SEGFLOW_RUN_RETENTION does
+    produce_events(config.kafka_bootstrap, config.input_topic, [second])
+    run_worker(config, AT)
+
+    assert [] == db.execute("SELECT status FROM runs").fetchall()
+    assert 1 == db.execute("SELECT count(*) FROM outbox WHERE event_type = 'flow.entered'").fetchone()[0]
+    explained = customer_service.explain(db, "acme", "ann@example.com", "free-gift")
+    assert "reentry is once, and the customer had entered the flow before" in explained.verdicts[0].verdict
