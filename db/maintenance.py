@@ -224,7 +224,7 @@ def prune(conn: Conn, policies: Sequence[Retention], now: datetime | None, prune
         existing = partitions(conn)
         for policy in policies:
             for partition in existing.get(policy.table, []):
-                if partition.upper <= now - policy.keep:
+                if expired(partition, policy, now):
                     result.removed[policy.kind] += _drop(conn, policy, partition)
         result.removed["flow_counts"] = flow_rows.roll_up_counts(conn)
         ensure_partitions(conn, policies, now, prune_every)
@@ -232,6 +232,18 @@ def prune(conn: Conn, policies: Sequence[Retention], now: datetime | None, prune
         conn.execute(_UNLOCK, {"key": MAINTENANCE_LOCK_KEY})
     result.seconds = round(time.monotonic() - started, 3)
     return result
+
+
+def expired(partition: Partition, policy: Retention, now: datetime) -> bool:
+    """Whether every row of the partition was written at least `policy.keep` before `now`.
+
+    A row's partition key can be earlier than when it was written: claim_events files an id
+    under the start of its bucket, up to a width earlier. In a partition on the grid that changes
+    nothing (a bucket ends by the partition's end); a partition off the grid (migration 0014's
+    first ones, or one from before the retention changed) waits one width longer.
+    """
+    on_grid = bucket(partition.upper, policy.width) == partition.upper
+    return partition.upper + (timedelta(0) if on_grid else policy.width) <= now - policy.keep
 
 
 def _drop(conn: Conn, policy: Retention, partition: Partition) -> int:

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from db.maintenance import WIDTHS, bucket, dedup_grace, partition_width
+from db.maintenance import WIDTHS, Partition, Retention, bucket, dedup_grace, expired, partition_width
 
 
 @pytest.mark.parametrize(
@@ -35,3 +35,16 @@ def test_buckets_start_on_the_grid_from_the_epoch():
 def test_the_grace_for_claims_at_a_boundary_is_short_but_never_zero():
     assert timedelta(minutes=10) == dedup_grace(timedelta(days=2))
     assert timedelta(seconds=30) == dedup_grace(timedelta(minutes=1))
+
+
+def test_a_partition_off_the_grid_waits_one_width_longer():
+    """claim_events files an id under its bucket's start, up to a width before it was claimed:
+    in a partition ending off the grid (the first ones, made at migration time) that row may
+    have been written up to a width after the partition's end."""
+    keep = timedelta(days=8)  # width: 2 days
+    policy = Retention("event_ids", "processed_events", keep)
+    on_grid = Partition("processed_events", "p", None, datetime(2026, 12, 1, tzinfo=UTC))
+    off_grid = Partition("processed_events", "p0", None, datetime(2026, 12, 2, 19, 8, tzinfo=UTC))
+    assert expired(on_grid, policy, on_grid.upper + keep)
+    assert not expired(off_grid, policy, off_grid.upper + keep)
+    assert expired(off_grid, policy, off_grid.upper + keep + timedelta(days=2))
