@@ -34,7 +34,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +57,13 @@ from engine.model import Run
 from engine.validate import validate
 from segflow import flows as flow_service
 from segflow import sample, segments, stores
+from segflow.config import (
+    DEFAULT_DEDUP_WINDOW,
+    DEFAULT_JOURNEY_RETENTION,
+    DEFAULT_OUTBOX_RETENTION,
+    DEFAULT_PRUNE_EVERY,
+    DEFAULT_RUN_RETENTION,
+)
 from segflow.embedded import EmbeddedBroker, free_port, port_answers, start_postgres
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -182,12 +189,37 @@ def storage_per_event(before: dict[str, int], after: dict[str, int], events: int
     return {name: round((after[name] - before.get(name, 0)) / max(events, 1), 1) for name in after}
 
 
+# The tables whose rows each input event adds and retention removes.
+RETAINED = ("processed_events", "finished_runs", "journeys", "outbox_batches")
+PROJECTED_RATE = 2_000  # events/s
+
+
+def steady_state_bytes(per_event: dict[str, float], rate: float, outbox_retention: timedelta) -> int:
+    """What the tables that grow with events hold once their windows have filled, at `rate`: each
+    table's bytes per event times the events of its longest keep (retention, plus the partition
+    width its rows wait for the partition to go, plus one pruning interval)."""
+    total = 0.0
+    windows = (DEFAULT_DEDUP_WINDOW, DEFAULT_RUN_RETENTION, DEFAULT_JOURNEY_RETENTION, outbox_retention)
+    for retention in maintenance.retentions(*windows):
+        longest = retention.keep + retention.width + DEFAULT_PRUNE_EVERY
+        total += per_event.get(f"table:{retention.table}", 0.0) * rate * longest.total_seconds()
+    return round(total)
+
+
 def report_storage(per_event: dict[str, float]) -> None:
     tables = {k.removeprefix("table:"): v for k, v in per_event.items() if k.startswith("table:")}
     kinds = {k: v for k, v in per_event.items() if not k.startswith("table:")}
-    print(f"  bytes per input event kept in PostgreSQL: {sum(kinds.values()):,.0f}")
+    retained = sum(v for k, v in tables.items() if k in RETAINED and k != "outbox_batches")
+    print(f"  bytes per input event written to PostgreSQL: {sum(kinds.values()):,.0f}")
     print("    by table: " + ", ".join(f"{name} {value:,.0f}" for name, value in tables.items()))
     print("    by kind:  " + ", ".join(f"{name} {value:,.0f}" for name, value in kinds.items()))
+    print(f"    kept for their windows (ids, finished runs, journeys; outbox at PT0S): {retained:,.0f}")
+    for outbox in (DEFAULT_OUTBOX_RETENTION, timedelta(0)):
+        size = steady_state_bytes(per_event, PROJECTED_RATE, outbox)
+        print(
+            f"    steady state at {PROJECTED_RATE:,} events/s, default windows, outbox kept {outbox}: "
+            f"{size / 1e9:,.0f} GB"
+        )
 
 
 # --- services and setup ---------------------------------------------------------------------
@@ -432,7 +464,9 @@ def db_write_rate(admin_url: str, bench_url: str, customers: list[str], events: 
         for i in range(chunks):
             out = outbox[i::chunks]
             with conn.transaction():
-                event_rows.claim(conn, STORE, [f"w{i}-{n}" for n in range(BATCH)], maintenance.WIDTHS[-1])
+                event_rows.claim(
+                    conn, STORE, [f"w{i}-{n}" for n in range(BATCH)], maintenance.dedup_width(DEFAULT_DEDUP_WINDOW)
+                )
                 run_rows.write(conn, STORE, runs[i::chunks], ids, set())
                 conn.execute(
                     insert_outbox,

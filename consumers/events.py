@@ -41,6 +41,8 @@ from schemas.flow import Flow
 log = structlog.get_logger()
 
 MAX_VALUE_BYTES = 1024 * 1024  # SPEC §2: a value over 1 MiB is dead-lettered
+DEFAULT_DEDUP_WIDTH = maintenance.dedup_width(timedelta(days=8))
+"""Claim buckets when no dedup window is given (backfill and the scheduler claim no events)."""
 GROUP_EVENTS = 500
 """Events per group of a batch: small enough that PostgreSQL's reads and writes for the groups
 around one overlap the engine's work on it, large enough to keep each statement set-based."""
@@ -220,7 +222,7 @@ class _Store:
 class Applier:
     """Loads, runs and writes batches; shared by the consumer loop and the scheduler."""
 
-    def __init__(self, group_id: str, topic: str, dedup_width: timedelta = maintenance.WIDTHS[-1]) -> None:
+    def __init__(self, group_id: str, topic: str, dedup_width: timedelta = DEFAULT_DEDUP_WIDTH) -> None:
         self.group_id = group_id
         self.topic = topic
         self.dedup_width = dedup_width

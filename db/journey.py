@@ -14,6 +14,7 @@ from typing import Any
 from pydantic_core import to_json
 
 from db import Conn
+from db import flows as flow_rows
 from db.queries import sql
 from engine.batch import Refusal
 from engine.step import Step
@@ -66,11 +67,22 @@ def record_journal(
             found = (
                 item.operation, cause.event_id if cause else None, cause.type if cause else None, run.flow_id,
                 run.flow_version, item.path, run.status, run.node_id, run.reason,
-                [(e.type, e.cause.node_id, e.data) for e in item.events],
+                [_compact(e.type, e.cause.node_id, e.data) for e in item.events],
             )  # fmt: skip
             email = run.email
         by_customer.setdefault(customer_ids[email], []).append(found)
     record(conn, store_id, at, by_customer)
+
+
+DERIVED = "action.requested"
+"""An effect whose data is not stored: it is the node's action and params, which the deployed
+version (immutable) gives back when the journey is read."""
+
+
+def _compact(kind: str, node_id: str | None, data: Mapping[str, Any]) -> tuple[Any, ...]:
+    """An effect as stored: [type, node] when its data is empty or DERIVED, else [type, node, data].
+    A journey is most of what the database keeps per event; action params were a fifth of it."""
+    return (kind, node_id) if not data or kind == DERIVED else (kind, node_id, data)
 
 
 def record(conn: Conn, store_id: str, at: datetime, entries: Mapping[int, list[tuple[Any, ...]]]) -> None:
@@ -89,6 +101,7 @@ class StoredEntry:
 
 def newest_first(conn: Conn, store_id: str, customer_id: int) -> Iterator[StoredEntry]:
     """The customer's journey entries, newest first, read a page of rows at a time."""
+    actions = _Actions(conn, store_id)
     before = 2**63 - 1
     while True:
         params = {"store_id": store_id, "customer_id": customer_id, "before": before, "limit": PAGE}
@@ -96,8 +109,33 @@ def newest_first(conn: Conn, store_id: str, customer_id: int) -> Iterator[Stored
         for row_id, at, entries in rows:
             for stored in reversed(json.loads(entries)):
                 named = dict(zip(FIELDS, stored, strict=False))
-                named["effects"] = [{"type": kind, "node": node, **data} for kind, node, data in stored[len(FIELDS)]]
+                flow_id, version = named["flow_id"], named["version"]
+                named["effects"] = [
+                    {"type": effect[0], "node": effect[1], **actions.data(flow_id, version, *effect)}
+                    for effect in stored[len(FIELDS)]
+                ]
                 yield StoredEntry(at, named)
             before = row_id
         if len(rows) < PAGE:
             return
+
+
+class _Actions:
+    """The data of DERIVED effects, from the deployed versions (each read once)."""
+
+    def __init__(self, conn: Conn, store_id: str) -> None:
+        self.conn = conn
+        self.store_id = store_id
+        self.nodes: dict[tuple[str, int], dict[str, Any]] = {}
+
+    def data(
+        self, flow_id: str, version: int, kind: str, node_id: str | None, data: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        if data is not None or kind != DERIVED:
+            return data or {}
+        if (flow_id, version) not in self.nodes:
+            found = flow_rows.definitions(self.conn, self.store_id, [(flow_id, version)])
+            definition = found[0][2] if found else {"nodes": []}
+            self.nodes[(flow_id, version)] = {node["id"]: node for node in definition.get("nodes", [])}
+        node = self.nodes[(flow_id, version)].get(node_id or "", {})
+        return {"action": node.get("action"), "params": node.get("params") or {}}

@@ -41,11 +41,12 @@ MAINTENANCE_LOCK_KEY = 0x5E6F_1002
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 WIDTHS = tuple(
-    timedelta(minutes=m) for m in (1, 5, 15, 60, 6 * 60, 24 * 60, 2 * 24 * 60)
+    timedelta(minutes=m) for m in (1, 5, 15, 60, 6 * 60, 24 * 60, 2 * 24 * 60, 4 * 24 * 60)
 )  # each divides the next, so partitions of different widths share one grid
-AHEAD_WIDTHS = 4
-"""Partitions are created this many widths ahead (and at least AHEAD_PRUNES runs of the pruner)."""
 AHEAD_PRUNES = 4
+"""Partitions are created to cover this many runs of the pruner ahead: then, whatever the width,
+one partition ahead exists at most (every partition is one more for reads to look into), and
+a pruner that missed a few rounds still leaves rows somewhere to go."""
 
 KINDS: dict[str, tuple[str, ...]] = {
     "event_ids": ("processed_events",),
@@ -67,10 +68,12 @@ class Retention:
     keep: timedelta
     only_published: bool = False
     """The outbox: a partition with a row the relay has not published yet is never dropped."""
+    parts: int = 4
+    """Partitions per retention: more keep less past it, fewer cost reads less."""
 
     @property
     def width(self) -> timedelta:
-        return partition_width(self.keep)
+        return partition_width(self.keep, self.parts)
 
 
 def retentions(
@@ -78,18 +81,27 @@ def retentions(
 ) -> tuple[Retention, ...]:
     """The partitioned tables and their retentions (SPEC §8)."""
     return (
-        Retention("event_ids", "processed_events", dedup_window),
+        # Every claim probes each dedup partition before its bucket (claim_events): two per window.
+        Retention("event_ids", "processed_events", dedup_window, parts=DEDUP_PARTS),
         Retention("runs", "finished_runs", run_retention),
         Retention("journey_steps", "journeys", journey_retention),
         Retention("outbox_events", "outbox_batches", outbox_retention, only_published=True),
     )
 
 
-def partition_width(keep: timedelta) -> timedelta:
-    """The widest step of WIDTHS no wider than a quarter of `keep`: expired rows then wait at
-    most a quarter of their retention for their partition to go."""
-    target = keep / 4
+DEDUP_PARTS = 2
+
+
+def partition_width(keep: timedelta, parts: int = 4) -> timedelta:
+    """The widest step of WIDTHS no wider than `keep / parts`: expired rows then wait at most
+    that long for their partition to go."""
+    target = keep / parts
     return max((w for w in WIDTHS if w <= target), default=WIDTHS[0])
+
+
+def dedup_width(window: timedelta) -> timedelta:
+    """The buckets event ids are claimed in: processed_events' partition width."""
+    return partition_width(window, DEDUP_PARTS)
 
 
 def bucket(at: datetime, width: timedelta) -> datetime:
@@ -140,8 +152,8 @@ def partitions(conn: Conn) -> dict[str, list[Partition]]:
     return found
 
 
-def ahead(retention: Retention, prune_every: timedelta) -> timedelta:
-    return max(AHEAD_WIDTHS * retention.width, AHEAD_PRUNES * prune_every)
+def ahead(prune_every: timedelta) -> timedelta:
+    return AHEAD_PRUNES * prune_every
 
 
 def database_now(conn: Conn) -> datetime:
@@ -158,13 +170,13 @@ def ensure_partitions(
     ahead need; returns how far every table is covered. Cheap when nothing is missing."""
     now = now or database_now(conn)
     covered = _covered(partitions(conn), policies)
-    if all(covered[p.table] >= now + ahead(p, prune_every) for p in policies):
+    if all(covered[p.table] >= now + ahead(prune_every) for p in policies):
         return min(covered.values())
     with conn.transaction():
         conn.execute(_LOCK_PARTITIONS, {"key": PARTITION_LOCK_KEY})
         existing = partitions(conn)  # again, under the lock: another process may have made them
         for policy in policies:
-            _extend(conn, policy, existing.get(policy.table, []), now, now + ahead(policy, prune_every))
+            _extend(conn, policy, existing.get(policy.table, []), now, now + ahead(prune_every))
         return min(_covered(partitions(conn), policies).values())
 
 

@@ -264,10 +264,12 @@ WHERE c.store_id = %(store_id)s AND c.id = u.id;
 -- Dedup (SPEC §2): an event id already processed for the store is not returned, so it is skipped.
 -- An id is claimed in the current bucket of processed_events' partition grid (`width` wide,
 -- from the epoch, by the database's clock). Two transactions claiming one id in one bucket
--- collide on the key: the second waits for the first and then skips it. Ids claimed in other
--- buckets (and rows from before migration 0014, at any time) are looked up. At a bucket
--- boundary a transaction of the bucket before may still be open, its claim invisible, so for
--- `grace` after one an id is claimed in both buckets and is new only if neither had it.
+-- collide on the key: the second waits for the first and then skips it. Ids claimed in earlier
+-- buckets are looked up, one index probe per partition before the bucket (so the dedup
+-- partitions are wide: db/maintenance.py), and so are the rows from before migration 0014,
+-- which lie anywhere in its first partition. At a bucket boundary a transaction of the bucket
+-- before may still be open, its claim invisible, so for `grace` after one an id is claimed in
+-- both buckets and is new only if neither had it.
 WITH bucket AS (
     SELECT date_bin(%(width)s::interval, now(), timestamptz '1970-01-01 00:00:00+00') AS current
 ), buckets AS (
@@ -281,6 +283,9 @@ WITH bucket AS (
     WHERE NOT EXISTS (
         SELECT 1 FROM processed_events p
         WHERE p.store_id = %(store_id)s AND p.event_id = e.event_id
+          -- A bound known when the statement starts, so only the partitions below it are probed.
+          AND p.processed_at < greatest((SELECT min(at) FROM buckets), (
+              SELECT max(upper) FROM retention_partitions WHERE parent = 'processed_events' AND lower IS NULL))
           AND p.processed_at NOT IN (SELECT at FROM buckets))
     ORDER BY e.event_id, b.at
     ON CONFLICT DO NOTHING
@@ -318,12 +323,16 @@ CROSS JOIN LATERAL (
 
 -- name: entered_flows
 -- For `reentry: once`: which of these flows each customer has ever entered, finished runs
--- pruned or not (flow_entries; one index probe per customer and flow).
-SELECT e.customer_id, e.flow_id
+-- pruned or not (flow_entries). One index probe per customer and flow, fenced by OFFSET 0: as a
+-- join, the planner hashed the whole table for every group of a batch.
+SELECT c.id, f.id
 FROM unnest(%(customer_ids)b::bigint[]) AS c (id)
 CROSS JOIN unnest(%(flow_ids)b::text[]) AS f (id)
-JOIN flow_entries e ON e.customer_id = c.id AND e.flow_id = f.id
-WHERE e.store_id = %(store_id)s;
+CROSS JOIN LATERAL (
+    SELECT 1 FROM flow_entries e
+    WHERE e.customer_id = c.id AND e.flow_id = f.id AND e.store_id = %(store_id)s
+    OFFSET 0
+) AS entered;
 
 -- name: record_flow_entries
 -- The flows these customers entered in this batch (runs started), once per customer and flow.
@@ -369,7 +378,8 @@ ON CONFLICT (store_id, key) DO UPDATE SET
 -- A batch's runs that ended: out of live_runs (those that were there), into finished_runs.
 -- The lookups stand in for foreign keys as in upsert_runs.
 WITH ended AS (
-    DELETE FROM live_runs WHERE store_id = %(store_id)s AND key = ANY(%(live_keys)b::text[])
+    DELETE FROM live_runs r USING unnest(%(live_keys)b::text[]) AS k (key)
+    WHERE r.store_id = %(store_id)s AND r.key = k.key
 )
 INSERT INTO finished_runs (store_id, key, customer_id, flow_id, flow_version, node_id, status, reason,
                            entered_at, updated_at)

@@ -96,7 +96,7 @@ class Worker:
         self.clock = clock
         self.stop_when_idle = stop_when_idle
         self.summary = Summary()
-        self.applier = Applier(config.group_id, config.input_topic, maintenance.partition_width(config.dedup_window))
+        self.applier = Applier(config.group_id, config.input_topic, maintenance.dedup_width(config.dedup_window))
         self.retentions = retentions_of(config)
         self._covered_until = maintenance.EPOCH
         """How far ahead the partitions rows are written to exist (db.maintenance)."""

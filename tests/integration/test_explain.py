@@ -32,15 +32,14 @@ def test_the_journey_is_the_steps_the_simulator_computes(cli, db, config):
     for t in trace:
         step = t.step
         operation = "timer" if t.trigger == "timer" else "event"
-        expected[t.email].append(
-            (operation, step.run.flow_id, step.path, step.run.status, [e.type for e in step.events])
-        )
+        effects = [{"type": e.type, "node": e.cause.node_id, **e.data} for e in step.events]
+        expected[t.email].append((operation, step.run.flow_id, step.path, step.run.status, effects))
     busiest = sorted(expected, key=lambda email: -len(expected[email]))[:3]
     assert len(busiest) == 3 and all(len(expected[e]) > 1 for e in busiest[:2])
     for email in busiest:
         steps = explained(cli, email)["steps"]
         got = [
-            (s["cause"]["operation"], s["flow_id"], s["path"], s["status"], [e["type"] for e in s["effects"]])
+            (s["cause"]["operation"], s["flow_id"], s["path"], s["status"], s["effects"])
             for s in steps
             if s["status"]
             != "refused"  # the events that let the customer in not are steps too; the simulator's trace has runs only

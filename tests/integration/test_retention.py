@@ -131,7 +131,7 @@ def test_partitions_are_created_ahead_and_never_overlap(db, later):
 
 
 def test_an_id_claimed_anywhere_in_the_window_is_a_duplicate(db):
-    width = maintenance.partition_width(timedelta(days=8))
+    width = maintenance.dedup_width(timedelta(days=8))
     now = maintenance.database_now(db)
     db.execute("INSERT INTO stores (id, name, plan) VALUES ('acme', 'acme', 'pro')")
     for event_id, age in (("week-old", timedelta(days=7, hours=23)), ("bucket-before", width)):
@@ -148,7 +148,7 @@ def test_an_id_claimed_anywhere_in_the_window_is_a_duplicate(db):
 
 def test_two_transactions_claiming_one_id_apply_it_once(database_url):
     """The second waits for the first's claim to commit, then finds it taken."""
-    width = maintenance.partition_width(timedelta(days=8))
+    width = maintenance.dedup_width(timedelta(days=8))
     results: dict[str, set[str]] = {}
     with psycopg.connect(database_url, autocommit=True) as setup:
         setup.execute("INSERT INTO stores (id, name, plan) VALUES ('acme', 'acme', 'pro')")

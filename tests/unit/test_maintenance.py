@@ -5,14 +5,23 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from db.maintenance import WIDTHS, Partition, Retention, bucket, dedup_grace, expired, partition_width
+from db.maintenance import (
+    WIDTHS,
+    Partition,
+    Retention,
+    bucket,
+    dedup_grace,
+    dedup_width,
+    expired,
+    partition_width,
+)
 
 
 @pytest.mark.parametrize(
     ("keep", "width"),
     [
         (timedelta(days=8), timedelta(days=2)),
-        (timedelta(days=31), timedelta(days=2)),
+        (timedelta(days=31), timedelta(days=4)),
         (timedelta(hours=1), timedelta(minutes=15)),
         (timedelta(minutes=2), timedelta(minutes=1)),
         (timedelta(0), timedelta(minutes=1)),
@@ -20,6 +29,11 @@ from db.maintenance import WIDTHS, Partition, Retention, bucket, dedup_grace, ex
 )
 def test_a_partition_is_at_most_a_quarter_of_its_retention(keep, width):
     assert width == partition_width(keep)
+
+
+def test_dedup_partitions_are_half_a_window_wide():
+    """Every claim probes each dedup partition before its bucket: few partitions, cheap claims."""
+    assert timedelta(days=4) == dedup_width(timedelta(days=8))
 
 
 def test_every_width_divides_the_next_so_grids_nest():
@@ -42,7 +56,7 @@ def test_a_partition_off_the_grid_waits_one_width_longer():
     in a partition ending off the grid (the first ones, made at migration time) that row may
     have been written up to a width after the partition's end."""
     keep = timedelta(days=8)  # width: 2 days
-    policy = Retention("event_ids", "processed_events", keep)
+    policy = Retention("journey_steps", "journeys", keep)
     on_grid = Partition("processed_events", "p", None, datetime(2026, 12, 1, tzinfo=UTC))
     off_grid = Partition("processed_events", "p0", None, datetime(2026, 12, 2, 19, 8, tzinfo=UTC))
     assert expired(on_grid, policy, on_grid.upper + keep)
