@@ -88,6 +88,9 @@ def main() -> None:
         "--soak", type=float, metavar="MINUTES", help="instead: one worker for this long at --rate, plotted"
     )
     parser.add_argument("--plot", type=Path, default=ROOT / "benchmarks" / "soak.png", help="where --soak draws")
+    parser.add_argument(
+        "--windows", metavar="DURATION", help="--soak: every retention window this long (ISO-8601, e.g. PT2M)"
+    )
     args = parser.parse_args()
     if args.soak is not None:
         soak(args)
@@ -130,12 +133,14 @@ def main() -> None:
 def soak(args: argparse.Namespace) -> None:
     from benchmarks import soak as soak_run  # matplotlib and friends only when asked for
 
-    with services() as (admin_url, bootstrap), scratch_database(admin_url) as url:
+    windows = soak_run.window_env(args.windows)
+    with services() as (admin_url, bootstrap), scratch_database(admin_url, windows) as url:
         customers = sample.emails(args.customers, "bench.example")
         with psycopg.connect(url, autocommit=True) as conn:
             set_up_store(conn, customers)
         print(f"soak: {args.rate:,} events/s for {args.soak:g} minutes...", file=sys.stderr)
-        run = soak_run.run_soak(worker_env(url, bootstrap), bootstrap, customers, args.rate, args.soak)
+        env = {**worker_env(url, bootstrap), **windows}
+        run = soak_run.run_soak(env, bootstrap, customers, args.rate, args.soak, args.windows)
     figures = {"machine": machine(), **soak_run.figures(run)}
     soak_run.plot(run, args.plot)
     _write(args.json or args.plot.with_suffix(".json"), figures)
@@ -144,7 +149,7 @@ def soak(args: argparse.Namespace) -> None:
         f"{figures['p50_ms_median_window']} ms (median window), p99 {figures['p99_ms_worst_window']} ms (worst "
         f"window); max lag {figures['max_lag']:,.0f}, max outbox {figures['max_outbox']:,.0f}; worker RSS "
         f"{figures['worker_rss_mb_first_last']} MB, relay {figures['relay_rss_mb_first_last']} MB (minute 1, end); "
-        f"plot {args.plot}"
+        f"PostgreSQL MB by minute {figures['database_mb_by_minute']}; plot {args.plot}"
     )
 
 

@@ -1,9 +1,9 @@
 """A long run at a steady input rate, plotted: `python -m benchmarks --soak MINUTES --rate N`.
 
 One `segflow worker --metrics-port` runs while events arrive at N per second. Every few seconds
-the benchmark reads the worker's own /metrics (consumer lag, outbox backlog, worker RSS) and the
-relay child's RSS; afterwards it reads the output topic and matches each output event to its
-cause, for produce-to-publish latency by the minute. What an operator would watch on a
+the benchmark reads the worker's own /metrics (consumer lag, outbox backlog, worker RSS,
+PostgreSQL's bytes by kind) and the relay child's RSS; afterwards it reads the output topic and
+matches each output event to its cause, for produce-to-publish latency by the minute. What an operator would watch on a
 dashboard, over long enough to see a leak or a backlog that creeps.
 
 Writes a PNG (matplotlib, the `bench` extra) and the figures as JSON beside it.
@@ -47,12 +47,16 @@ class Sample:
     """Cumulative: transactions applied, and the seconds they took."""
     broker_cpu_s: float
     """Cumulative CPU seconds of the embedded broker (tansu) on this machine, if it runs here."""
+    database_bytes: dict[str, float] = field(default_factory=dict)
+    """PostgreSQL's bytes on disk by kind (`segflow_database_bytes`)."""
 
 
 @dataclass
 class Soak:
     rate: int
     minutes: float
+    windows: str | None = None
+    """Every retention window of the run (SEGFLOW_*_RETENTION, the dedup window), when shortened."""
     samples: list[Sample] = field(default_factory=list)
     latency: list[dict[str, float]] = field(default_factory=list)
     """Per LATENCY_WINDOW_S of publish time: p50 and p99 produce-to-publish in ms."""
@@ -60,8 +64,24 @@ class Soak:
     output_events: int = 0
 
 
-def run_soak(env: dict[str, str], bootstrap: str, customers: list[str], rate: int, minutes: float) -> Soak:
-    soak = Soak(rate=rate, minutes=minutes)
+WINDOW_SETTINGS = (
+    "SEGFLOW_DEDUP_WINDOW", "SEGFLOW_RUN_RETENTION", "SEGFLOW_JOURNEY_RETENTION", "SEGFLOW_OUTBOX_RETENTION",
+)  # fmt: skip
+
+
+def window_env(windows: str | None) -> dict[str, str]:
+    """`windows` (ISO-8601): every retention that short, pruned every 30 s, so a soak of minutes
+    shows storage reach its steady state. No windows: the defaults."""
+    if windows is None:
+        return {}
+    return {**dict.fromkeys(WINDOW_SETTINGS, windows), "SEGFLOW_PRUNE_EVERY": "PT30S"}
+
+
+def run_soak(
+    env: dict[str, str], bootstrap: str, customers: list[str], rate: int, minutes: float, windows: str | None = None
+) -> Soak:
+    """`env` is the worker's, with `window_env(windows)` in it."""
+    soak = Soak(rate=rate, minutes=minutes, windows=windows)
     topic = new_topic(bootstrap, "soak")
     port = free_port()
     sent: dict[str, float] = {}
@@ -122,10 +142,13 @@ def _sample(port: int, worker_pid: int, at_s: float, produced: int) -> Sample:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
         text = response.read().decode()
     values: dict[str, float] = {}
+    database_bytes: dict[str, float] = {}
     for family in text_string_to_metric_families(text):
         for metric in family.samples:
             # Summed over labels: lag over partitions; the histogram's count and sum are single.
             values[metric.name] = values.get(metric.name, 0.0) + metric.value
+            if metric.name == "segflow_database_bytes":
+                database_bytes[metric.labels["kind"]] = metric.value
     children = psutil.Process(worker_pid).children()
     return Sample(
         at_s=round(at_s, 1),
@@ -138,6 +161,7 @@ def _sample(port: int, worker_pid: int, at_s: float, produced: int) -> Sample:
         batches=values.get("segflow_batch_apply_seconds_count", 0.0),
         batch_seconds=values.get("segflow_batch_apply_seconds_sum", 0.0),
         broker_cpu_s=_broker_cpu_s(),
+        database_bytes=database_bytes,
     )
 
 
@@ -158,12 +182,18 @@ def figures(soak: Soak) -> dict[str, Any]:
     return {
         "rate_per_s": soak.rate,
         "minutes": soak.minutes,
+        "windows": soak.windows,
         "events": soak.events,
         "output_events": soak.output_events,
         "p50_ms_median_window": statistics.median(w["p50_ms"] for w in soak.latency) if soak.latency else None,
         "p99_ms_worst_window": max(p99s) if p99s else None,
         "max_lag": max((s.lag for s in soak.samples), default=0),
         "max_outbox": max((s.outbox for s in soak.samples), default=0),
+        "database_mb_by_minute": {
+            f"{s.at_s / 60:.0f}": round(sum(s.database_bytes.values()) / 2**20, 1)
+            for s in soak.samples
+            if s.at_s % 60 < SAMPLE_EVERY_S
+        },
         "worker_rss_mb_first_last": [steady[0].worker_rss_mb, steady[-1].worker_rss_mb] if steady else None,
         "relay_rss_mb_first_last": [steady[0].relay_rss_mb, steady[-1].relay_rss_mb] if steady else None,
         "batch_apply_ms_mean": round(
@@ -196,7 +226,7 @@ def plot(soak: Soak, path: Path) -> None:
 
     minutes = [s.at_s / 60 for s in soak.samples]
     pairs = list(zip(soak.samples, soak.samples[1:], strict=False))
-    fig, axes = plt.subplots(5, 1, figsize=(9, 12), sharex=True)
+    fig, axes = plt.subplots(6, 1, figsize=(9, 14), sharex=True)
     rates = [0.0] + [(b.produced - a.produced) / (b.at_s - a.at_s) for a, b in pairs]
     axes[0].plot(minutes, rates, label="input events/s")
     axes[0].set_ylabel("events/s")
@@ -217,12 +247,20 @@ def plot(soak: Soak, path: Path) -> None:
     axes[4].plot(minutes, [s.worker_rss_mb for s in soak.samples], label="worker")
     axes[4].plot(minutes, [s.relay_rss_mb for s in soak.samples], label="relay child")
     axes[4].set_ylabel("RSS, MB")
-    axes[4].set_xlabel("minutes")
+    kinds = sorted({kind for s in soak.samples for kind in s.database_bytes})
+    axes[5].stackplot(
+        minutes, [[s.database_bytes.get(kind, 0.0) / 2**20 for s in soak.samples] for kind in kinds], labels=kinds
+    )
+    axes[5].set_ylabel("PostgreSQL, MB")
+    axes[5].set_xlabel("minutes")
     for axis in axes:
-        axis.legend(loc="upper left")
+        axis.legend(loc="upper left", fontsize="small")
         axis.grid(alpha=0.3)
     axes[4].set_ylim(bottom=0)
-    fig.suptitle(f"segflow worker soak: {soak.rate:,} events/s for {soak.minutes:g} min, {soak.events:,} events")
+    windows = f", retention windows {soak.windows}" if soak.windows else ""
+    fig.suptitle(
+        f"segflow worker soak: {soak.rate:,} events/s for {soak.minutes:g} min, {soak.events:,} events{windows}"
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)

@@ -34,6 +34,14 @@ _FORGET = sql("forget_partition")
 _STATE = sql("partition_state")
 _TRY_LOCK = sql("try_maintenance_lock")
 _UNLOCK = sql("maintenance_unlock")
+_NOW = sql("database_now")
+_CREATE = q.SQL(sql("create_partition"))
+_ATTACH = q.SQL(sql("attach_partition"))
+_DETACH = q.SQL(sql("detach_partition"))
+_FINALIZE = q.SQL(sql("finish_detaching_partition"))
+_ROWS = q.SQL(sql("partition_rows"))
+_UNPUBLISHED = q.SQL(sql("partition_unpublished"))
+_DROP = q.SQL(sql("drop_partition"))
 
 # Arbitrary but fixed advisory lock keys (beside the migrations' 0x5E6F_1000).
 PARTITION_LOCK_KEY = 0x5E6F_1001
@@ -90,6 +98,12 @@ def retentions(
 
 
 DEDUP_PARTS = 2
+
+
+DEFAULT_RETENTIONS = retentions(timedelta(days=8), timedelta(days=31), timedelta(days=31), timedelta(hours=1))
+"""SPEC §8's defaults (segflow.config reads the configured ones), for tests and tools that
+write without a configuration."""
+DEFAULT_PRUNE_EVERY = timedelta(minutes=5)
 
 
 def partition_width(keep: timedelta, parts: int = 4) -> timedelta:
@@ -158,7 +172,7 @@ def ahead(prune_every: timedelta) -> timedelta:
 
 def database_now(conn: Conn) -> datetime:
     """The database's clock: what rows are partitioned by."""
-    row = conn.execute("SELECT now()").fetchone()
+    row = conn.execute(_NOW).fetchone()
     assert row is not None
     return row[0]  # type: ignore[no-any-return]
 
@@ -193,16 +207,8 @@ def _extend(conn: Conn, policy: Retention, existing: list[Partition], now: datet
         end = bucket(start, width) + width
         name = f"{policy.table}_p{start:%Y%m%d%H%M}"
         table, part = q.Identifier(policy.table), q.Identifier(name)
-        conn.execute(
-            q.SQL("CREATE TABLE {} (LIKE {} INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING STORAGE)").format(
-                part, table
-            )
-        )
-        conn.execute(
-            q.SQL("ALTER TABLE {} ATTACH PARTITION {} FOR VALUES FROM ({}) TO ({})").format(
-                table, part, q.Literal(start), q.Literal(end)
-            )
-        )
+        conn.execute(_CREATE.format(table=table, partition=part))
+        conn.execute(_ATTACH.format(table=table, partition=part, lower=q.Literal(start), upper=q.Literal(end)))
         conn.execute(_RECORD, {"parent": policy.table, "name": name, "lower": start, "upper": end})
         start = end
 
@@ -266,29 +272,21 @@ def _drop(conn: Conn, policy: Retention, partition: Partition) -> int:
     if state == "attached" and policy.only_published and _has_unpublished(conn, part):
         return 0
     if state == "pending":  # a detach that was interrupted
-        conn.execute(q.SQL("ALTER TABLE {} DETACH PARTITION {} FINALIZE").format(table, part))
+        conn.execute(_FINALIZE.format(table=table, partition=part))
     elif state == "attached":
-        conn.execute(q.SQL("ALTER TABLE {} DETACH PARTITION {} CONCURRENTLY").format(table, part))
+        conn.execute(_DETACH.format(table=table, partition=part))
     if state is not None and policy.only_published and _has_unpublished(conn, part):
         # A transaction that began before the partition's end queued a row in it after the
         # check above: detaching waited for it to commit. Put the partition back.
-        bounds = (
-            q.SQL("FROM (MINVALUE)")
-            if partition.lower is None
-            else q.SQL("FROM ({})").format(q.Literal(partition.lower))
-        )
-        conn.execute(
-            q.SQL("ALTER TABLE {} ATTACH PARTITION {} FOR VALUES {} TO ({})").format(
-                table, part, bounds, q.Literal(partition.upper)
-            )
-        )
+        lower = q.SQL("MINVALUE") if partition.lower is None else q.Literal(partition.lower)
+        conn.execute(_ATTACH.format(table=table, partition=part, lower=lower, upper=q.Literal(partition.upper)))
         return 0
     rows = 0
     with conn.transaction():
         if state is not None:
-            count = conn.execute(q.SQL("SELECT count(*) FROM {}").format(part)).fetchone()
+            count = conn.execute(_ROWS.format(partition=part)).fetchone()
             rows = int(count[0]) if count else 0
-            conn.execute(q.SQL("DROP TABLE {}").format(part))
+            conn.execute(_DROP.format(partition=part))
         conn.execute(_FORGET, {"name": partition.name})
     return rows
 
@@ -299,5 +297,5 @@ def _state(conn: Conn, name: str) -> str | None:
 
 
 def _has_unpublished(conn: Conn, part: q.Identifier) -> bool:
-    row = conn.execute(q.SQL("SELECT EXISTS (SELECT 1 FROM {} WHERE published_at IS NULL)").format(part)).fetchone()
+    row = conn.execute(_UNPUBLISHED.format(partition=part)).fetchone()
     return bool(row and row[0])

@@ -793,3 +793,38 @@ SELECT pg_try_advisory_lock(%(key)s);
 -- name: maintenance_unlock
 -- The pruner is done.
 SELECT pg_advisory_unlock(%(key)s);
+
+-- name: database_now
+-- The database's clock, which the growing tables are partitioned by.
+SELECT now();
+
+-- The partition statements below are templates: {table} and {partition} are identifiers,
+-- {lower} and {upper} literals, filled in by db/maintenance.py (DDL takes no parameters).
+
+-- name: create_partition
+-- A new partition's table, shaped like its parent's, before it is attached.
+CREATE TABLE {partition} (LIKE {table} INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING STORAGE);
+
+-- name: attach_partition
+-- SHARE UPDATE EXCLUSIVE on the parent: inserts, updates and reads go on meanwhile.
+ALTER TABLE {table} ATTACH PARTITION {partition} FOR VALUES FROM ({lower}) TO ({upper});
+
+-- name: detach_partition
+-- CONCURRENTLY: waits for the transactions using the table instead of blocking them.
+ALTER TABLE {table} DETACH PARTITION {partition} CONCURRENTLY;
+
+-- name: finish_detaching_partition
+-- A DETACH ... CONCURRENTLY that was interrupted, completed.
+ALTER TABLE {table} DETACH PARTITION {partition} FINALIZE;
+
+-- name: partition_rows
+-- How many rows a detached partition takes with it (db prune's report).
+SELECT count(*) FROM {partition};
+
+-- name: partition_unpublished
+-- An outbox partition keeps any row the relay has not published yet.
+SELECT EXISTS (SELECT 1 FROM {partition} WHERE published_at IS NULL);
+
+-- name: drop_partition
+-- A detached partition: a table of its own now, dropped whole.
+DROP TABLE {partition};

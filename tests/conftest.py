@@ -22,7 +22,7 @@ import psycopg
 import pytest
 from psycopg.conninfo import make_conninfo
 
-from db import Conn
+from db import Conn, maintenance
 from db.migrate import migrate
 from segflow.cli import main
 from segflow.config import Config
@@ -99,6 +99,9 @@ def empty_database_url(pg_server: PgServer) -> Iterator[str]:
 def database_url(pg_server: PgServer, template_db: str) -> Iterator[str]:
     name = f"segflow_test_{uuid.uuid4().hex[:8]}"
     pg_server.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_db}"')
+    with psycopg.connect(pg_server.url(name), autocommit=True) as conn:
+        # The time partitions rows go to, as every segflow process makes them before it writes.
+        maintenance.ensure_partitions(conn, maintenance.DEFAULT_RETENTIONS, None, maintenance.DEFAULT_PRUNE_EVERY)
     yield pg_server.url(name)
     pg_server.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 

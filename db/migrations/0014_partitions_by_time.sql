@@ -97,16 +97,17 @@ CROSS JOIN LATERAL unnest(b.event_ids, b.event_types, b.keys, b.payloads)
 
 -- ===== the old tables become the first partitions =====
 -- The old rows, up to now, stay where they are as partition p0 (dropped whole once now is past
--- its retention); a second partition takes new rows up to the end of today (UTC), after which
--- db/maintenance.py's partitions take over.
+-- its retention); a second partition takes new rows up to the next minute, after which
+-- db/maintenance.py's partitions take over: every segflow process creates them, for the
+-- retentions it is configured with, before it writes (segflow.database.ensure_partitions).
 CREATE TEMPORARY TABLE first_partitions ON COMMIT DROP AS
 SELECT now() AS migrated_at,
-       date_bin('24 hours', now(), timestamptz '1970-01-01 00:00:00+00') + interval '24 hours' AS end_of_today;
+       date_bin('1 minute', now(), timestamptz '1970-01-01 00:00:00+00') + interval '1 minute' AS next_minute;
 
 DO $$
 DECLARE
     migrated_at timestamptz := (SELECT f.migrated_at FROM first_partitions f);
-    end_of_today timestamptz := (SELECT f.end_of_today FROM first_partitions f);
+    next_minute timestamptz := (SELECT f.next_minute FROM first_partitions f);
     parent text;
 BEGIN
     FOREACH parent IN ARRAY ARRAY['processed_events', 'journeys', 'outbox_batches'] LOOP
@@ -117,9 +118,9 @@ BEGIN
         EXECUTE format('CREATE TABLE %I (LIKE %I INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING STORAGE)',
                        parent || '_p1', parent);
         EXECUTE format('ALTER TABLE %I ATTACH PARTITION %I FOR VALUES FROM (%L) TO (%L)',
-                       parent, parent || '_p1', migrated_at, end_of_today);
+                       parent, parent || '_p1', migrated_at, next_minute);
         INSERT INTO retention_partitions (parent, name, lower, upper)
-        VALUES (parent, parent || '_p1', migrated_at, end_of_today);
+        VALUES (parent, parent || '_p1', migrated_at, next_minute);
     END LOOP;
 END
 $$;

@@ -92,7 +92,7 @@ ALTER TABLE finished_runs_p0 ADD CONSTRAINT finished_runs_status_check
 DO $$
 DECLARE
     migrated_at timestamptz := now();
-    end_of_today timestamptz := date_bin('24 hours', now(), timestamptz '1970-01-01 00:00:00+00') + interval '24 hours';
+    next_minute timestamptz := date_bin('1 minute', now(), timestamptz '1970-01-01 00:00:00+00') + interval '1 minute';
 BEGIN
     EXECUTE format('ALTER TABLE finished_runs ATTACH PARTITION finished_runs_p0 FOR VALUES FROM (MINVALUE) TO (%L)',
                    migrated_at);
@@ -100,9 +100,9 @@ BEGIN
     VALUES ('finished_runs', 'finished_runs_p0', NULL, migrated_at);
     CREATE TABLE finished_runs_p1 (LIKE finished_runs INCLUDING DEFAULTS INCLUDING CONSTRAINTS);
     EXECUTE format('ALTER TABLE finished_runs ATTACH PARTITION finished_runs_p1 FOR VALUES FROM (%L) TO (%L)',
-                   migrated_at, end_of_today);
+                   migrated_at, next_minute);
     INSERT INTO retention_partitions (parent, name, lower, upper)
-    VALUES ('finished_runs', 'finished_runs_p1', migrated_at, end_of_today);
+    VALUES ('finished_runs', 'finished_runs_p1', migrated_at, next_minute);
 END
 $$;
 

@@ -7,7 +7,7 @@ import click
 from db import maintenance
 from db import migrate as migrations
 from segflow.cli.common import AppContext, json_option, pass_app, print_json
-from segflow.database import database_url, open_connection, retentions_of
+from segflow.database import database_url, ensure_partitions, open_connection, retentions_of
 from segflow.embedded import stop_postgres
 
 
@@ -25,6 +25,7 @@ def migrate(app: AppContext, as_json: bool) -> None:
     try:
         applied = migrations.migrate(conn)
         version = max(migrations.applied(conn), default=0)
+        ensure_partitions(conn, app.config)  # the time partitions rows go to, for this configuration
     finally:
         conn.close()
     if as_json:

@@ -21,6 +21,9 @@ from segflow.worker.process import is_outage
 
 log = structlog.get_logger()
 
+FIRST_ROUND_AFTER_S = 1.0
+"""The first round waits this long: the worker's start-up (group join, relay) goes first."""
+
 
 class Pruner(threading.Thread):
     def __init__(self, config: Config, database_url: str, pruned: Counter | None = None) -> None:
@@ -34,7 +37,10 @@ class Pruner(threading.Thread):
 
     def run(self) -> None:
         conn: Conn | None = None
-        while not self._halt.wait(self.config.prune_every.total_seconds()):
+        # A round at start too: a worker restarted more often than SEGFLOW_PRUNE_EVERY still prunes.
+        wait_s = FIRST_ROUND_AFTER_S
+        while not self._halt.wait(wait_s):
+            wait_s = self.config.prune_every.total_seconds()
             try:
                 if conn is None or conn.closed or conn.broken:
                     conn = open_connection(self.database_url)

@@ -6,13 +6,12 @@ partitions stay parked, and once it is back they are sought to the stored offset
 
 import re
 import signal
-import threading
 import time
 
 import psycopg
 import pytest
 
-from tests.faults.toggle import applied, check, events, prepare, produce, with_duplicates
+from tests.faults.toggle import applied, check, events, prepare, stream_paced, with_duplicates
 from tests.support.services import OwnPostgres
 from tests.support.worker_process import start_worker, wait_for
 
@@ -37,15 +36,8 @@ def test_three_outages_mid_stream_lose_and_double_nothing(own_postgres, kafka_bo
     worker = start_worker(env, log, idle_s=None)
     wait_for(lambda: b'"partitions_sought"' in log.read_bytes(), 60, "the worker to be consuming")
 
-    def stream() -> None:
-        size = len(sent) // SLICES + 1
-        for start in range(0, len(sent), size):
-            produce(kafka_bootstrap, topics.input, sent[start : start + size])
-            time.sleep(0.25)
-
-    producer = threading.Thread(target=stream)
     began = time.monotonic()
-    producer.start()
+    producer = stream_paced(kafka_bootstrap, topics.input, sent, len(sent) // SLICES + 1, 0.25)
     for at, mode in OUTAGES:
         time.sleep(max(0.0, began + at - time.monotonic()))
         pg.stop(mode)

@@ -10,15 +10,13 @@ it, which stays.
 import itertools
 import json
 import signal
-import threading
-import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import psycopg
 
 from db import maintenance
-from tests.faults.toggle import applied, check, events, prepare, produce
+from tests.faults.toggle import applied, check, events, prepare, stream_paced
 from tests.support.worker_process import start_worker, wait_for
 
 EXPIRED = 2_000_000
@@ -49,14 +47,7 @@ def test_a_prune_of_two_million_rows_holds_up_no_batch(database_url, kafka_boots
     worker = start_worker(env, log, idle_s=None)
     wait_for(lambda: b'"partitions_sought"' in log.read_bytes(), 60, "the worker to be consuming")
 
-    def stream() -> None:
-        size = len(sent) // SLICES + 1
-        for start in range(0, len(sent), size):
-            produce(kafka_bootstrap, topics.input, sent[start : start + size])
-            time.sleep(0.25)
-
-    producer = threading.Thread(target=stream)
-    producer.start()
+    producer = stream_paced(kafka_bootstrap, topics.input, sent, len(sent) // SLICES + 1, 0.25)
     wait_for(lambda: len(batch_times(log)) >= 8, 60, "the stream to be flowing")
     policies = maintenance.retentions(timedelta(days=8), timedelta(days=31), timedelta(minutes=1), timedelta(hours=1))
     with psycopg.connect(database_url, autocommit=True) as maintenance_conn:

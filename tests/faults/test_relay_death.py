@@ -3,14 +3,13 @@ that finishes what the dead one left half done, and still stops promptly on SIGT
 
 import json
 import signal
-import threading
 import time
 from functools import partial
 
 import psutil
 
 from segflow.worker.loop import STOP_GRACE_S
-from tests.faults.toggle import applied, check, events, prepare, produce, with_duplicates
+from tests.faults.toggle import applied, check, events, prepare, stream_paced, with_duplicates
 from tests.support.worker_process import start_worker, wait_for
 
 
@@ -39,13 +38,7 @@ def test_a_killed_relay_is_replaced_and_nothing_is_published_twice(db, database_
     worker = start_worker(env, log, idle_s=None)
     wait_for(lambda: relay_of(worker) is not None, 30, "the relay started")
 
-    def stream() -> None:
-        for start in range(0, len(sent), 400):
-            produce(kafka_bootstrap, topics.input, sent[start : start + 400])
-            time.sleep(0.1)
-
-    producer = threading.Thread(target=stream)
-    producer.start()
+    producer = stream_paced(kafka_bootstrap, topics.input, sent, 400, 0.1)
     killed = []
     for published in (3_000, 12_000):  # kill it twice, the second time the new one
         wait_for(partial(published_at_least, db, published), 60, f"{published} events published")

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import random
+import threading
+import time
 import uuid
 from collections import Counter
 from datetime import UTC, datetime
@@ -74,6 +76,19 @@ def with_duplicates(batch: list[dict[str, Any]], every: int = 53) -> list[dict[s
 
 def produce(bootstrap: str, topic: str, batch: list[dict[str, Any]]) -> None:
     produce_events(bootstrap, topic, batch)
+
+
+def stream_paced(bootstrap: str, topic: str, sent: list[dict[str, Any]], size: int, every_s: float) -> threading.Thread:
+    """A started thread producing `sent` in slices of `size`, one every `every_s` seconds."""
+
+    def stream() -> None:
+        for start in range(0, len(sent), size):
+            produce(bootstrap, topic, sent[start : start + size])
+            time.sleep(every_s)
+
+    producer = threading.Thread(target=stream)
+    producer.start()
+    return producer
 
 
 def applied(db: Conn, sent: list[dict[str, Any]]) -> bool:

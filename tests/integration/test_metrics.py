@@ -89,6 +89,13 @@ def test_metrics_health_and_readiness_of_a_real_worker(db, config, monkeypatch):
         wait_for("every queued event published", lambda: scrape(port)[("segflow_events_published_total", ())] == queued)
         assert 0 == m[("segflow_outbox_oldest_unpublished_seconds", ())]
         assert m[("segflow_process_rss_bytes", ())] > 10 * 2**20
+        database = {labels[0][1]: v for (name, labels), v in m.items() if name == "segflow_database_bytes"}
+        assert {"event_ids", "runs", "journey_steps", "outbox_events", "segments", "customers", "other"} == set(
+            database
+        )
+        assert all(size > 0 for size in database.values())
+        pruned = {labels[0][1] for (name, labels), _ in m.items() if name == "segflow_rows_pruned_total"}
+        assert {"event_ids", "runs", "journey_steps", "outbox_events", "flow_counts"} == pruned
         assert (200, "ok\n") == get(port, "/healthz")
 
         # A stuck loop: the next batch hangs in the database's place until released.

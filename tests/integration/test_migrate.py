@@ -7,8 +7,8 @@ from typing import Any
 import psycopg
 
 from db import events as event_rows
+from db import maintenance, outbox
 from db import migrate as migrations
-from db import outbox
 from db.queries import sql
 
 TABLES = {
@@ -154,6 +154,7 @@ def test_partitioning_keeps_every_row_where_the_worker_finds_it(empty_database_u
         )
 
         assert [14, 15] == [m.version for m in migrations.migrate(conn)]
+        maintenance.ensure_partitions(conn, maintenance.DEFAULT_RETENTIONS, None, maintenance.DEFAULT_PRUNE_EVERY)
 
         assert [("run_waiting", "waiting")] == conn.execute("SELECT key, status FROM live_runs").fetchall()
         assert [("run_done", "completed")] == conn.execute("SELECT key, status FROM finished_runs").fetchall()

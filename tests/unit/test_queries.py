@@ -31,7 +31,6 @@ def test_every_block_has_a_line_saying_why():
 
 # Queries that serve every store by design, and why. Everything else must name its store.
 CROSS_STORE = {
-    "purge_processed_events": "the dedup window is the same for every store",
     "unpublished_outbox": "the relay publishes every store's events, in commit order",
     "mark_outbox_published": "by outbox batch ids the relay just read",
     "unpublished_count": "a total for idle detection",
@@ -42,7 +41,7 @@ CROSS_STORE = {
 def test_every_query_on_tenant_tables_filters_by_store():
     tenant = re.compile(
         r"\b(FROM|UPDATE|INTO)\s+(customers|segments|segment_members|flows|flow_versions|runs|outbox|outbox_batches|"
-        r"processed_events)\b",
+        r"processed_events|live_runs|finished_runs|flow_entries|journeys)\b",
         re.IGNORECASE,
     )
     for name, statement in QUERIES.items():
