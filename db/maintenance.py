@@ -3,7 +3,8 @@ tables that grow with events, and removing what is past its retention.
 
 The growing tables (migration 0014) are partitioned by the time the database wrote a row. A
 partition is `width` wide on a grid from the epoch; the width follows the retention (a quarter
-of it, on a ladder whose steps divide each other, so a changed retention still fits the grid).
+of it, half for the dedup window, on a ladder whose steps divide each other, so a changed
+retention still fits the grid).
 Partitions are created ahead of time, and one whose rows are all past the retention is detached
 with DETACH ... CONCURRENTLY and dropped: no row is deleted, the space goes back to the disk at
 once, and no lock is taken that a batch waits on (detaching concurrently and attaching take
@@ -52,9 +53,9 @@ WIDTHS = tuple(
     timedelta(minutes=m) for m in (1, 5, 15, 60, 6 * 60, 24 * 60, 2 * 24 * 60, 4 * 24 * 60)
 )  # each divides the next, so partitions of different widths share one grid
 AHEAD_PRUNES = 4
-"""Partitions are created to cover this many runs of the pruner ahead: then, whatever the width,
-one partition ahead exists at most (every partition is one more for reads to look into), and
-a pruner that missed a few rounds still leaves rows somewhere to go."""
+"""Partitions are created to cover this many runs of the pruner ahead: few partitions ahead
+(every partition is one more for reads to look into), and a pruner that missed a few rounds
+still leaves rows somewhere to go."""
 
 KINDS: dict[str, tuple[str, ...]] = {
     "event_ids": ("processed_events",),

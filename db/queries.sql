@@ -286,7 +286,9 @@ WITH bucket AS (
           -- A bound known when the statement starts, so only the partitions below it are probed.
           AND p.processed_at < greatest((SELECT min(at) FROM buckets), (
               SELECT max(upper) FROM retention_partitions WHERE parent = 'processed_events' AND lower IS NULL))
-          AND p.processed_at NOT IN (SELECT at FROM buckets))
+          AND p.processed_at NOT IN (SELECT at FROM buckets)
+        -- One index probe per id: without the fence the planner hashed every id the store had.
+        OFFSET 0)
     ORDER BY e.event_id, b.at
     ON CONFLICT DO NOTHING
     RETURNING event_id
