@@ -76,7 +76,8 @@ def ensure_partitions(conn: Conn, config: Config) -> None:
     run for a long time creates them itself. Looked up once per process while they last.
     """
     key = conn.info.dsn
-    if key in _covered_until and datetime.now(UTC) + PARTITIONS_MARGIN < _covered_until[key]:
+    margin = min(PARTITIONS_MARGIN, maintenance.ahead(config.prune_every) / 2)
+    if key in _covered_until and datetime.now(UTC) + margin < _covered_until[key]:
         return
     _covered_until[key] = maintenance.ensure_partitions(conn, retentions_of(config), None, config.prune_every)
 

@@ -69,7 +69,8 @@ TOPIC_CHECK_EVERY_S = 5.0
 # How often a worker serving metrics asks the broker for its partitions' end offsets (the lag).
 LAG_EVERY_S = 5.0
 # The loop creates time partitions itself when those that exist end sooner than this (the pruner
-# normally keeps them db.maintenance.AHEAD_PRUNES rounds ahead).
+# normally keeps them db.maintenance.AHEAD_PRUNES rounds ahead), or half of that when pruning is
+# frequent.
 PARTITIONS_MARGIN = timedelta(minutes=2)
 
 
@@ -99,6 +100,7 @@ class Worker:
         self.applier = Applier(config.group_id, config.input_topic, maintenance.dedup_width(config.dedup_window))
         self.retentions = retentions_of(config)
         self._covered_until = maintenance.EPOCH
+        self._partitions_margin = min(PARTITIONS_MARGIN, maintenance.ahead(config.prune_every) / 2)
         """How far ahead the partitions rows are written to exist (db.maintenance)."""
         self.max_batch = max_batch
         self._stopping = False
@@ -164,7 +166,7 @@ class Worker:
                 if time.monotonic() - last_topic_check > TOPIC_CHECK_EVERY_S:
                     self._check_topic()
                     last_topic_check = time.monotonic()
-                if utc_now() + PARTITIONS_MARGIN > self._covered_until:
+                if utc_now() + self._partitions_margin > self._covered_until:
                     self._guard("partitions", self._ensure_partitions)
                 if self.stop_when_idle is None:
                     continue
