@@ -61,8 +61,7 @@ def prune(app: AppContext, as_json: bool) -> None:
         result = maintenance.prune(conn, retentions_of(app.config), None, app.config.prune_every)
     if result.skipped:
         raise click.ClickException("another process is pruning this database now; try again when it is done")
-    removed = {kind: result.removed.get(kind, 0) for kind in ("event_ids", "runs", "journey_steps", "outbox_events")}
-    removed.update(result.removed)
+    removed = result.removed  # every retention's kind, then flow_counts (db.maintenance.prune)
     if as_json:
         print_json({"removed": removed, "seconds": result.seconds})
         return
