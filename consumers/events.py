@@ -36,7 +36,7 @@ from engine.ids import run_key
 from engine.model import Event, MembershipView, Run
 from engine.step import CompiledFlow, Step
 from schemas.events import InputEvent, parse_event
-from schemas.flow import Flow
+from schemas.flow import deployed_flow
 
 log = structlog.get_logger()
 
@@ -165,7 +165,7 @@ class FlowCache:
         wanted = [v for v in versions if (store_id, *v) not in self._compiled]
         if wanted:
             for flow_id, version, definition in flow_rows.definitions(conn, store_id, wanted):
-                self._compiled[(store_id, flow_id, version)] = CompiledFlow.of(Flow.model_validate(definition), version)
+                self._compiled[(store_id, flow_id, version)] = CompiledFlow.of(deployed_flow(definition), version)
 
 
 @dataclass(slots=True)

@@ -3,10 +3,17 @@
 Due runs are taken with `FOR UPDATE SKIP LOCKED` and their customers locked with SKIP LOCKED
 too, so two workers never wake the same run and a customer busy in a consumer batch is left
 for the next tick. The clock is passed in, so tests can move time.
+
+Each store's runs are woken in a savepoint of their own: a store whose wake fails (data this
+segflow cannot read) is rolled back alone and reported, and the other stores' runs go on (SPEC §5:
+one store's unreadable data never stops another store's waits). The caller rests such a store
+for a while; the tick leaves out the stores it is told are resting.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import structlog
@@ -20,19 +27,33 @@ log = structlog.get_logger()
 DUE_PER_TICK = 1_000
 
 
-def tick(conn: Conn, applier: Applier, now: datetime) -> int:
-    """Wake what is due at `now` in one transaction; returns the number of runs moved."""
+@dataclass(slots=True)
+class Tick:
+    moved: int = 0
+    """Runs woken."""
+    failed: dict[str, Exception] = field(default_factory=dict)
+    """Stores whose wake failed (rolled back), with why."""
+
+
+def tick(conn: Conn, applier: Applier, now: datetime, resting: Collection[str] = ()) -> Tick:
+    """Wake what is due at `now` in one transaction, store by store."""
+    done = Tick()
     with conn.transaction():
-        due = run_rows.due(conn, now, DUE_PER_TICK)
+        due = run_rows.due(conn, now, DUE_PER_TICK, resting)
         if not due:
-            return 0
+            return done
         by_store: dict[str, dict[int, list[str]]] = {}
         for run in due:
             by_store.setdefault(run.store_id, {}).setdefault(run.customer_id, []).append(run.key)
-        moved = 0
         for store_id, customers in sorted(by_store.items()):
             with structlog.contextvars.bound_contextvars(store_id=store_id):
-                moved += applier.wake(conn, store_id, customers, now)
-    if moved:
-        log.info("runs_woken", runs=moved)
-    return moved
+                try:
+                    with conn.transaction():
+                        done.moved += applier.wake(conn, store_id, customers, now)
+                except Exception as exc:
+                    if conn.broken or conn.closed:
+                        raise  # the connection is gone: no store could go on
+                    done.failed[store_id] = exc
+    if done.moved:
+        log.info("runs_woken", runs=done.moved)
+    return done

@@ -133,6 +133,14 @@ def exit_live_runs(conn: Conn, store_id: str, flow_id: str, now: datetime) -> li
     ]
 
 
+_STORED = sql("stored_flow_versions")
+
+
+def stored_versions(conn: Conn, store_id: str) -> list[tuple[str, int, Any]]:
+    """(flow id, version, definition) of every version the store has deployed."""
+    return [(fid, version, definition) for fid, version, definition in conn.execute(_STORED, {"store_id": store_id})]
+
+
 _HEADS = sql("flow_heads")
 _DEFINITIONS = sql("flow_definitions")
 

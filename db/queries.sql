@@ -202,6 +202,11 @@ WHERE f.store_id = %(store_id)s AND f.id = %(flow_id)s AND v.version = coalesce(
 SELECT version, content_hash, created_at FROM flow_versions
 WHERE store_id = %(store_id)s AND flow_id = %(flow_id)s ORDER BY version DESC;
 
+-- name: stored_flow_versions
+-- Every version a store has deployed, for `flows validate --deployed` and `db migrate`.
+SELECT flow_id, version, definition FROM flow_versions
+WHERE store_id = %(store_id)s ORDER BY flow_id, version;
+
 -- name: lock_flow_run_customers
 -- Archiving exits live runs; their customers are locked first, in the order the worker locks
 -- them (by email), so the worker never advances a run the archive is ending.
@@ -456,8 +461,9 @@ WHERE group_id = %(group_id)s AND topic = %(topic)s AND partition = ANY(%(partit
 
 -- name: due_runs
 -- Waits whose time has come, oldest first; rows another scheduler holds are skipped (SPEC §5).
+-- Stores whose last wake failed rest for a while (consumers.scheduler).
 SELECT store_id, customer_id, key FROM live_runs
-WHERE status = 'waiting' AND wake_at <= %(now)s
+WHERE status = 'waiting' AND wake_at <= %(now)s AND store_id <> ALL(%(resting)b::text[])
 ORDER BY wake_at
 LIMIT %(limit)s
 FOR UPDATE SKIP LOCKED;

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence, Set
+from collections.abc import Collection, Sequence, Set
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -96,9 +96,11 @@ def _columns(store_id: str, runs: Sequence[Run], customer_ids: dict[str, int]) -
     }
 
 
-def due(conn: Conn, now: object, limit: int) -> list[DueRun]:
-    """Across stores by design: the scheduler serves every store, then works store by store."""
-    return [DueRun(*row) for row in conn.execute(_DUE, {"now": now, "limit": limit})]
+def due(conn: Conn, now: object, limit: int, resting: Collection[str] = ()) -> list[DueRun]:
+    """Across stores by design: the scheduler serves every store (but those `resting`), then
+    works store by store."""
+    params = {"now": now, "limit": limit, "resting": list(resting)}
+    return [DueRun(*row) for row in conn.execute(_DUE, params)]
 
 
 _EXISTING = sql("existing_run_keys")

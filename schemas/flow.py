@@ -26,8 +26,18 @@ PATTERNS_IN_WORDS = {
 """What each pattern asks, as `flows validate` says it to an author."""
 
 
-def _segment_name(name: str) -> str:
-    problem = segment_name_problem(name)
+AS_DEPLOYED = {"as_deployed": True}
+"""Validation context of a stored version: content rules that came after it was deployed let it
+through (SPEC §5, upgrades keep deployed flows running). Such rules check `_as_deployed(info)`;
+the shapes the engine needs to run a flow are enforced always."""
+
+
+def _as_deployed(info: ValidationInfo) -> bool:
+    return bool(info.context and info.context.get("as_deployed"))
+
+
+def _segment_name(name: str, info: ValidationInfo) -> str:
+    problem = None if _as_deployed(info) else segment_name_problem(name)
     if problem:
         raise ValueError(f"segment name {name!a} {problem}")
     return name
@@ -68,6 +78,8 @@ class FieldRule(Strict):
     @classmethod
     def _fits_op(cls, value: Any, info: ValidationInfo) -> Any:
         op = info.data.get("op")  # validated before value, which is declared after it
+        if _as_deployed(info):
+            return value  # the engine reads `exists` as truthiness, `in` of a non-list as false
         if op == "exists" and not isinstance(value, bool):
             raise ValueError("exists takes true or false")
         if op in ("in", "not_in") and not isinstance(value, list):
@@ -210,3 +222,9 @@ class FlowHeader(Strict):
 
 class Flow(FlowHeader):
     nodes: list[Node] = Field(min_length=1)
+
+
+def deployed_flow(definition: Any) -> Flow:
+    """A stored version, read as it was deployed, whatever today's stricter rules would say of it
+    (`segflow flows validate --deployed` lists what they would refuse)."""
+    return Flow.model_validate(definition, context=AS_DEPLOYED)

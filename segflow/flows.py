@@ -28,9 +28,9 @@ from engine.graph import NodeCounts
 from engine.model import Run
 from engine.refs import segment_references
 from engine.step import archived
-from engine.validate import FlowError
+from engine.validate import FlowError, validate
 from nodes import REGISTRY
-from schemas.flow import Flow
+from schemas.flow import Flow, deployed_flow
 from schemas.reports import DiffOut
 from segflow import stores
 from segflow.errors import InvalidInput, NotFound
@@ -122,6 +122,39 @@ def _deploy_one(conn: Conn, raw: Any, flow: Flow) -> Deployed:
     return Deployed(flow.id, flow.store_id, latest + 1, created=True, segments_created=created)
 
 
+@dataclass(frozen=True, slots=True)
+class RefusedVersion:
+    """A deployed version today's rules would refuse. It keeps running as deployed (SPEC §5)."""
+
+    store_id: str
+    flow_id: str
+    version: int
+    errors: list[FlowError]
+
+    @property
+    def why(self) -> str:
+        return "; ".join(f"node {e.node}: {e.message}" if e.node else e.message for e in self.errors)
+
+    def __str__(self) -> str:
+        return f"{self.flow_id}@{self.version}: {self.why}"
+
+
+def refused_versions(conn: Conn, store_id: str) -> list[RefusedVersion]:
+    """The store's deployed versions that `flows validate` would refuse today."""
+    stores.require(conn, store_id)
+    refused = []
+    for flow_id, version, definition in flow_rows.stored_versions(conn, store_id):
+        _flow, errors = validate(definition)
+        if errors:
+            refused.append(RefusedVersion(store_id, flow_id, version, errors))
+    return refused
+
+
+def refused_in_every_store(conn: Conn) -> list[RefusedVersion]:
+    """`refused_versions` of every store, store by store (`db migrate` lists them)."""
+    return [version for store in store_rows.list_all(conn) for version in refused_versions(conn, store.id)]
+
+
 def list_all(conn: Conn, store_id: str) -> list[FlowSummary]:
     stores.require(conn, store_id)
     return flow_rows.list_all(conn, store_id)
@@ -148,7 +181,7 @@ def change_status(conn: Conn, store_id: str, flow_id: str, change: StatusChange)
         if change == "resume":  # what deploy refuses, resume refuses: a segment deleted since, a new plan
             latest = flow_rows.get_version(conn, store_id, flow_id, None)
             assert latest is not None
-            refuse_store_errors(conn, Flow.model_validate(latest.definition), "resumed")
+            refuse_store_errors(conn, deployed_flow(latest.definition), "resumed")
         flow_rows.set_flow_status(conn, store_id, [flow_id], status)
         exited = 0
         if change == "archive":
@@ -207,7 +240,7 @@ def stats(conn: Conn, store_id: str, flow_id: str, version: int | None) -> tuple
 def stats_of(conn: Conn, store_id: str, row: FlowVersionRow) -> tuple[Flow, FlowStats]:
     """`stats` of a version already read."""
     flow_id = row.id
-    flow = Flow.model_validate(row.definition)
+    flow = deployed_flow(row.definition)
     runs = dict.fromkeys(RUN_STATUSES, 0)
     waiting: dict[str, int] = {}
     for status, node_id, n in flow_rows.run_counts(conn, store_id, flow_id, row.version):
@@ -247,7 +280,7 @@ def diff_versions(conn: Conn, store_id: str, flow_id: str, old: int, new: int | 
 def diff_to(conn: Conn, store_id: str, old: int, newer: FlowVersionRow) -> FlowDiff:
     """Version `old` of a flow against a version of it already read."""
     older = show(conn, store_id, newer.id, old)
-    return _diff(conn, store_id, older, Flow.model_validate(newer.definition), newer.version)
+    return _diff(conn, store_id, older, deployed_flow(newer.definition), newer.version)
 
 
 def diff_file(conn: Conn, flow: Flow) -> FlowDiff:
@@ -269,7 +302,7 @@ def diff_report(found: FlowDiff, file: str | None = None) -> DiffOut:
 
 
 def _diff(conn: Conn, store_id: str, older: FlowVersionRow, newer: Flow, new_version: int | None) -> FlowDiff:
-    changes = diff(Flow.model_validate(older.definition), newer)
+    changes = diff(deployed_flow(older.definition), newer)
     removed = {c.node for c in changes if c.change == "removed"}
     stranded = sum(
         n

@@ -28,7 +28,7 @@ from engine.ids import event_id
 from engine.refs import refers_to
 from schemas.email import normalise_email
 from schemas.events import Cause, EventCustomer, OutputEvent
-from schemas.flow import Flow
+from schemas.flow import deployed_flow
 from schemas.names import segment_name_problem
 from schemas.reports import ImportReport, InvalidRow
 from segflow import csvfile, stores
@@ -263,7 +263,7 @@ def referencing_flows(conn: Conn, store_id: str, name: str) -> list[str]:
     return [
         fid
         for fid, _status, definition in flow_rows.flows_with_status(conn, store_id, ["active"])
-        if refers_to(Flow.model_validate(definition), name)
+        if refers_to(deployed_flow(definition), name)
     ]
 
 

@@ -9,6 +9,7 @@ from db import migrate as migrations
 from segflow.cli.common import AppContext, json_option, pass_app, print_json
 from segflow.database import database_url, ensure_partitions, open_connection, retentions_of
 from segflow.embedded import stop_postgres
+from segflow.flows import refused_in_every_store
 
 
 @click.group("db")
@@ -26,14 +27,31 @@ def migrate(app: AppContext, as_json: bool) -> None:
         applied = migrations.migrate(conn)
         version = max(migrations.applied(conn), default=0)
         ensure_partitions(conn, app.config)  # the time partitions rows go to, for this configuration
+        refused = refused_in_every_store(conn)
     finally:
         conn.close()
     if as_json:
-        print_json({"applied": [f"{m.version:04d}_{m.name}" for m in applied], "version": version})
-    elif applied:
+        print_json(
+            {
+                "applied": [f"{m.version:04d}_{m.name}" for m in applied],
+                "version": version,
+                "refused_versions": [
+                    {"store_id": r.store_id, "flow": r.flow_id, "version": r.version, "why": r.why} for r in refused
+                ],
+            }
+        )
+        return
+    if applied:
         click.echo(f"applied {len(applied)} migration(s); schema at version {version}")
     else:
         click.echo(f"schema up to date at version {version}")
+    if refused:
+        click.echo(
+            f"{len(refused)} deployed flow version(s) would be refused by today's rules; they keep running as "
+            "deployed, and a redeploy must change what is listed:", err=True
+        )  # fmt: skip
+        for version_refused in refused:
+            click.echo(f"  store {version_refused.store_id}: {version_refused}", err=True)
 
 
 @db.command("stop")

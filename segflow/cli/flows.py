@@ -13,7 +13,7 @@ import click
 from engine.graph import mermaid
 from engine.simulate import simulate
 from engine.validate import FlowError, check, parse_definition, validate
-from schemas.flow import Flow
+from schemas.flow import Flow, deployed_flow
 from schemas.reports import (
     FlowOut,
     FlowStatsOut,
@@ -59,13 +59,30 @@ def load_definition(path: Path) -> tuple[Any, list[FlowError]]:
     return parse_definition(text)
 
 
+class DeployedValidationOut(ValidationOut):
+    flow: str
+    version: int
+
+
 @flows.command("validate")
-@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("files", nargs=-1, type=click.Path(path_type=Path, dir_okay=False))
 @click.option("--store", "store_id", help="Also check the store-aware rules against this store.")
+@click.option("--deployed", is_flag=True, help="Check every version deployed to --store against today's rules.")
 @json_option
 @pass_app
-def validate_(app: AppContext, files: tuple[Path, ...], store_id: str | None, as_json: bool) -> None:
-    """Check flow files; every problem is listed with its node id. No database unless --store."""
+def validate_(app: AppContext, files: tuple[Path, ...], store_id: str | None, deployed: bool, as_json: bool) -> None:
+    """Check flow files; every problem is listed with its node id. No database unless --store.
+
+    With --deployed, check what the store has deployed instead: versions today's rules refuse
+    (they were deployed under older ones) are listed as FLOW@VERSION: why. They keep running as
+    deployed; the list says what a redeploy would have to change."""
+    if deployed:
+        if files or store_id is None:
+            raise click.UsageError("--deployed checks a store's deployed versions: give --store STORE and no files")
+        _validate_deployed(app, store_id, as_json)
+        return
+    if not files:
+        raise click.UsageError("give flow files to check, or --deployed --store STORE")
     results: list[ValidationOut] = []
     checked: list[tuple[Path, Flow | None, list[FlowError]]] = []
     for path in files:
@@ -97,6 +114,34 @@ def validate_(app: AppContext, files: tuple[Path, ...], store_id: str | None, as
                 click.echo(f"{result.file}: ok")
             _print_errors(Path(result.file), [FlowError(e.node, e.message) for e in result.errors])
     if not all(r.ok for r in results):
+        raise click.exceptions.Exit(1)
+
+
+def _validate_deployed(app: AppContext, store_id: str, as_json: bool) -> None:
+    with app.db() as conn:
+        refused = flow_service.refused_versions(conn, store_id)
+    if as_json:
+        print_json(
+            [
+                DeployedValidationOut(
+                    file=f"{r.flow_id}@{r.version}",
+                    flow=r.flow_id,
+                    version=r.version,
+                    ok=False,
+                    errors=[ErrorOut(node=e.node, message=e.message) for e in r.errors],
+                )
+                for r in refused
+            ]
+        )
+    else:
+        for version in refused:
+            click.echo(str(version))
+        if refused:
+            click.echo(f"{len(refused)} deployed version(s) in store {store_id} would be refused by today's rules; "
+                       "they keep running as deployed", err=True)  # fmt: skip
+        else:
+            click.echo(f"every version deployed in store {store_id} passes today's rules")
+    if refused:
         raise click.exceptions.Exit(1)
 
 
@@ -426,7 +471,7 @@ def graph(
                 entered = sum(counts.runs.values())
                 chart = mermaid(flow, {n.id: n for n in counts.nodes}, entered)
             else:
-                flow = Flow.model_validate(flow_service.show(conn, store_id, target, version).definition)
+                flow = deployed_flow(flow_service.show(conn, store_id, target, version).definition)
                 chart = mermaid(flow)
     if as_json:
         print_json({"id": flow.id, "mermaid": chart})

@@ -63,6 +63,9 @@ INPUT_PARTITIONS = 4  # only used when the worker has to create the input topic 
 STOP_GRACE_S = 8.0
 # A relay that keeps dying is started again at most this often.
 RELAY_RESTART_EVERY_S = 5.0
+# A store whose due runs failed to wake is left out of the scheduler's ticks this long, longer
+# after each failure in a row (SPEC §5: one store's unreadable data never stops another's waits).
+STORE_REST_S = (5.0, 30.0, 120.0, 600.0)
 # How often the worker asks whether the input topic is still the one its partitions were sought
 # in (consumers.input.InputConsumer.check_topic): one metadata request.
 TOPIC_CHECK_EVERY_S = 5.0
@@ -107,6 +110,8 @@ class Worker:
         self._halt = threading.Event()
         """Set with `_stopping`: cuts a back-off wait short."""
         self._failures = 0
+        self._resting: dict[str, tuple[float, int]] = {}
+        """Stores the scheduler leaves out: store id -> (monotonic time the rest ends, failures)."""
         self.first_event_at: float | None = None
         """Wall time of the first non-empty poll (for the benchmark's end-to-end rate)."""
         self._next_progress = PROGRESS_EVERY
@@ -157,7 +162,7 @@ class Worker:
                 busy = applied or self.input.parked or not self.relay.idle or not sync_loop.idle
                 if not applied or time.monotonic() - last_tick >= SCHEDULER_BUSY_EVERY_S:
                     last_tick = time.monotonic()
-                    woken = self._guard("scheduler", lambda: scheduler.tick(self.conn, self.applier, self.clock()))
+                    woken = self._guard("scheduler", self._wake_due)
                     self.metrics.runs_woken.inc(woken)
                     busy = woken > 0 or busy
                 if self.metrics_server is not None and time.monotonic() - last_lag > LAG_EVERY_S:
@@ -253,6 +258,20 @@ class Worker:
         the loop creates them itself before rows would have nowhere to go."""
         self._covered_until = maintenance.ensure_partitions(self.conn, self.retentions, None, self.config.prune_every)
         return 0
+
+    def _wake_due(self) -> int:
+        """Wake due runs, leaving out stores whose last wake failed until their rest is over."""
+        now = time.monotonic()
+        resting = {store for store, (until, _) in self._resting.items() if until > now}
+        done = scheduler.tick(self.conn, self.applier, self.clock(), resting)
+        for store_id, exc in done.failed.items():
+            failures = self._resting.get(store_id, (0.0, 0))[1]
+            delay = STORE_REST_S[min(failures, len(STORE_REST_S) - 1)]
+            self._resting[store_id] = (now + delay, failures + 1)
+            log.error("store_wake_failed", store_id=store_id, error=_one_line(exc), retry_in_s=delay, exc_info=exc)
+        for store_id in {run_store for run_store in self._resting if run_store not in resting} - set(done.failed):
+            del self._resting[store_id]  # woken, or nothing due: its next failure starts short again
+        return done.moved
 
     def _measure_lag(self) -> None:
         try:
