@@ -4,16 +4,20 @@ Each turn: seek partitions that are parked (consumers.input) back to their store
 batch and apply it in one transaction whose offsets commit with its effects; now and then, wake
 due waits and purge old duplicate claims; check that the relay process lives.
 
-What happens when something fails is the point of this module:
-- The database or the broker unavailable (`process.is_outage`): the transaction rolls back, every
-  partition is parked, and the worker backs off and tries again from the stored offsets. While
-  the database is down the partitions cannot be sought, so nothing more is fetched.
+What happens when something fails is the point of this module; what counts as what is decided in
+segflow.failures (by SQLSTATE and by which service failed):
+- An outage (the database or the broker away or busy, a transaction that lost a race): the
+  transaction rolls back, every partition is parked, and the worker backs off and tries again
+  from the stored offsets. The back-off grows per failure site, with jitter, from 0.2 s to 10 s,
+  and only a committed batch resets it. While the database is down the partitions cannot be
+  sought, so nothing more is fetched.
 - A batch not read from its stored offsets (`OffsetGap`): nothing is written; the partitions are
   sought back.
-- Anything else is taken to be caused by a message: the batch is split in halves, each applied
-  in its own transaction, and a half that fails is split again, until the records that fail on
-  their own are found and dead-lettered (`processing failed: ...`). So one bad message costs
-  about 2·log2(batch) transactions, and cannot stall its partition.
+- A message's fault (data the database refuses, SQLSTATE classes 22, 23, 54; a bug a record
+  triggers): the batch is split in halves, each applied in its own transaction, and a half that
+  fails is split again, until the records that fail on their own are found and dead-lettered
+  (`processing failed: ...`). So one bad message costs about 2·log2(batch) transactions, and
+  cannot stall its partition.
 - The relay process died (kill -9, the OOM killer): a new one is started, which recovers.
 
 A stop request (SIGTERM, SIGINT) ends the loop between batches and cuts any back-off short, so
@@ -23,6 +27,7 @@ what is queued. The worker exits only on a stop request or `--stop-when-idle`.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import threading
 import time
@@ -43,9 +48,10 @@ from segflow.config import DEDUP_WINDOW_PROMISED, Config
 from segflow.database import open_connection, retentions_of, widen_send_buffer
 from segflow.embedded import require_broker
 from segflow.errors import ServiceUnavailable
+from segflow.failures import Backoff, back_off, is_outage
 from segflow.worker.maintenance import Pruner
 from segflow.worker.metrics import Metrics, MetricsServer
-from segflow.worker.process import back_off, current_rss_mb, is_outage, peak_rss_mb, utc_now
+from segflow.worker.process import current_rss_mb, peak_rss_mb, utc_now
 from segflow.worker.relay import RelayProcess
 from segflow.worker.sync import SyncLoop
 
@@ -109,7 +115,8 @@ class Worker:
         self._stopping = False
         self._halt = threading.Event()
         """Set with `_stopping`: cuts a back-off wait short."""
-        self._failures = 0
+        self.backoff = Backoff()
+        """Per failure site; reset only by a committed batch (segflow.failures)."""
         self._resting: dict[str, tuple[float, int]] = {}
         """Stores the scheduler leaves out: store id -> (monotonic time the rest ends, failures)."""
         self.first_event_at: float | None = None
@@ -118,9 +125,11 @@ class Worker:
         self._published_by_dead_relays = 0
         self._relay_started_at = 0.0
         self.metrics = Metrics(lambda: self._published_by_dead_relays + self.relay.published, database_url)
-        self.metrics_server = (
-            MetricsServer(self.metrics, database_url, metrics_port) if metrics_port is not None else None
-        )
+        self.metrics_port = metrics_port
+        self.metrics_server: MetricsServer | None = None
+        """Serving once `run` has bound `metrics_port`."""
+        self._peak_rss_mb: float | None = None
+        self._started = False
 
     def stop(self) -> None:
         """Finish the batch in hand, commit, and leave the loop."""
@@ -128,6 +137,23 @@ class Worker:
         self._halt.set()
 
     def run(self) -> Summary:
+        """Open everything, loop until asked to stop (or idle), and close everything in reverse
+        order, whatever failed on the way in or out."""
+        with contextlib.ExitStack() as opened:
+            self._open(opened)
+            self._started = True
+            log.info("worker_started", group_id=self.config.group_id, topic=self.config.input_topic)
+            self._loop()
+            self._peak_rss_mb = peak_rss_mb()  # before shutdown, which is not the working set
+        return self.summary
+
+    def _open(self, opened: contextlib.ExitStack) -> None:
+        """What the loop needs, each closed by `opened` from the last opened to the first: the
+        metrics port first (a taken one is the operator's to fix, before anything starts)."""
+        opened.callback(self._stopped)
+        if self.metrics_port is not None:
+            self.metrics_server = MetricsServer.bind(self.metrics, self.database_url, self.metrics_port)
+            opened.callback(self.metrics_server.stop)
         bootstrap = self.config.kafka_bootstrap
         require_broker(bootstrap)
         topics = [(self.config.input_topic, INPUT_PARTITIONS), (self.config.output_topic, INPUT_PARTITIONS)]
@@ -135,71 +161,72 @@ class Worker:
         self.dead_letters = DeadLetterSender(
             lambda: kafka_clients.producer(bootstrap), self.config.dlq_topic, self.config.dlq_max_original_bytes
         )
+        opened.callback(_closing, "dead_letters", self.dead_letters.close)
         self.conn = self._open_connection()
+        opened.callback(_closing, "database", lambda: self.conn.close())  # the connection in use then
         if self.config.dedup_window < DEDUP_WINDOW_PROMISED:
             log.warning(
                 "dedup_window_short", dedup_window=str(self.config.dedup_window), promised=str(DEDUP_WINDOW_PROMISED)
             )
         self._ensure_partitions()
         self.input = InputConsumer(bootstrap, self.config.group_id, self.config.input_topic)
-        log.info("worker_started", group_id=self.config.group_id, topic=self.config.input_topic)
+        opened.callback(_closing, "consumer", self.input.close)
+        self.relay = self._start_relay()
+        # Whatever the last batch queued goes out before we leave (the relay running then).
+        opened.callback(lambda: self.relay.finish(STOP_GRACE_S))
+        self.sync_loop = SyncLoop(self.config, self.database_url, self.clock, self.metrics.syncs)
+        self.sync_loop.start()
+        opened.callback(self.sync_loop.finish)
+        pruner = Pruner(self.config, self.database_url, self.metrics.pruned)
+        pruner.start()
+        opened.callback(pruner.finish)
+        if self.metrics_server is not None:
+            self.metrics_server.start()
+
+    def _stopped(self) -> None:
+        """The last thing `run` does, however it ends."""
+        relay = getattr(self, "relay", None)
+        self.summary.published = self._published_by_dead_relays + (relay.published if relay is not None else 0)
+        if not self._started:
+            return  # nothing to report of a start that failed: its error says why
+        log.info(
+            "worker_stopped", **vars_of(self.summary), first_event_at=self.first_event_at,
+            last_published_at=relay.last_published_at if relay is not None else None,
+            peak_rss_mb=self._peak_rss_mb or peak_rss_mb(),
+        )  # fmt: skip
+
+    def _loop(self) -> None:
         idle_since: float | None = None
         last_tick = 0.0
         last_topic_check = time.monotonic()
-        self.relay = self._start_relay()
-        sync_loop = SyncLoop(self.config, self.database_url, self.clock, self.metrics.syncs)
-        sync_loop.start()
-        pruner = Pruner(self.config, self.database_url, self.metrics.pruned)
-        pruner.start()
-        if self.metrics_server is not None:
-            self.metrics_server.start()
         last_lag = 0.0
-        try:
-            while not self._stopping:
-                self.metrics.turned(bool(self.input.assignment))
-                self._watch_relay()
-                applied = self._turn()
-                busy = applied or self.input.parked or not self.relay.idle or not sync_loop.idle
-                if not applied or time.monotonic() - last_tick >= SCHEDULER_BUSY_EVERY_S:
-                    last_tick = time.monotonic()
-                    woken = self._guard("scheduler", self._wake_due)
-                    self.metrics.runs_woken.inc(woken)
-                    busy = woken > 0 or busy
-                if self.metrics_server is not None and time.monotonic() - last_lag > LAG_EVERY_S:
-                    self._measure_lag()
-                    last_lag = time.monotonic()
-                if time.monotonic() - last_topic_check > TOPIC_CHECK_EVERY_S:
-                    self._check_topic()
-                    last_topic_check = time.monotonic()
-                if utc_now() + self._partitions_margin > self._covered_until:
-                    self._guard("partitions", self._ensure_partitions)
-                if self.stop_when_idle is None:
-                    continue
-                if busy or not self.input.assignment:
-                    idle_since = None
-                elif idle_since is None:
-                    idle_since = time.monotonic()
-                elif time.monotonic() - idle_since >= self.stop_when_idle:
-                    log.info("worker_idle", seconds=self.stop_when_idle)
-                    break
-        finally:
-            if self.metrics_server is not None:
-                self.metrics_server.stop()
-            peak = peak_rss_mb()  # before shutdown, which is not the working set
-            pruner.finish()
-            sync_loop.finish()
-            self.relay.finish(STOP_GRACE_S)  # whatever the last batch queued goes out before we leave
-            self.summary.published = self._published_by_dead_relays + self.relay.published
-            for close in (self.input.close, self.dead_letters.close, self.conn.close):
-                try:
-                    close()
-                except Exception as exc:
-                    log.warning("close_failed", error=f"{type(exc).__name__}: {exc}".splitlines()[0])
-            log.info(
-                "worker_stopped", **vars_of(self.summary), first_event_at=self.first_event_at,
-                last_published_at=self.relay.last_published_at, peak_rss_mb=peak,
-            )  # fmt: skip
-        return self.summary
+        while not self._stopping:
+            self.metrics.turned(bool(self.input.assignment))
+            self._watch_relay()
+            applied = self._turn()
+            busy = applied or self.input.parked or not self.relay.idle or not self.sync_loop.idle
+            if not applied or time.monotonic() - last_tick >= SCHEDULER_BUSY_EVERY_S:
+                last_tick = time.monotonic()
+                woken = self._guard("scheduler", self._wake_due)
+                self.metrics.runs_woken.inc(woken)
+                busy = woken > 0 or busy
+            if self.metrics_server is not None and time.monotonic() - last_lag > LAG_EVERY_S:
+                self._measure_lag()
+                last_lag = time.monotonic()
+            if time.monotonic() - last_topic_check > TOPIC_CHECK_EVERY_S:
+                self._check_topic()
+                last_topic_check = time.monotonic()
+            if utc_now() + self._partitions_margin > self._covered_until:
+                self._guard("partitions", self._ensure_partitions)
+            if self.stop_when_idle is None:
+                continue
+            if busy or not self.input.assignment:
+                idle_since = None
+            elif idle_since is None:
+                idle_since = time.monotonic()
+            elif time.monotonic() - idle_since >= self.stop_when_idle:
+                log.info("worker_idle", seconds=self.stop_when_idle)
+                return
 
     # --- consuming ---------------------------------------------------------------------------
 
@@ -208,7 +235,6 @@ class Worker:
         if self.input.parked:
             try:
                 self.input.seek_parked(self.conn)
-                self._failures = 0
             except Exception as exc:
                 self._failed("seek_failed", exc)
         try:
@@ -223,7 +249,6 @@ class Worker:
             self.first_event_at = time.time()
         try:
             self._apply(records, polled.fetched_from)
-            self._failures = 0
         except OffsetGap as gap:
             log.warning("offset_gap_refused", partition=gap.partition, stored=gap.stored, fetched_from=gap.fetched_from)
             self.input.park_all()
@@ -291,6 +316,7 @@ class Worker:
             result = apply()
             if result.dead:
                 self.dead_letters.send(result.dead, self.clock())
+        self.backoff.reset()
         events = self.metrics.events
         events.labels("applied").inc(result.applied)
         events.labels("duplicate").inc(result.duplicates)
@@ -321,8 +347,8 @@ class Worker:
         """Log, back off (cut short by a stop request) and reconnect if the connection is gone."""
         if not is_outage(exc):
             log.exception(f"{what}_unexpectedly", error=_one_line(exc))
-        back_off(what, exc, self._failures, self._halt.wait)
-        self._failures += 1
+        decision = back_off(what, exc, self.backoff, self._halt.wait)
+        self.metrics.failures.labels(what, decision).inc()
         if self.conn.closed or self.conn.broken:
             try:
                 self.conn = self._open_connection()
@@ -338,12 +364,10 @@ class Worker:
     def _guard(self, what: str, work: Callable[[], int]) -> int:
         """Scheduler and purge failures are retried on a later turn of the loop, never fatal."""
         try:
-            done = work()
+            return work()
         except Exception as exc:
             self._retry_later(f"{what}_failed", exc)
             return 0
-        self._failures = 0
-        return done
 
     # --- the relay process -------------------------------------------------------------------
 
@@ -361,6 +385,14 @@ class Worker:
         self._published_by_dead_relays += self.relay.published
         self.relay.finish(0)
         self.relay = self._start_relay()
+
+
+def _closing(what: str, close: Callable[[], object]) -> None:
+    """Close one thing on the way out; a failure is logged and the rest still close."""
+    try:
+        close()
+    except Exception as exc:
+        log.warning("close_failed", what=what, error=_one_line(exc))
 
 
 def _one_line(exc: BaseException) -> str:

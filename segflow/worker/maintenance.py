@@ -17,7 +17,7 @@ from prometheus_client import Counter
 from db import Conn, maintenance
 from segflow.config import Config
 from segflow.database import open_connection, retentions_of
-from segflow.worker.process import is_outage
+from segflow.failures import is_outage
 
 log = structlog.get_logger()
 

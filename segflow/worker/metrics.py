@@ -22,6 +22,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from db import maintenance, outbox
+from segflow.errors import InvalidInput
 from segflow.worker.process import current_rss_mb
 
 log = structlog.get_logger()
@@ -52,6 +53,13 @@ class Metrics:
             "segflow_consumer_lag", "Input records not yet read, per partition this worker holds.", ["partition"],
             registry=self.registry,
         )  # fmt: skip
+        self.failures = Counter(
+            "segflow_failures",
+            "Failures retried after a back-off, by where (batch_failed, poll_failed, ...) and what they "
+            "were taken for (outage, message: segflow.failures).",
+            ["site", "decision"],
+            registry=self.registry,
+        )
         self.runs_woken = Counter("segflow_runs_woken", "Waiting runs woken by their timer.", registry=self.registry)
         self.syncs = Counter(
             "segflow_klaviyo_syncs", "Daily Klaviyo syncs by outcome.", ["outcome"], registry=self.registry
@@ -131,13 +139,23 @@ class MetricsServer:
     """`/metrics`, `/healthz` (the loop turned in the last STALE_AFTER_S) and `/readyz` (the
     database answers and the worker holds partitions), on all interfaces at `port` (0: any)."""
 
-    def __init__(self, metrics: Metrics, database_url: str, port: int) -> None:
-        handler = _handler(metrics, database_url)
-        self.server = ThreadingHTTPServer(("0.0.0.0", port), handler)  # noqa: S104 - scraped from outside a container
+    def __init__(self, server: ThreadingHTTPServer) -> None:
+        self.server = server
         self.server.daemon_threads = True
         self.thread = threading.Thread(
             target=self.server.serve_forever, args=(0.1,), name="segflow-metrics", daemon=True
         )
+
+    @classmethod
+    def bind(cls, metrics: Metrics, database_url: str, port: int) -> MetricsServer:
+        """Listen on `port`; a port another process holds is the operator's to change (InvalidInput)."""
+        try:
+            server = ThreadingHTTPServer(("0.0.0.0", port), _handler(metrics, database_url))  # noqa: S104 - scraped from outside a container
+        except OSError as exc:
+            raise InvalidInput(
+                f"--metrics-port {port}: cannot listen there ({exc.strerror or exc}); choose another port"
+            ) from None
+        return cls(server)
 
     @property
     def port(self) -> int:
@@ -148,7 +166,8 @@ class MetricsServer:
         log.info("metrics_serving", port=self.port)
 
     def stop(self) -> None:
-        self.server.shutdown()
+        if self.thread.is_alive():  # shutdown() waits for a serving loop that never started
+            self.server.shutdown()
         self.server.server_close()
 
 

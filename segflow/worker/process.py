@@ -1,4 +1,4 @@
-"""What the worker's processes share: the cycle collector's settings, memory figures, back-off."""
+"""What the worker's processes share: the cycle collector's settings, memory figures."""
 
 from __future__ import annotations
 
@@ -9,20 +9,13 @@ import gc
 import os
 import resource
 import signal
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-import psycopg
 import structlog
-from kafka.errors import RetriableError
-
-from segflow.errors import ServiceUnavailable
 
 log = structlog.get_logger()
 
-RETRY_BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 5.0)
 # A batch allocates hundreds of thousands of short-lived objects (parsed events, runs, output
 # events, producer records) that reference counting frees, almost none in cycles. With the
 # default threshold (700) the cycle collector ran so often that it took half of the engine's
@@ -32,24 +25,6 @@ GC_GEN0_THRESHOLD = 50_000
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-def is_outage(exc: BaseException) -> bool:
-    """A failure of the database or the broker that retrying fixes, as opposed to one a message
-    causes (which retrying the same message would only repeat)."""
-    if isinstance(exc, psycopg.errors.CheckViolation) and (exc.diag.message_primary or "").startswith(
-        "no partition of relation"
-    ):
-        return True  # the time partitions ran out (db.maintenance): the worker creates them and retries
-    return isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError | ServiceUnavailable | RetriableError)
-
-
-def back_off(what: str, exc: BaseException, failures: int, wait: Callable[[float], object] = time.sleep) -> None:
-    """Log a failure that will be retried and wait the longer the more failures came before it.
-    `wait` returns early when the worker is asked to stop."""
-    delay = RETRY_BACKOFF_S[min(failures, len(RETRY_BACKOFF_S) - 1)]
-    log.warning(what, error=f"{type(exc).__name__}: {exc}".splitlines()[0], retry_in_s=delay)
-    wait(delay)
 
 
 def tune_gc() -> None:

@@ -29,8 +29,9 @@ from db import Conn
 from segflow.config import Config
 from segflow.database import open_connection
 from segflow.errors import ServiceUnavailable
+from segflow.failures import Backoff, back_off
 from segflow.logging import configure as configure_logging
-from segflow.worker.process import back_off, die_with_parent, tune_gc, utc_now
+from segflow.worker.process import die_with_parent, tune_gc, utc_now
 
 log = structlog.get_logger()
 
@@ -57,7 +58,7 @@ class RelayLoop:
         self.finishing = finishing
         """True once the worker asked the relay to publish what is queued and stop."""
         self.last = 0
-        self._failures = 0
+        self.backoff = Backoff()
 
     def run(self, after_tick: Callable[[RelayLoop], None] = lambda _loop: None) -> None:
         while True:
@@ -72,11 +73,11 @@ class RelayLoop:
     def _tick(self) -> int:
         try:
             published = self.relay.tick()
-            self._failures = 0
+            if published:
+                self.backoff.reset()  # a slice published and marked: the relay's committed batch
             return published
         except Exception as exc:  # a broken database or broker, or a bug: the relay must not die of it
-            back_off("relay_failed", exc, self._failures)
-            self._failures += 1
+            back_off("relay_failed", exc, self.backoff)
             if self.relay.conn.broken or self.relay.conn.closed:
                 self.relay.reconnect(self.reopen(self.relay.conn))
             return 0 if not self.finishing() else -1
@@ -246,11 +247,10 @@ T = TypeVar("T")
 def _connect(connect: Callable[[], T], stopping: Callable[[], bool]) -> T | None:
     """Connect, retrying with back-off while the service is down (a relay that died of it would
     only be started again); None if asked to stop first."""
-    failures = 0
+    backoff = Backoff()
     while not stopping():
         try:
             return connect()
         except Exception as exc:
-            back_off("relay_connect_failed", exc, failures)
-            failures += 1
+            back_off("relay_connect_failed", exc, backoff)
     return None

@@ -19,7 +19,7 @@ from db import Conn
 from segflow import klaviyo
 from segflow.config import Config
 from segflow.database import open_connection
-from segflow.worker.process import is_outage
+from segflow.failures import is_outage
 
 log = structlog.get_logger()
 

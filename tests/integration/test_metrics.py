@@ -62,11 +62,11 @@ def test_metrics_health_and_readiness_of_a_real_worker(db, config, monkeypatch):
 
     assert config.database_url is not None
     worker = Worker(config, config.database_url, metrics_port=0)
-    assert worker.metrics_server is not None
-    port = worker.metrics_server.port
     thread = threading.Thread(target=worker.run, daemon=True)
     thread.start()
     try:
+        server = wait_for("the port bound", lambda: worker.metrics_server)
+        port = server.port
         # Not ready until the group gave this worker its partitions (a join takes seconds).
         first = wait_for("an answer", lambda: get(port, "/readyz"))
         assert (503, "no input partitions assigned yet\n") == first

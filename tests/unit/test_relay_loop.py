@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from segflow.worker import process
+from segflow import failures
 from segflow.worker.relay import RelayLoop
 
 
@@ -39,7 +39,7 @@ class FlakyRelay:
 
 @pytest.mark.parametrize("failure", [ValueError("a bug"), ConnectionResetError("the socket went away")])
 def test_a_failing_tick_is_retried_and_the_loop_goes_on_to_drain(failure, monkeypatch):
-    monkeypatch.setattr(process, "RETRY_BACKOFF_S", (0.0,))  # no real back-off waits
+    monkeypatch.setattr(failures, "FIRST_DELAY_S", 0.0)  # no real back-off waits
     relay = FlakyRelay([failure])
     published: list[int] = []
     # Asked to stop from the start: the loop still publishes what is queued first.
