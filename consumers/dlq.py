@@ -21,6 +21,10 @@ from consumers.events import DeadLetter
 
 log = structlog.get_logger()
 
+SEND_TIMEOUT_S = 30.0
+"""A batch's dead letters are acknowledged within this, or the batch (whose transaction waits
+for them) is rolled back and retried as in an outage."""
+
 
 class DeadLetterRefused(RetriableError):  # type: ignore[misc]
     """The broker refused even a dead letter without its original: a broker setting (an ACL, a tiny
@@ -72,10 +76,10 @@ class DeadLetterSender:
                 raise
             except KafkaError as exc:  # refused before sending: over the producer's own size limit
                 refused.append((letter, _describe(exc)))
-        producer.flush()
+        producer.flush(timeout=SEND_TIMEOUT_S)  # raises KafkaTimeoutError (an outage) when the broker is away
         for letter, future in sent:
             try:
-                future.get()
+                future.get(timeout=SEND_TIMEOUT_S)
             except RetriableError:
                 raise
             except KafkaError as exc:  # the broker's answer: too large, invalid record

@@ -149,6 +149,21 @@ class InputConsumer:
             log.warning("input_topic_recreated", topic=self.topic, was=str(self._topic_id_seen), now=str(topic_id))
             self.park_all()
 
+    def group_view(self) -> dict[str, object]:
+        """What the broker says of the group and the topic, as far as its admin API tells: the
+        group's state and members, and the topic's partitions (for a worker given none)."""
+        view: dict[str, object] = {}
+        try:
+            view["partitions"] = len(self.consumer.partitions_for_topic(self.topic) or ())
+            if self._admin is None:
+                self._admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, client_id="segflow-worker-admin")
+            described = self._admin.describe_groups([self.group_id]).get(self.group_id, {})
+            view["group_state"] = described.get("group_state") or described.get("state")
+            view["members"] = len(described.get("members") or ())
+        except Exception as exc:  # a broker without the API, or busy: say what is known
+            view["admin_error"] = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        return view
+
     def _topic_id(self) -> UUID | None:
         """The input topic's id as the broker reports it now; None from a broker without ids."""
         if self._admin is None:

@@ -36,6 +36,7 @@ DEFAULT_RUN_RETENTION = timedelta(days=31)
 DEFAULT_JOURNEY_RETENTION = timedelta(days=31)
 DEFAULT_OUTBOX_RETENTION = timedelta(hours=1)
 DEFAULT_PRUNE_EVERY = timedelta(minutes=5)
+DEFAULT_STATEMENT_TIMEOUT = timedelta(seconds=60)
 
 # Every variable segflow reads; docker-compose.yml is checked against this list by a test.
 ENV_VARS = (
@@ -54,6 +55,7 @@ ENV_VARS = (
     "SEGFLOW_JOURNEY_RETENTION",
     "SEGFLOW_OUTBOX_RETENTION",
     "SEGFLOW_PRUNE_EVERY",
+    "SEGFLOW_STATEMENT_TIMEOUT",
 )
 
 
@@ -81,6 +83,8 @@ class Config:
     """Published outbox rows older than this are removed (0: as soon as published)."""
     prune_every: timedelta = DEFAULT_PRUNE_EVERY
     """How often a worker removes what is past its retention."""
+    statement_timeout: timedelta = DEFAULT_STATEMENT_TIMEOUT
+    """A statement of the worker's running longer is cancelled, and counts as an outage."""
 
     @property
     def embedded_pgdata(self) -> Path:
@@ -114,6 +118,7 @@ class Config:
             journey_retention=_duration(env, "SEGFLOW_JOURNEY_RETENTION", DEFAULT_JOURNEY_RETENTION),
             outbox_retention=_duration(env, "SEGFLOW_OUTBOX_RETENTION", DEFAULT_OUTBOX_RETENTION),
             prune_every=_duration(env, "SEGFLOW_PRUNE_EVERY", DEFAULT_PRUNE_EVERY, positive=True),
+            statement_timeout=_duration(env, "SEGFLOW_STATEMENT_TIMEOUT", DEFAULT_STATEMENT_TIMEOUT, positive=True),
         )
 
 

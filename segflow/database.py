@@ -12,9 +12,11 @@ import re
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import psycopg
+import psycopg.conninfo
 
 from db import Conn, maintenance
 from db import migrate as migrations
@@ -29,9 +31,45 @@ def database_url(config: Config) -> str:
     return start_postgres(config.embedded_pgdata).url
 
 
-def open_connection(url: str) -> Conn:
+# Every connection notices a dead path by itself (SPEC §5, never wedged): a server that does not
+# answer the connect in CONNECT_TIMEOUT_S; an idle connection whose peer is gone after
+# KEEPALIVES_IDLE_S + KEEPALIVES_COUNT x KEEPALIVES_INTERVAL_S (25 s); a connection with data
+# sent and never acknowledged after TCP_USER_TIMEOUT_MS. Without them the kernel retransmits for
+# about 15 minutes. (TCP only: over a Unix socket there is no path to lose.) A URL that sets one
+# of them keeps its own.
+TCP_SETTINGS = {
+    "connect_timeout": "10",
+    "keepalives": "1",
+    "keepalives_idle": "10",
+    "keepalives_interval": "5",
+    "keepalives_count": "3",
+    "tcp_user_timeout": "30000",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class SessionLimits:
+    """What the server enforces on one of the worker's sessions."""
+
+    statement_timeout: timedelta | None
+    """A statement running longer is cancelled (SQLSTATE 57014: an outage, retried)."""
+    idle_in_transaction: timedelta | None
+    """A session idle this long inside a transaction is ended by the server, so the locks of one
+    whose client vanished (a network partition) do not outlive it for long."""
+
+
+def worker_limits(config: Config, *, statements: bool = True) -> SessionLimits:
+    """The limits of the worker's sessions: the loop's, the relay's, the sync thread's (the
+    pruner's statements are exempt: a cancelled DETACH ... CONCURRENTLY leaves work behind)."""
+    timeout = config.statement_timeout
+    return SessionLimits(timeout if statements else None, timeout)
+
+
+def open_connection(url: str, limits: SessionLimits | None = None) -> Conn:
     try:
-        return psycopg.connect(url, autocommit=True)
+        given = psycopg.conninfo.conninfo_to_dict(url)
+        settings = {k: v for k, v in TCP_SETTINGS.items() if k not in given}
+        conn = psycopg.connect(psycopg.conninfo.make_conninfo(url, **settings), autocommit=True)
     except psycopg.OperationalError as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ServiceUnavailable(f"cannot connect to PostgreSQL: {reason}") from exc
@@ -42,6 +80,36 @@ def open_connection(url: str) -> Conn:
             f"SEGFLOW_DATABASE_URL is not a PostgreSQL connection URL ({reason}); "
             "expected postgresql://user:password@host:5432/dbname"
         ) from None
+    if limits is not None:
+        _limit(conn, limits)
+    return conn
+
+
+def _limit(conn: Conn, limits: SessionLimits) -> None:
+    def ms(value: timedelta | None) -> str:
+        return str(int(value.total_seconds() * 1000)) if value else "0"
+
+    # The server's end too gives up on a client that stopped answering, so a partitioned session
+    # does not keep its transaction (and the rows it locked) for the kernel's 15 minutes.
+    server_tcp = {
+        "tcp_keepalives_idle": TCP_SETTINGS["keepalives_idle"],
+        "tcp_keepalives_interval": TCP_SETTINGS["keepalives_interval"],
+        "tcp_keepalives_count": TCP_SETTINGS["keepalives_count"],
+        "tcp_user_timeout": TCP_SETTINGS["tcp_user_timeout"],
+    }
+    settings = {
+        "statement_timeout": ms(limits.statement_timeout),
+        "idle_in_transaction_session_timeout": ms(limits.idle_in_transaction),
+        **server_tcp,
+    }
+    try:
+        conn.execute(
+            "SELECT set_config(name, value, false) FROM unnest(%s::text[], %s::text[]) AS s (name, value)",
+            (list(settings), list(settings.values())),
+        )
+    except psycopg.OperationalError as exc:
+        conn.close()
+        raise ServiceUnavailable(f"cannot connect to PostgreSQL: {str(exc).strip().splitlines()[0]}") from exc
 
 
 # Asked of the kernel for the worker's connection, which it caps at net.core.wmem_max (often

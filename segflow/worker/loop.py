@@ -45,10 +45,11 @@ from consumers.events import Applier, BatchResult, OffsetGap, Record
 from consumers.input import InputConsumer
 from db import Conn, maintenance
 from segflow.config import DEDUP_WINDOW_PROMISED, Config
-from segflow.database import open_connection, retentions_of, widen_send_buffer
+from segflow.database import open_connection, retentions_of, widen_send_buffer, worker_limits
 from segflow.embedded import require_broker
 from segflow.errors import ServiceUnavailable
 from segflow.failures import Backoff, back_off, is_outage
+from segflow.worker import metrics as worker_metrics
 from segflow.worker.maintenance import Pruner
 from segflow.worker.metrics import Metrics, MetricsServer
 from segflow.worker.process import current_rss_mb, peak_rss_mb, utc_now
@@ -200,8 +201,14 @@ class Worker:
         last_tick = 0.0
         last_topic_check = time.monotonic()
         last_lag = 0.0
+        next_unassigned_warning = time.monotonic() + worker_metrics.NO_PARTITIONS_WARN_AFTER_S
         while not self._stopping:
             self.metrics.turned(bool(self.input.assignment))
+            if self.input.assignment:
+                next_unassigned_warning = time.monotonic() + worker_metrics.NO_PARTITIONS_WARN_AFTER_S
+            elif time.monotonic() >= next_unassigned_warning:
+                self._warn_unassigned()
+                next_unassigned_warning = time.monotonic() + worker_metrics.NO_PARTITIONS_WARN_AFTER_S
             self._watch_relay()
             applied = self._turn()
             busy = applied or self.input.parked or not self.relay.idle or not self.sync_loop.idle
@@ -298,6 +305,14 @@ class Worker:
             del self._resting[store_id]  # woken, or nothing due: its next failure starts short again
         return done.moved
 
+    def _warn_unassigned(self) -> None:
+        """The group gives this worker nothing (more workers than partitions, or a broker whose
+        coordinator stopped assigning): events may be waiting, so say so, with what is known."""
+        log.warning(
+            "no_partitions_assigned", group_id=self.config.group_id, topic=self.config.input_topic,
+            seconds=round(time.monotonic() - self.metrics.unassigned_since), **self.input.group_view(),
+        )  # fmt: skip
+
     def _measure_lag(self) -> None:
         try:
             self.metrics.set_lag(self.input.lag())
@@ -357,7 +372,7 @@ class Worker:
 
     def _open_connection(self) -> Conn:
         """The batches' connection, with room on its socket for a group's writes."""
-        conn = open_connection(self.database_url)
+        conn = open_connection(self.database_url, worker_limits(self.config))
         widen_send_buffer(conn)
         return conn
 

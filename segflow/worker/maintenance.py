@@ -16,7 +16,7 @@ from prometheus_client import Counter
 
 from db import Conn, maintenance
 from segflow.config import Config
-from segflow.database import open_connection, retentions_of
+from segflow.database import open_connection, retentions_of, worker_limits
 from segflow.failures import is_outage
 
 log = structlog.get_logger()
@@ -43,7 +43,7 @@ class Pruner(threading.Thread):
             wait_s = self.config.prune_every.total_seconds()
             try:
                 if conn is None or conn.closed or conn.broken:
-                    conn = open_connection(self.database_url)
+                    conn = open_connection(self.database_url, worker_limits(self.config, statements=False))
                 self.prune_once(conn)
             except Exception as exc:
                 error = f"{type(exc).__name__}: {exc}".splitlines()[0]

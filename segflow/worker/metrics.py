@@ -30,7 +30,9 @@ log = structlog.get_logger()
 OUTCOMES = ("applied", "duplicate", "dead_lettered", "stale")
 SYNC_OUTCOMES = ("synced", "failed")
 PRUNED_KINDS = ("event_ids", "runs", "journey_steps", "outbox_events", "flow_counts")
-STALE_AFTER_S = 30.0
+STALE_AFTER_S = 15.0
+NO_PARTITIONS_WARN_AFTER_S = 30.0
+"""A worker holding no input partition this long says so (log, /readyz), and again as often."""
 """`/healthz` answers 503 once the consumer loop has not turned for this long."""
 DATABASE_TIMEOUT_S = 2
 
@@ -76,12 +78,29 @@ class Metrics:
         self.registry.register(_Scraped(published, database_url))
         self.turned_at = time.monotonic()
         self.assigned = False
+        self.unassigned_since = time.monotonic()
+        """Since when the worker holds no input partition (meaningless while `assigned`)."""
         self._lag_partitions: set[int] = set()
 
     def turned(self, assigned: bool) -> None:
         """The consumer loop went round once."""
         self.turned_at = time.monotonic()
+        if self.assigned and not assigned:
+            self.unassigned_since = self.turned_at
         self.assigned = assigned
+
+    @property
+    def not_ready_because(self) -> str | None:
+        """Why /readyz says 503 as far as the consumer goes, or None."""
+        if self.assigned:
+            return None
+        waited = time.monotonic() - self.unassigned_since
+        if waited < NO_PARTITIONS_WARN_AFTER_S:
+            return "no input partitions assigned yet"
+        return (
+            f"no input partitions assigned for {waited:.0f} s: the group gives this worker none "
+            "(see the no_partitions_assigned log line)"
+        )
 
     def set_lag(self, lag: dict[int, int]) -> None:
         for gone in self._lag_partitions - lag.keys():
@@ -181,7 +200,7 @@ def _handler(metrics: Metrics, database_url: str) -> type[BaseHTTPRequestHandler
                 healthy = metrics.healthy
                 self._answer(200 if healthy else 503, b"ok\n" if healthy else b"the consumer loop is stuck\n")
             elif path == "/readyz":
-                why = None if metrics.assigned else "no input partitions assigned yet"
+                why = metrics.not_ready_because
                 if why is None and not database_answers(database_url):
                     why = "the database does not answer"
                 self._answer(503 if why else 200, f"{why or 'ready'}\n".encode())

@@ -27,7 +27,7 @@ from consumers.publish import ConfluentPublisher
 from consumers.relay import Relay
 from db import Conn
 from segflow.config import Config
-from segflow.database import open_connection
+from segflow.database import open_connection, worker_limits
 from segflow.errors import ServiceUnavailable
 from segflow.failures import Backoff, back_off
 from segflow.logging import configure as configure_logging
@@ -201,7 +201,7 @@ def _relay_main(
         return bool(finishing.value)
 
     sender = _connect(lambda: _publisher(config.kafka_bootstrap, config.output_topic), stopping)
-    conn = _connect(lambda: open_connection(database_url), stopping)
+    conn = _connect(lambda: open_connection(database_url, worker_limits(config)), stopping)
     if sender is None or conn is None:  # asked to stop before both answered: nothing was sent
         return
     tune_gc()
@@ -213,7 +213,7 @@ def _relay_main(
 
     def reopen(old: Conn) -> Conn:
         try:
-            return open_connection(database_url)
+            return open_connection(database_url, worker_limits(config))
         except ServiceUnavailable:
             return old
 

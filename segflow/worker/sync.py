@@ -18,7 +18,7 @@ from prometheus_client import Counter
 from db import Conn
 from segflow import klaviyo
 from segflow.config import Config
-from segflow.database import open_connection
+from segflow.database import open_connection, worker_limits
 from segflow.failures import is_outage
 
 log = structlog.get_logger()
@@ -50,7 +50,7 @@ class SyncLoop(threading.Thread):
             self._checked.clear()
             try:
                 if conn is None or conn.closed or conn.broken:
-                    conn = open_connection(self.database_url)
+                    conn = open_connection(self.database_url, worker_limits(self.config))
                 self._sync_all_due(conn)
             except Exception as exc:
                 if is_outage(exc):

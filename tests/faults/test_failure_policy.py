@@ -88,3 +88,39 @@ def test_an_outage_that_keeps_coming_back_is_retried_ever_less_often(
     check(db, sent, kafka_bootstrap, topics.output)
     text = log.read_text()
     assert '"decision": "outage"' in text and '"decision": "message"' not in text
+
+
+# A statement that hangs (a lock held elsewhere, a server in trouble) while a row is in `hang_on`.
+HANG = """
+CREATE TABLE hang_on (since timestamptz);
+CREATE FUNCTION hang() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF EXISTS (SELECT FROM hang_on) THEN
+        PERFORM pg_sleep(30);
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER hang BEFORE INSERT ON processed_events FOR EACH STATEMENT EXECUTE FUNCTION hang();
+INSERT INTO hang_on VALUES (now());
+"""
+
+
+def test_a_statement_past_the_statement_timeout_is_cancelled_and_retried(
+    db, database_url, kafka_bootstrap, topics, tmp_path
+):
+    env = prepare(db, database_url, kafka_bootstrap, topics, SEGFLOW_STATEMENT_TIMEOUT="PT1S")
+    sent = events(300)
+    db.execute(HANG)
+    produce(kafka_bootstrap, topics.input, sent)
+    log = tmp_path / "worker.log"
+    worker = start_worker(env, log, idle_s=2.0)
+    wait_for(lambda: log.read_text().count("QueryCanceled") >= 2, 60, "two statements cancelled")
+
+    db.execute("DELETE FROM hang_on")
+    out, _ = worker.communicate(timeout=120)
+
+    assert 0 == worker.returncode, log.read_text()[-3000:]
+    assert (len(sent), 0) == (json.loads(out)["events"], json.loads(out)["dead_lettered"])
+    check(db, sent, kafka_bootstrap, topics.output)
+    cancelled = [json.loads(line) for line in log.read_text().splitlines() if "QueryCanceled" in line]
+    assert {"outage"} == {entry["decision"] for entry in cancelled}
