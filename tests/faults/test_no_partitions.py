@@ -44,6 +44,7 @@ def test_a_worker_holding_no_partition_warns_and_is_not_ready(config, monkeypatc
                 assert time.monotonic() < deadline, [e["event"] for e in logs]
                 holder.poll(100)  # the holder stays a member
             assert not worker.input.assignment
+            assert worker.metrics_server is not None
             status, why = readyz(worker.metrics_server.port)
         finally:
             worker.stop()
