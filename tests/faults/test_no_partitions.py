@@ -10,11 +10,34 @@ import urllib.request
 from dataclasses import replace
 
 from kafka import KafkaConsumer
+from kafka.coordinator.assignors.abstract import ConsumerProtocolAssignment, ConsumerProtocolSubscription
+from kafka.coordinator.assignors.range import RangePartitionAssignor
 from structlog.testing import capture_logs
 
 from segflow.worker import Worker
 from segflow.worker import metrics as worker_metrics
 from tests.support.kafka_io import create_topic
+
+
+class Greedy(RangePartitionAssignor):  # type: ignore[misc]
+    """Named `range`, so the group agrees on it with the worker, but as the group's leader it
+    gives every partition to the member that marked itself the holder."""
+
+    @classmethod
+    def assign(cls, cluster, members):
+        return {
+            m.member_id: ConsumerProtocolAssignment(
+                cls.version,
+                [(t, sorted(cluster.partitions_for_topic(t) or ())) for t in sorted(m.metadata.topics)]
+                if m.metadata.user_data == b"holder" else [],
+                b"",
+            )
+            for m in members
+        }  # fmt: skip
+
+    @classmethod
+    def metadata(cls, topics):
+        return ConsumerProtocolSubscription(cls.version, list(topics), b"holder")
 
 
 def readyz(port):
@@ -29,7 +52,10 @@ def test_a_worker_holding_no_partition_warns_and_is_not_ready(config, monkeypatc
     monkeypatch.setattr(worker_metrics, "NO_PARTITIONS_WARN_AFTER_S", 3.0)
     config = replace(config, input_topic=f"{config.input_topic}-one")
     create_topic(config.kafka_bootstrap, config.input_topic, 1)
-    holder = KafkaConsumer(config.input_topic, bootstrap_servers=config.kafka_bootstrap, group_id=config.group_id)
+    holder = KafkaConsumer(
+        config.input_topic, bootstrap_servers=config.kafka_bootstrap, group_id=config.group_id,
+        session_timeout_ms=6000, heartbeat_interval_ms=1000, partition_assignment_strategy=[Greedy],
+    )  # fmt: skip
     deadline = time.monotonic() + 90
     while not holder.assignment():
         assert time.monotonic() < deadline, "the holder got no partition"
