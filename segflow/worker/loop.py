@@ -203,8 +203,9 @@ class Worker:
         last_lag = 0.0
         next_unassigned_warning = time.monotonic() + worker_metrics.NO_PARTITIONS_WARN_AFTER_S
         while not self._stopping:
-            self.metrics.turned(bool(self.input.assignment))
-            if self.input.assignment:
+            assigned = bool(self.input.assignment)
+            self.metrics.turned(assigned)
+            if assigned:
                 next_unassigned_warning = time.monotonic() + worker_metrics.NO_PARTITIONS_WARN_AFTER_S
             elif time.monotonic() >= next_unassigned_warning:
                 self._warn_unassigned()
@@ -227,7 +228,7 @@ class Worker:
                 self._guard("partitions", self._ensure_partitions)
             if self.stop_when_idle is None:
                 continue
-            if busy or not self.input.assignment:
+            if busy or not assigned:
                 idle_since = None
             elif idle_since is None:
                 idle_since = time.monotonic()
