@@ -155,20 +155,21 @@ class InputConsumer:
         view: dict[str, object] = {}
         try:
             view["partitions"] = len(self.consumer.partitions_for_topic(self.topic) or ())
-            if self._admin is None:
-                self._admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, client_id="segflow-worker-admin")
-            described = self._admin.describe_groups([self.group_id]).get(self.group_id, {})
+            described = self._admin_client().describe_groups([self.group_id]).get(self.group_id, {})
             view["group_state"] = described.get("group_state") or described.get("state")
             view["members"] = len(described.get("members") or ())
         except Exception as exc:  # a broker without the API, or busy: say what is known
             view["admin_error"] = f"{type(exc).__name__}: {exc}".splitlines()[0]
         return view
 
+    def _admin_client(self) -> KafkaAdminClient:
+        if self._admin is None:  # made when first asked: a worker that never asks opens no connection
+            self._admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, client_id="segflow-worker-admin")
+        return self._admin
+
     def _topic_id(self) -> UUID | None:
         """The input topic's id as the broker reports it now; None from a broker without ids."""
-        if self._admin is None:
-            self._admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, client_id="segflow-worker-admin")
-        described = self._admin.describe_topics([self.topic])
+        described = self._admin_client().describe_topics([self.topic])
         raw = described[0].get("topic_id") if described else None
         topic_id = UUID(str(raw)) if raw else None
         return topic_id if topic_id is not None and topic_id.int else None

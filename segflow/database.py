@@ -32,11 +32,10 @@ def database_url(config: Config) -> str:
 
 
 # Every connection notices a dead path by itself (SPEC §5, never wedged): a server that does not
-# answer the connect in CONNECT_TIMEOUT_S; an idle connection whose peer is gone after
-# KEEPALIVES_IDLE_S + KEEPALIVES_COUNT x KEEPALIVES_INTERVAL_S (25 s); a connection with data
-# sent and never acknowledged after TCP_USER_TIMEOUT_MS. Without them the kernel retransmits for
-# about 15 minutes. (TCP only: over a Unix socket there is no path to lose.) A URL that sets one
-# of them keeps its own.
+# answer the connect in 10 s; an idle connection whose peer is gone after 10 s idle + 3 probes
+# 5 s apart (25 s); a connection with data sent and never acknowledged after 30 s. Without them
+# the kernel retransmits for about 15 minutes. (TCP only: over a Unix socket there is no path to
+# lose.) A URL that sets one of them keeps its own.
 TCP_SETTINGS = {
     "connect_timeout": "10",
     "keepalives": "1",
@@ -71,8 +70,7 @@ def open_connection(url: str, limits: SessionLimits | None = None) -> Conn:
         settings = {k: v for k, v in TCP_SETTINGS.items() if k not in given}
         conn = psycopg.connect(psycopg.conninfo.make_conninfo(url, **settings), autocommit=True)
     except psycopg.OperationalError as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ServiceUnavailable(f"cannot connect to PostgreSQL: {reason}") from exc
+        raise _unavailable(exc) from exc
     except psycopg.ProgrammingError as exc:  # libpq could not read the URL
         # Its message quotes the URL, password and all: say what is wrong, not what was given.
         reason = re.sub(r'"[^"]*"', '"…"', str(exc).strip().splitlines()[0])
@@ -109,7 +107,12 @@ def _limit(conn: Conn, limits: SessionLimits) -> None:
         )
     except psycopg.OperationalError as exc:
         conn.close()
-        raise ServiceUnavailable(f"cannot connect to PostgreSQL: {str(exc).strip().splitlines()[0]}") from exc
+        raise _unavailable(exc) from exc
+
+
+def _unavailable(exc: psycopg.OperationalError) -> ServiceUnavailable:
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return ServiceUnavailable(f"cannot connect to PostgreSQL: {reason}")
 
 
 # Asked of the kernel for the worker's connection, which it caps at net.core.wmem_max (often

@@ -60,6 +60,11 @@ MESSAGE_SQLSTATE_CLASSES = {
 }
 
 
+def one_line(exc: BaseException) -> str:
+    """A failure as a log field: its type and the first line of its message."""
+    return f"{type(exc).__name__}: {exc}".splitlines()[0]
+
+
 def decide(exc: BaseException) -> Decision:
     """Whether `exc` is an outage (retry the batch later) or a message's fault (split, dead-letter)."""
     if isinstance(exc, ServiceUnavailable):
@@ -129,7 +134,7 @@ def back_off(site: str, exc: BaseException, backoff: Backoff, wait: Callable[[fl
     failures = backoff.failures(site)
     delay = backoff.next_delay(site)
     log.warning(
-        site, error=f"{type(exc).__name__}: {exc}".splitlines()[0], decision=str(decision),
+        site, error=one_line(exc), decision=str(decision),
         failures_in_a_row=failures + 1, retry_in_s=round(delay, 2),
     )  # fmt: skip
     wait(delay)

@@ -48,7 +48,7 @@ from segflow.config import DEDUP_WINDOW_PROMISED, Config
 from segflow.database import open_connection, retentions_of, widen_send_buffer, worker_limits
 from segflow.embedded import require_broker
 from segflow.errors import ServiceUnavailable
-from segflow.failures import Backoff, back_off, is_outage
+from segflow.failures import Backoff, back_off, is_outage, one_line
 from segflow.worker import metrics as worker_metrics
 from segflow.worker.maintenance import Pruner
 from segflow.worker.metrics import Metrics, MetricsServer
@@ -276,13 +276,13 @@ class Worker:
                 raise
             failure = exc
         if len(records) > 1:
-            log.warning("batch_failed_splitting", records=len(records), error=_one_line(failure))
+            log.warning("batch_failed_splitting", records=len(records), error=one_line(failure))
             half = len(records) // 2
             self._apply(records[:half], fetched_from)
             self._apply(records[half:], fetched_from)
             return
         record = records[0]
-        reason = f"processing failed: {_one_line(failure)}"
+        reason = f"processing failed: {one_line(failure)}"
         log.error("message_failed", partition=record.partition, offset=record.offset, reason=reason, exc_info=failure)
         self._commit(partial(self.applier.dead_letter, self.conn, record, reason, fetched_from))
 
@@ -301,7 +301,7 @@ class Worker:
             failures = self._resting.get(store_id, (0.0, 0))[1]
             delay = STORE_REST_S[min(failures, len(STORE_REST_S) - 1)]
             self._resting[store_id] = (now + delay, failures + 1)
-            log.error("store_wake_failed", store_id=store_id, error=_one_line(exc), retry_in_s=delay, exc_info=exc)
+            log.error("store_wake_failed", store_id=store_id, error=one_line(exc), retry_in_s=delay, exc_info=exc)
         for store_id in {run_store for run_store in self._resting if run_store not in resting} - set(done.failed):
             del self._resting[store_id]  # woken, or nothing due: its next failure starts short again
         return done.moved
@@ -318,13 +318,13 @@ class Worker:
         try:
             self.metrics.set_lag(self.input.lag())
         except Exception as exc:  # the broker busy or away: the next look asks again
-            log.warning("lag_unknown", error=_one_line(exc))
+            log.warning("lag_unknown", error=one_line(exc))
 
     def _check_topic(self) -> None:
         try:
             self.input.check_topic()
         except Exception as exc:  # the broker busy or away: the next check asks again
-            log.warning("topic_check_failed", error=_one_line(exc))
+            log.warning("topic_check_failed", error=one_line(exc))
 
     def _commit(self, apply: Callable[[], BatchResult]) -> None:
         """Apply and send dead letters inside one transaction: it commits only once the DLQ has them."""
@@ -362,7 +362,7 @@ class Worker:
     def _retry_later(self, what: str, exc: Exception) -> None:
         """Log, back off (cut short by a stop request) and reconnect if the connection is gone."""
         if not is_outage(exc):
-            log.exception(f"{what}_unexpectedly", error=_one_line(exc))
+            log.exception(f"{what}_unexpectedly", error=one_line(exc))
         decision = back_off(what, exc, self.backoff, self._halt.wait)
         self.metrics.failures.labels(what, decision).inc()
         if self.conn.closed or self.conn.broken:
@@ -408,11 +408,7 @@ def _closing(what: str, close: Callable[[], object]) -> None:
     try:
         close()
     except Exception as exc:
-        log.warning("close_failed", what=what, error=_one_line(exc))
-
-
-def _one_line(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}".splitlines()[0]
+        log.warning("close_failed", what=what, error=one_line(exc))
 
 
 def vars_of(summary: Summary) -> dict[str, int]:

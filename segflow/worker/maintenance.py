@@ -17,7 +17,7 @@ from prometheus_client import Counter
 from db import Conn, maintenance
 from segflow.config import Config
 from segflow.database import open_connection, retentions_of, worker_limits
-from segflow.failures import is_outage
+from segflow.failures import is_outage, one_line
 
 log = structlog.get_logger()
 
@@ -46,7 +46,7 @@ class Pruner(threading.Thread):
                     conn = open_connection(self.database_url, worker_limits(self.config, statements=False))
                 self.prune_once(conn)
             except Exception as exc:
-                error = f"{type(exc).__name__}: {exc}".splitlines()[0]
+                error = one_line(exc)
                 if is_outage(exc):
                     log.warning("prune_failed", error=error)
                 else:

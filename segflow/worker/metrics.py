@@ -23,6 +23,7 @@ from prometheus_client.registry import Collector
 
 from db import maintenance, outbox
 from segflow.errors import InvalidInput
+from segflow.failures import one_line
 from segflow.worker.process import current_rss_mb
 
 log = structlog.get_logger()
@@ -31,9 +32,9 @@ OUTCOMES = ("applied", "duplicate", "dead_lettered", "stale")
 SYNC_OUTCOMES = ("synced", "failed")
 PRUNED_KINDS = ("event_ids", "runs", "journey_steps", "outbox_events", "flow_counts")
 STALE_AFTER_S = 15.0
+"""`/healthz` answers 503 once the consumer loop has not turned for this long."""
 NO_PARTITIONS_WARN_AFTER_S = 30.0
 """A worker holding no input partition this long says so (log, /readyz), and again as often."""
-"""`/healthz` answers 503 once the consumer loop has not turned for this long."""
 DATABASE_TIMEOUT_S = 2
 
 
@@ -130,7 +131,7 @@ class _Scraped(Collector):
                 rows, oldest = outbox.backlog(conn)
                 _total, kinds = maintenance.sizes(conn)
         except psycopg.Error as exc:  # the database away: the other figures still answer
-            log.warning("metrics_outbox_unreadable", error=f"{type(exc).__name__}: {exc}".splitlines()[0])
+            log.warning("metrics_outbox_unreadable", error=one_line(exc))
             return
         database_bytes = GaugeMetricFamily(
             "segflow_database_bytes", "PostgreSQL's bytes on disk by kind (as `segflow db size`).", labels=["kind"]

@@ -19,7 +19,7 @@ from db import Conn
 from segflow import klaviyo
 from segflow.config import Config
 from segflow.database import open_connection, worker_limits
-from segflow.failures import is_outage
+from segflow.failures import is_outage, one_line
 
 log = structlog.get_logger()
 
@@ -54,7 +54,7 @@ class SyncLoop(threading.Thread):
                 self._sync_all_due(conn)
             except Exception as exc:
                 if is_outage(exc):
-                    log.warning("sync_check_failed", error=f"{type(exc).__name__}: {exc}".splitlines()[0])
+                    log.warning("sync_check_failed", error=one_line(exc))
                 else:
                     log.exception("sync_check_crashed")
             self._checked.set()
