@@ -15,6 +15,7 @@ import statistics
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 import psycopg
 
@@ -28,7 +29,7 @@ from segflow import stores
 
 STORE = "bench"
 BATCH = 2_000  # events per outbox row, as the worker's transactions write them
-PUBLISHERS: dict[str, Callable[[str, str], Publisher]] = {
+PUBLISHERS: dict[str, Callable[[str, str, str], Publisher]] = {
     # Others measured against it are in benchmarks/README.md: add one here to compare again.
     "Producer (confluent-kafka)": ConfluentPublisher,
 }
@@ -51,17 +52,17 @@ def fill_outbox(conn: psycopg.Connection[tuple[object, ...]], events: int) -> No
 
 
 def publish_all(
-    conn: psycopg.Connection[tuple[object, ...]], bootstrap: str, make: Callable[[str, str], Publisher]
+    conn: psycopg.Connection[tuple[object, ...]], bootstrap: str, make: Callable[[str, str, str], Publisher]
 ) -> tuple[float, float]:
     """(events/s, CPU µs per event) publishing the whole outbox to a new topic."""
     conn.execute("UPDATE outbox_batches SET published_at = NULL")
     conn.execute("DELETE FROM relay_positions")
     topic = new_topic(bootstrap, "relay")
 
-    def read_output(start: Mapping[int, int]) -> kafka_clients.TopicRead:
-        return kafka_clients.read_topic(bootstrap, topic, "bench-relay-recovery", start)
+    def read_output(start: Mapping[int, int], each: Callable[[Any], None]) -> kafka_clients.TopicRead:
+        return kafka_clients.read_topic(bootstrap, topic, "bench-relay-recovery", start, each=each, committed_only=True)
 
-    publisher = make(bootstrap, "bench-relay")
+    publisher = make(bootstrap, "bench-relay", f"bench-relay:{topic}")
     relay = Relay(conn, publisher, read_output, topic, lambda: datetime.now(UTC))
     relay.recover()  # an empty topic: done before the clock starts, as a long-running relay has
     cpu, wall = time.process_time(), time.perf_counter()

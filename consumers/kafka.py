@@ -87,9 +87,11 @@ def producer(bootstrap: str, client_id: str = "segflow-worker") -> KafkaProducer
 REQUEST_TIMEOUT_MS = 30_000
 
 
-def reader(bootstrap: str, client_id: str) -> KafkaConsumer:
+def reader(bootstrap: str, client_id: str, committed_only: bool = False) -> KafkaConsumer:
     """A group-less consumer for reading partitions by hand (relay recovery, offset checks, tests,
-    the demo). Like the worker's, it never moves a position on its own."""
+    the demo). Like the worker's, it never moves a position on its own. `committed_only` skips
+    records of aborted transactions and stops at the first open one (what a consumer of the
+    relay's output reads)."""
     return KafkaConsumer(
         bootstrap_servers=bootstrap,
         client_id=client_id,
@@ -99,6 +101,7 @@ def reader(bootstrap: str, client_id: str) -> KafkaConsumer:
         max_partition_fetch_bytes=MAX_FETCH_BYTES,
         max_poll_records=MAX_POLL_RECORDS,
         fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
+        isolation_level="read_committed" if committed_only else "read_uncommitted",
     )
 
 
@@ -115,8 +118,10 @@ def ensure_topics(bootstrap: str, topics: Sequence[tuple[str, int]]) -> None:
         admin.close()
 
 
-# How long reading partitions to their ends may take before it is an error (never a guess).
-READ_TIMEOUT_S = 60.0
+# How long reading partitions to their ends may go without getting any further before it is an
+# error: a long read that keeps moving (a whole topic, after the broker restarted empty) is never
+# cut short, and one that stalls is never a guess at where the end is.
+READ_STALL_S = 60.0
 OFFSETS_TIMEOUT_MS = 10_000
 # Records one poll may return while reading by hand: more than any record batch holds, so a poll
 # that returns a partition's records returns whole batches.
@@ -147,7 +152,7 @@ def bounds(client: KafkaConsumer, partitions: Sequence[TopicPartition]) -> dict[
     reported = client.end_offsets(list(partitions), timeout_ms=OFFSETS_TIMEOUT_MS)
     # Every assigned partition needs a position before a poll: an empty one starts at its end.
     last_batches = {tp: reported[tp] - 1 if reported[tp] > begins[tp] else begins[tp] for tp in partitions}
-    ends = _read_to(client, last_batches, reported, collect=None)
+    ends = _read_to(client, last_batches, reported, each=None)
     return {tp: Bounds(begins[tp], max(ends[tp], reported[tp])) for tp in partitions}
 
 
@@ -155,30 +160,35 @@ def _read_to(
     client: KafkaConsumer,
     starts: Mapping[TopicPartition, int],
     ends: Mapping[TopicPartition, int],
-    collect: list[Any] | None,
+    each: Callable[[Any], None] | None,
 ) -> dict[TopicPartition, int]:
-    """Read each partition from its start until its position reaches its end; returns the positions
-    reached (beyond the ends when a poll brought more). Raises KafkaTimeoutError rather than stop short."""
+    """Read each partition from its start until its position reaches its end, handing every record
+    to `each`; returns the positions reached (beyond the ends when a poll brought more). Raises
+    KafkaTimeoutError rather than stop short, when READ_STALL_S pass without any progress."""
     for tp, start in starts.items():
         client.seek(tp, start)
     waiting = {tp for tp in starts if starts[tp] < ends[tp]}
-    deadline = time.monotonic() + READ_TIMEOUT_S
+    reached = {tp: client.position(tp) for tp in waiting}
+    moved_at = time.monotonic()
     while waiting:
-        if time.monotonic() > deadline:
+        if time.monotonic() - moved_at > READ_STALL_S:
             raise kafka_errors.KafkaTimeoutError(
-                f"reading {sorted(str(tp) for tp in waiting)} to their ends took over {READ_TIMEOUT_S:.0f} s"
+                f"reading {sorted(str(tp) for tp in waiting)} to their ends got no further in {READ_STALL_S:.0f} s"
             )
         batch = client.poll(timeout_ms=200, max_records=WHOLE_BATCHES)
-        if collect is not None:
+        if each is not None:
             for part in batch.values():
-                collect.extend(part)
-        waiting = {tp for tp in waiting if client.position(tp) < ends[tp]}
+                for record in part:
+                    each(record)
+        positions = {tp: client.position(tp) for tp in waiting}
+        if positions != reached:
+            reached, moved_at = positions, time.monotonic()
+        waiting = {tp for tp in waiting if positions[tp] < ends[tp]}
     return {tp: client.position(tp) for tp in starts}
 
 
 @dataclass(slots=True)
 class TopicRead:
-    records: list[Any]
     ends: dict[int, int]
     """Partition -> the offset after the last record read."""
     out_of_range: dict[int, tuple[int, Bounds]]
@@ -186,11 +196,20 @@ class TopicRead:
     partition, which was read from its beginning instead."""
 
 
-def read_topic(bootstrap: str, topic: str, client_id: str, start: Mapping[int, int] | None = None) -> TopicRead:
-    """Every record of `topic` from `start` (partition -> offset; default the beginning) to the
-    partitions' true ends (see `bounds`). A start outside its partition (the topic was recreated,
-    or the memory-only embedded broker restarted) is reported and read from the beginning."""
-    client = reader(bootstrap, client_id)
+def read_topic(
+    bootstrap: str,
+    topic: str,
+    client_id: str,
+    start: Mapping[int, int] | None = None,
+    *,
+    each: Callable[[Any], None] | None = None,
+    committed_only: bool = False,
+) -> TopicRead:
+    """Hand every record of `topic` from `start` (partition -> offset; default the beginning) to
+    the partitions' true ends (see `bounds`) to `each`, which keeps what it needs: the records
+    themselves are not kept. A start outside its partition (the topic was recreated, or the
+    memory-only embedded broker restarted) is reported and read from the beginning."""
+    client = reader(bootstrap, client_id, committed_only)
     try:
         partitions = [TopicPartition(topic, p) for p in sorted(client.partitions_for_topic(topic) or [])]
         client.assign(partitions)
@@ -204,13 +223,14 @@ def read_topic(bootstrap: str, topic: str, client_id: str, start: Mapping[int, i
                 out_of_range[tp.partition] = (asked, edge)
                 asked = edge.begin
             starts[tp] = asked
-        records: list[Any] = []
-        reached = _read_to(client, starts, {tp: known[tp].end for tp in partitions}, collect=records)
-        return TopicRead(records, {tp.partition: offset for tp, offset in reached.items()}, out_of_range)
+        reached = _read_to(client, starts, {tp: known[tp].end for tp in partitions}, each)
+        return TopicRead({tp.partition: offset for tp, offset in reached.items()}, out_of_range)
     finally:
         client.close()
 
 
 def read_all(bootstrap: str, topic: str, client_id: str, start: Mapping[int, int] | None = None) -> list[Any]:
     """Every record of `topic` from `start` to its end (`read_topic`), for reports, tests and benchmarks."""
-    return read_topic(bootstrap, topic, client_id, start).records
+    records: list[Any] = []
+    read_topic(bootstrap, topic, client_id, start, each=records.append)
+    return records

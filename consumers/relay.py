@@ -1,21 +1,21 @@
 """The outbox relay: publishes committed output events in order, none lost, none twice (SPEC §3).
 
 One relay at a time across workers holds a PostgreSQL session lock. It sends a slice of
-unpublished outbox batches (a consumers.publish.Publisher: each partition's records in order,
-nothing of a failed send delivered later), waits for the broker's acknowledgements, then marks the batches
-published and records how far each output partition got, in one transaction. So everything
-before the recorded positions belongs to batches marked published, and anything after them to
-the one slice in flight.
+unpublished outbox batches (a consumers.publish.Publisher: each partition's records in order),
+waits for the broker's acknowledgements, then marks the batches published and records how far
+each output partition got, in one transaction. So everything before the recorded positions
+belongs to batches marked published, and anything after them to the one slice in flight.
 
 A crash, or a failed send, between the first record written and that transaction leaves part
 or all of the slice on the topic, unmarked. So whoever sends next (after a restart, or this
-relay after a failure) first reads the output topic from the recorded positions to its true end
-(consumers.kafka.read_topic: end offsets, never a count of empty polls), finishes the
-interrupted slice (sending only the events that are not there yet, in order) and marks it,
-before sending anything new. A recorded position beyond its partition's end means the topic
-restarted empty (the memory-only embedded broker restarted, or the topic was recreated): that
-partition is read from its beginning, and the positions recorded afterwards are where the
-reading ended, lower than before.
+relay after a failure) first fences (no request of an earlier send can land any more, see
+consumers.publish), then reads the output topic from the recorded positions to its true end
+(consumers.kafka.read_topic: end offsets, never a count of empty polls; committed records only,
+keeping their event ids, not the records), finishes the interrupted slice (sending only the
+events that are not there yet, in order) and marks it, before sending anything new. A recorded
+position beyond its partition's end means the topic restarted empty (the memory-only embedded
+broker restarted, or the topic was recreated): that partition is read from its beginning, and
+the positions recorded afterwards are where the reading ended, lower than before.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import json
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
+from typing import Any
 
 import structlog
 from kafka.partitioner.default import murmur2
@@ -45,7 +46,7 @@ class Relay:
         self,
         conn: Conn,
         sender: Publisher,
-        read_output: Callable[[Mapping[int, int]], TopicRead],
+        read_output: Callable[[Mapping[int, int], Callable[[Any], None]], TopicRead],
         topic: str,
         clock: Callable[[], datetime],
     ) -> None:
@@ -53,7 +54,8 @@ class Relay:
         """A dedicated autocommit connection: the session lock lives and dies with it."""
         self.sender = sender
         self.read_output = read_output
-        """The output topic from the given positions to its end (consumers.kafka.read_topic)."""
+        """Hands each committed record of the output topic from the given positions to its end to
+        the callback (consumers.kafka.read_topic with committed_only)."""
         self.topic = topic
         self.clock = clock
         self.holding = False
@@ -99,21 +101,24 @@ class Relay:
 
     def recover(self) -> None:
         """Finish the slice a previous relay sent (all or part of) but did not mark."""
+        self.sender.fence()  # before reading: a request of a failed send landing later would be a second copy
         positions = offset_rows.relay_positions(self.conn, self.topic)
         # A recreated topic may have another partition count: ask again before sending.
         self._partitions = None
         self._partition_of.clear()
-        output = self.read_output(positions)
-        for partition, (recorded, edge) in sorted(output.out_of_range.items()):
-            log.warning(
-                "relay_positions_out_of_range", partition=partition, recorded=recorded, begin=edge.begin, end=edge.end
-            )
         found: set[str] = set()
-        for record in output.records:
+
+        def note(record: Any) -> None:
             try:
                 found.add(json.loads(record.value)["event_id"])
             except (ValueError, KeyError, TypeError):
                 log.warning("relay_foreign_record", partition=record.partition, offset=record.offset)
+
+        output = self.read_output(positions, note)
+        for partition, (recorded, edge) in sorted(output.out_of_range.items()):
+            log.warning(
+                "relay_positions_out_of_range", partition=partition, recorded=recorded, begin=edge.begin, end=edge.end
+            )
         read = len(found)
         interrupted: list[outbox.QueuedBatch] = []
         after = 0

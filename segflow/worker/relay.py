@@ -206,8 +206,10 @@ def _relay_main(
         return
     tune_gc()
 
-    def read_output(start: Mapping[int, int]) -> kafka_clients.TopicRead:
-        return kafka_clients.read_topic(config.kafka_bootstrap, config.output_topic, "segflow-relay-recovery", start)
+    def read_output(start: Mapping[int, int], each: Callable[[Any], None]) -> kafka_clients.TopicRead:
+        return kafka_clients.read_topic(
+            config.kafka_bootstrap, config.output_topic, "segflow-relay-recovery", start, each=each, committed_only=True
+        )
 
     relay = Relay(conn, sender, read_output, config.output_topic, utc_now)
 
@@ -236,7 +238,8 @@ def _relay_main(
 def _publisher(bootstrap: str, topic: str) -> ConfluentPublisher:
     """A publisher that has reached the broker (asking for the topic's partitions), so a broker
     that is not up yet is waited for here, with back-off."""
-    publisher = ConfluentPublisher(bootstrap, client_id="segflow-relay")
+    # One transactional id per output topic: whichever relay publishes to it fences the one before.
+    publisher = ConfluentPublisher(bootstrap, client_id="segflow-relay", transactional_id=f"segflow-relay:{topic}")
     publisher.partitions(topic)
     return publisher
 

@@ -6,6 +6,7 @@ import json
 import os
 import uuid
 from dataclasses import replace
+from typing import Any
 
 from kafka import KafkaProducer, TopicPartition
 from structlog.testing import capture_logs
@@ -29,9 +30,10 @@ def test_offsets_outside_their_partition_are_read_again_and_the_true_end_is_not(
     producer.flush()
     producer.close()
     sent += last
-    read = kafka_clients.read_topic(kafka_bootstrap, topics.input, "test-ends")
+    records: list[Any] = []
+    read = kafka_clients.read_topic(kafka_bootstrap, topics.input, "test-ends", each=records.append)
     by_partition: dict[int, list[str]] = {}
-    for record in read.records:
+    for record in records:
         by_partition.setdefault(record.partition, []).append(json.loads(record.value)["event_id"])
     probe = kafka_clients.reader(kafka_bootstrap, "test-reported-end")
     reported = probe.end_offsets([TopicPartition(topics.input, 1)])[TopicPartition(topics.input, 1)]

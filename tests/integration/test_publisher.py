@@ -15,7 +15,7 @@ def test_records_arrive_in_order_per_partition_across_several_batches(kafka_boot
     records = [
         (n % 4, f"key-{n % 4}".encode(), f"{n:08d}".encode().ljust(value_size, b".")) for n in range(4 * per_partition)
     ]
-    sender = publish.ConfluentPublisher(kafka_bootstrap, "test-sender")
+    sender = publish.ConfluentPublisher(kafka_bootstrap, "test-sender", f"test-sender:{topics.output}")
     try:
         assert 4 == sender.partitions(topics.output)
         ends = sender.send(topics.output, records)
@@ -32,7 +32,7 @@ def test_records_arrive_in_order_per_partition_across_several_batches(kafka_boot
 
 def test_a_partition_the_topic_does_not_have_is_an_error_and_nothing_of_it_is_sent(kafka_bootstrap, topics):
     create_topic(kafka_bootstrap, topics.output, 2)
-    sender = publish.ConfluentPublisher(kafka_bootstrap, "test-sender")
+    sender = publish.ConfluentPublisher(kafka_bootstrap, "test-sender", f"test-sender:{topics.output}")
     try:
         with pytest.raises(KafkaError, match="partition 5"):
             sender.send(topics.output, [(5, b"k", b"v")])

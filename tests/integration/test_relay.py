@@ -2,7 +2,7 @@
 mark is finished, not repeated (SPEC §3: none lost, none twice)."""
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,10 +24,12 @@ def emitted(event_id: str, email: str) -> Emitted:
 
 
 def relay(db: Any, bootstrap: str, topic: str) -> Relay:
-    def read_output(start: Mapping[int, int]) -> kafka_clients.TopicRead:
-        return kafka_clients.read_topic(bootstrap, topic, "relay-test-recovery", start=start)
+    def read_output(start: Mapping[int, int], each: Callable[[Any], None]) -> kafka_clients.TopicRead:
+        return kafka_clients.read_topic(bootstrap, topic, "relay-test-recovery", start, each=each, committed_only=True)
 
-    return Relay(db, ConfluentPublisher(bootstrap, "test-relay"), read_output, topic, lambda: NOW)
+    return Relay(
+        db, ConfluentPublisher(bootstrap, "test-relay", f"test-relay:{topic}"), read_output, topic, lambda: NOW
+    )
 
 
 def test_a_partly_sent_slice_is_finished_in_order_without_repeats(db, kafka_bootstrap, topics):

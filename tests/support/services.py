@@ -120,3 +120,107 @@ class LatencyProxy:
     def close(self) -> None:
         self._closing.set()
         self._listener.close()
+
+
+class HoldingProxy:
+    """Forwards TCP connections from `port` to `target_port`. Once armed, it holds the next
+    Produce request a client sends, and everything after it on that connection, until released
+    (the client's end may close meanwhile): a request already on the wire that lands late."""
+
+    PRODUCE = 0  # Kafka API key
+
+    def __init__(self, port: int, target_port: int) -> None:
+        self.target_port = target_port
+        self.holding = threading.Event()
+        """Set once a Produce request is held."""
+        self._armed = threading.Event()
+        self._released = threading.Event()
+        self._closing = threading.Event()
+        self._listener = socket.create_server(("127.0.0.1", port))
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def hold_next_produce(self) -> None:
+        self._armed.set()
+
+    def release(self) -> None:
+        self._released.set()
+
+    def _accept(self) -> None:
+        self._listener.settimeout(0.2)
+        while not self._closing.is_set():
+            try:
+                client, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            threading.Thread(target=self._requests, args=(client, upstream), daemon=True).start()
+            threading.Thread(target=self._answers, args=(upstream, client), daemon=True).start()
+
+    def _requests(self, client: socket.socket, upstream: socket.socket) -> None:
+        """Client to broker, a request at a time (4-byte size, then the API key)."""
+        pending = b""
+        held: bytearray | None = None
+        try:
+            while not self._closing.is_set():
+                if held is not None and self._released.is_set():
+                    upstream.sendall(held)
+                    held = None
+                if not select_read(client, 0.1):
+                    continue
+                chunk = client.recv(1 << 16)
+                if not chunk:
+                    break
+                if held is not None:
+                    held += chunk
+                    continue
+                pending += chunk
+                while len(pending) >= 6:
+                    size = int.from_bytes(pending[:4], "big")
+                    if len(pending) < 4 + size:
+                        break
+                    api_key = int.from_bytes(pending[4:6], "big")
+                    if api_key == self.PRODUCE and self._armed.is_set() and not self.holding.is_set():
+                        self.holding.set()
+                        held = bytearray(pending)
+                        pending = b""
+                        break
+                    upstream.sendall(pending[: 4 + size])
+                    pending = pending[4 + size :]
+            while held is not None and not self._released.wait(0.2) and not self._closing.is_set():
+                pass  # the client gave up on the connection; the request still lands when released
+            if held is not None and self._released.is_set():
+                upstream.sendall(held)
+                time.sleep(1.0)  # let the broker read it before the connection closes
+        except OSError:
+            pass
+        finally:
+            for end in (client, upstream):
+                with contextlib.suppress(OSError):
+                    end.shutdown(socket.SHUT_RDWR)
+
+    def _answers(self, upstream: socket.socket, client: socket.socket) -> None:
+        try:
+            while not self._closing.is_set():
+                if not select_read(upstream, 0.2):
+                    continue
+                chunk = upstream.recv(1 << 16)
+                if not chunk:
+                    break
+                client.sendall(chunk)
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        self._closing.set()
+        self._listener.close()
+
+
+def select_read(sock: socket.socket, timeout: float) -> bool:
+    selector = selectors.DefaultSelector()
+    selector.register(sock, selectors.EVENT_READ)
+    try:
+        return bool(selector.select(timeout=timeout))
+    finally:
+        selector.close()
