@@ -34,6 +34,7 @@ from db.customers import CustomerFields, LockedCustomer
 from engine.batch import Batch, CustomerState, FlowSet, net_changes
 from engine.ids import run_key
 from engine.model import Event, MembershipView, Run
+from engine.refs import segment_references
 from engine.step import CompiledFlow, Step
 from schemas.events import InputEvent, parse_event
 from schemas.flow import deployed_flow
@@ -144,6 +145,8 @@ class FlowCache:
 
     def __init__(self) -> None:
         self._compiled: dict[tuple[str, str, int], CompiledFlow] = {}
+        self._segments: dict[tuple[str, str, int], frozenset[str]] = {}
+        """The lower-cased names of the segments each version refers to."""
 
     def latest(self, conn: Conn, store_id: str) -> FlowSet:
         """The store's flows at their latest versions (older ones come in with `add_versions`)."""
@@ -161,11 +164,20 @@ class FlowCache:
         for flow_id, version in missing:
             flows.add(self._compiled[(store_id, flow_id, version)], "", latest=False)
 
+    def segments(self, store_id: str, flows: FlowSet) -> set[str]:
+        """The lower-cased names of the segments the flows' versions refer to: all a batch can
+        look up (SPEC §6: a flow refers to segments by name, in its nodes and rules)."""
+        return set().union(*(self._segments[(store_id, *version)] for version in flows.versions))
+
     def _compile(self, conn: Conn, store_id: str, versions: list[tuple[str, int]]) -> None:
         wanted = [v for v in versions if (store_id, *v) not in self._compiled]
         if wanted:
             for flow_id, version, definition in flow_rows.definitions(conn, store_id, wanted):
-                self._compiled[(store_id, flow_id, version)] = CompiledFlow.of(deployed_flow(definition), version)
+                flow = deployed_flow(definition)
+                self._compiled[(store_id, flow_id, version)] = CompiledFlow.of(flow, version)
+                self._segments[(store_id, flow_id, version)] = frozenset(
+                    ref.segment.lower() for ref in segment_references(flow)
+                )
 
 
 @dataclass(slots=True)
@@ -214,6 +226,8 @@ class _Store:
     """Lower-cased name -> (id, name); gains the segments the writes create."""
     once: list[str]
     """Flows with `reentry: once`, whose past runs the engine must know of."""
+    asked: set[str] = field(default_factory=set)
+    """Lower-cased segment names looked up so far (found or not)."""
     customer_ids: dict[str, int] = field(default_factory=dict)
     live_keys: set[str] = field(default_factory=set)
     """Runs in live_runs now: loaded, or written live by this transaction."""
@@ -406,12 +420,21 @@ class Applier:
 
     def _store(self, conn: Conn, store_id: str) -> _Store:
         flows = self.flows.latest(conn, store_id)
-        segments = segment_rows.ids_by_name(conn, store_id)
-        view = MembershipView()
-        for _segment_id, name in segments.values():
-            view.create(name)
-        once = [flow_id for flow_id, cf in flows.latest.items() if cf.flow.reentry == "once"]
-        return _Store(Batch(store_id, flows, view), segments, once)
+        store = _Store(Batch(store_id, flows, MembershipView()), {}, [])
+        store.once = [flow_id for flow_id, cf in flows.latest.items() if cf.flow.reentry == "once"]
+        self._know_segments(conn, store, store_id)
+        return store
+
+    def _know_segments(self, conn: Conn, store: _Store, store_id: str) -> None:
+        """Look up the segments the batch's flows refer to that it does not know yet: by name,
+        not the store's every segment, which a store with thousands of them would pay per batch."""
+        wanted = self.flows.segments(store_id, store.batch.flows) - store.asked
+        if wanted:
+            store.asked |= wanted
+            found = segment_rows.named(conn, store_id, wanted)
+            store.segments.update(found)
+            for _segment_id, name in found.values():
+                store.batch.members.create(name)
 
     def _send_loads(self, conn: Conn, store: _Store, store_id: str, states: dict[str, CustomerState]) -> _Loads:
         emails = {store.customer_ids[email]: email for email in states}
@@ -430,6 +453,7 @@ class Applier:
         entered = loads.entered.result() if loads.entered is not None else []
         memberships = loads.memberships.result()
         self.flows.add_versions(conn, store_id, store.batch.flows, {(run.flow_id, run.flow_version) for run in runs})
+        self._know_segments(conn, store, store_id)  # older versions may refer to others
         for run in runs:
             states[run.email].runs.append(run)
             store.live_keys.add(run.key)
@@ -451,7 +475,7 @@ class Applier:
             for change in changes:
                 if change.segment.lower() not in segments:
                     segment_rows.insert(conn, store_id, change.segment, "flow")
-                    segments.update(segment_rows.ids_by_name(conn, store_id))
+                    segments.update(segment_rows.named(conn, store_id, [change.segment]))
             net = net_changes(changes)
             adds = [c for c in net if c.operation == "add"]
             removes = [c for c in net if c.operation == "remove"]

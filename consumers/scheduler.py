@@ -36,20 +36,25 @@ class Tick:
 
 
 def tick(conn: Conn, applier: Applier, now: datetime, resting: Collection[str] = ()) -> Tick:
-    """Wake what is due at `now` in one transaction, store by store."""
+    """Wake what is due at `now`, up to DUE_PER_TICK runs, in one transaction, store by store
+    (the longest overdue first). Each store's due runs are read from its own index range, so a
+    resting store's waits cost nothing however many there are."""
     done = Tick()
+    budget = DUE_PER_TICK
     with conn.transaction():
-        due = run_rows.due(conn, now, DUE_PER_TICK, resting)
-        if not due:
-            return done
-        by_store: dict[str, dict[int, list[str]]] = {}
-        for run in due:
-            by_store.setdefault(run.store_id, {}).setdefault(run.customer_id, []).append(run.key)
-        for store_id, customers in sorted(by_store.items()):
+        for store_id in run_rows.stores_due(conn, now, resting):
+            if budget <= 0:
+                break
             with structlog.contextvars.bound_contextvars(store_id=store_id):
                 try:
                     with conn.transaction():
-                        done.moved += applier.wake(conn, store_id, customers, now)
+                        due = run_rows.due(conn, store_id, now, budget)
+                        budget -= len(due)
+                        customers: dict[int, list[str]] = {}
+                        for run in due:
+                            customers.setdefault(run.customer_id, []).append(run.key)
+                        if customers:
+                            done.moved += applier.wake(conn, store_id, customers, now)
                 except Exception as exc:
                     if conn.broken or conn.closed:
                         raise  # the connection is gone: no store could go on

@@ -356,8 +356,13 @@ JOIN segments s ON s.store_id = m.store_id AND s.id = m.segment_id
 WHERE m.store_id = %(store_id)s AND m.customer_id = ANY(%(customer_ids)b::bigint[]);
 
 -- name: segment_ids
--- Every segment of a store (for Segment nodes and rules, by name).
+-- Every segment of a store (names to suggest for a mistyped one).
 SELECT id, name FROM segments WHERE store_id = %(store_id)s;
+
+-- name: segments_named
+-- The store's segments of these lower-cased names (those a batch's flows refer to): one index
+-- probe each, however many segments the store has.
+SELECT id, name FROM segments WHERE store_id = %(store_id)s AND lower(name) = ANY(%(names)s::text[]);
 
 -- name: upsert_runs
 -- A batch's live runs, new and moved, in one statement; the key makes a retried batch idempotent.
@@ -459,11 +464,34 @@ WHERE group_id = %(group_id)s AND topic = %(topic)s AND partition = ANY(%(partit
 
 -- ===== the scheduler =====
 
+-- name: stores_with_due_runs
+-- Across stores by design (the scheduler serves them all): the stores with a wait whose time has
+-- come, the longest overdue first, but those resting (consumers.scheduler). A skip scan: one
+-- index probe per store with waits, however many waits each has.
+WITH RECURSIVE waiting (store_id) AS (
+    (SELECT store_id FROM live_runs WHERE status = 'waiting' AND wake_at IS NOT NULL ORDER BY store_id LIMIT 1)
+    UNION ALL
+    SELECT (
+        SELECT l.store_id FROM live_runs l
+        WHERE l.status = 'waiting' AND l.wake_at IS NOT NULL AND l.store_id > w.store_id
+        ORDER BY l.store_id LIMIT 1
+    )
+    FROM waiting w WHERE w.store_id IS NOT NULL
+)
+SELECT w.store_id FROM waiting w
+CROSS JOIN LATERAL (
+    SELECT l.wake_at FROM live_runs l
+    WHERE l.store_id = w.store_id AND l.status = 'waiting' AND l.wake_at IS NOT NULL
+    ORDER BY l.wake_at LIMIT 1
+) AS oldest
+WHERE w.store_id IS NOT NULL AND oldest.wake_at <= %(now)s AND w.store_id <> ALL(%(resting)b::text[])
+ORDER BY oldest.wake_at;
+
 -- name: due_runs
--- Waits whose time has come, oldest first; rows another scheduler holds are skipped (SPEC §5).
--- Stores whose last wake failed rest for a while (consumers.scheduler).
-SELECT store_id, customer_id, key FROM live_runs
-WHERE status = 'waiting' AND wake_at <= %(now)s AND store_id <> ALL(%(resting)b::text[])
+-- A store's waits whose time has come, oldest first; rows another scheduler holds are skipped
+-- (SPEC §5).
+SELECT customer_id, key FROM live_runs
+WHERE store_id = %(store_id)s AND status = 'waiting' AND wake_at <= %(now)s
 ORDER BY wake_at
 LIMIT %(limit)s
 FOR UPDATE SKIP LOCKED;
@@ -582,12 +610,12 @@ WHERE m.store_id = %(store_id)s AND m.segment_id = %(segment_id)s;
 
 -- name: mark_synced
 -- A sync that changed nothing still counts as a sync; its claim, if it had one, is done.
-UPDATE segments SET last_synced_at = %(now)s, sync_claimed_until = NULL
+UPDATE segments SET last_synced_at = %(now)s, next_sync_at = %(next_sync_at)s
 WHERE store_id = %(store_id)s AND id = %(segment_id)s;
 
 -- name: claim_sync_until
 -- A failed daily sync keeps its segment claimed until it may be tried again.
-UPDATE segments SET sync_claimed_until = %(until)s WHERE store_id = %(store_id)s AND id = %(segment_id)s;
+UPDATE segments SET next_sync_at = %(until)s WHERE store_id = %(store_id)s AND id = %(segment_id)s;
 
 -- name: external_segment
 -- What a Klaviyo segment mirrors, read before fetching (no lock: nothing is held across HTTP).
@@ -600,14 +628,14 @@ UPDATE segments SET auto_sync = %(auto_sync)s WHERE store_id = %(store_id)s AND 
 
 -- name: claim_due_sync
 -- The Klaviyo segment whose daily sync is most overdue, claimed until `until` (committed at once:
--- the sync fetches from Klaviyo with no transaction open). A claimed one is skipped.
-UPDATE segments SET sync_claimed_until = %(until)s
+-- the sync fetches from Klaviyo with no transaction open): its next sync is due then, so other
+-- workers skip it meanwhile. Read in next_sync_at order from its index: bounded.
+UPDATE segments SET next_sync_at = %(until)s
 WHERE id = (
     SELECT id FROM segments
     WHERE source = 'klaviyo' AND auto_sync AND external_id IS NOT NULL
-      AND (last_synced_at IS NULL OR last_synced_at <= %(due_before)s)
-      AND (sync_claimed_until IS NULL OR sync_claimed_until <= %(now)s)
-    ORDER BY last_synced_at NULLS FIRST
+      AND (next_sync_at IS NULL OR next_sync_at <= %(now)s)
+    ORDER BY next_sync_at NULLS FIRST
     LIMIT 1
     FOR UPDATE SKIP LOCKED
 )

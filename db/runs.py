@@ -16,6 +16,7 @@ _UPSERT = sql("upsert_runs")
 _FINISH = sql("finish_runs")
 _ENTRIES = sql("record_flow_entries")
 _DUE = sql("due_runs")
+_STORES_DUE = sql("stores_with_due_runs")
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,11 +97,17 @@ def _columns(store_id: str, runs: Sequence[Run], customer_ids: dict[str, int]) -
     }
 
 
-def due(conn: Conn, now: object, limit: int, resting: Collection[str] = ()) -> list[DueRun]:
-    """Across stores by design: the scheduler serves every store (but those `resting`), then
-    works store by store."""
-    params = {"now": now, "limit": limit, "resting": list(resting)}
-    return [DueRun(*row) for row in conn.execute(_DUE, params)]
+def stores_due(conn: Conn, now: object, resting: Collection[str] = ()) -> list[str]:
+    """Across stores by design: the stores with a wait due at `now`, the longest overdue first,
+    but those `resting`. The scheduler then works store by store."""
+    return [store_id for (store_id,) in conn.execute(_STORES_DUE, {"now": now, "resting": list(resting)})]
+
+
+def due(conn: Conn, store_id: str, now: object, limit: int) -> list[DueRun]:
+    """Up to `limit` of the store's waits due at `now`, oldest first, locked (skipping those
+    another scheduler holds)."""
+    params = {"store_id": store_id, "now": now, "limit": limit}
+    return [DueRun(store_id, customer_id, key) for customer_id, key in conn.execute(_DUE, params)]
 
 
 _EXISTING = sql("existing_run_keys")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -110,6 +110,7 @@ def delete(conn: Conn, store_id: str, segment_id: int) -> dict[str, int]:
 
 _MEMBERSHIPS_OF = sql("customer_memberships")
 _SEGMENT_IDS = sql("segment_ids")
+_SEGMENTS_NAMED = sql("segments_named")
 _ADD_MANY = sql("add_memberships")
 _REMOVE_MANY = sql("remove_memberships")
 
@@ -125,6 +126,14 @@ def memberships_of(conn: Conn, store_id: str, customer_ids: Sequence[int]) -> Pe
 def ids_by_name(conn: Conn, store_id: str) -> dict[str, tuple[int, str]]:
     """lower-cased name -> (id, name) for every segment of the store."""
     return {name.lower(): (segment_id, name) for segment_id, name in conn.execute(_SEGMENT_IDS, {"store_id": store_id})}
+
+
+def named(conn: Conn, store_id: str, names: Collection[str]) -> dict[str, tuple[int, str]]:
+    """lower-cased name -> (id, name) for those of `names` the store has."""
+    if not names:
+        return {}
+    params = {"store_id": store_id, "names": sorted({name.lower() for name in names})}
+    return {name.lower(): (segment_id, name) for segment_id, name in conn.execute(_SEGMENTS_NAMED, params)}
 
 
 def add_many(conn: Conn, store_id: str, rows: Sequence[tuple[int, int, datetime, str]]) -> None:
@@ -197,18 +206,19 @@ def member_ids(conn: Conn, store_id: str, segment_id: int) -> dict[str, int]:
     return {email: customer_id for customer_id, email in rows}
 
 
-def mark_synced(conn: Conn, store_id: str, segment_id: int, now: datetime) -> None:
-    conn.execute(_MARK_SYNCED, {"store_id": store_id, "segment_id": segment_id, "now": now})
+def mark_synced(conn: Conn, store_id: str, segment_id: int, now: datetime, next_sync_at: datetime) -> None:
+    params = {"store_id": store_id, "segment_id": segment_id, "now": now, "next_sync_at": next_sync_at}
+    conn.execute(_MARK_SYNCED, params)
 
 
 def set_auto_sync(conn: Conn, store_id: str, segment_id: int, auto_sync: bool) -> None:
     conn.execute(_SET_AUTO_SYNC, {"store_id": store_id, "segment_id": segment_id, "auto_sync": auto_sync})
 
 
-def claim_due_sync(conn: Conn, now: datetime, due_before: datetime, until: datetime) -> DueSync | None:
+def claim_due_sync(conn: Conn, now: datetime, until: datetime) -> DueSync | None:
     """The next Klaviyo segment due for its daily sync (across stores: the worker serves all),
     claimed until `until`. The caller must not be in a transaction: the claim is meant to be seen."""
-    row = conn.execute(_CLAIM_DUE_SYNC, {"now": now, "due_before": due_before, "until": until}).fetchone()
+    row = conn.execute(_CLAIM_DUE_SYNC, {"now": now, "until": until}).fetchone()
     return DueSync(*row) if row else None
 
 

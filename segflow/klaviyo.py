@@ -175,7 +175,7 @@ RETRY_FAILED_AFTER = timedelta(hours=1)
 def sync_due(conn: Conn, config: Config, now: datetime) -> tuple[int, SyncReport] | None:
     """The worker's daily sync of the next due segment: (segment id, report), or None when none
     is due. Two workers never sync one segment at once: each claims it first (committed)."""
-    due = segment_rows.claim_due_sync(conn, now, now - SYNC_EVERY, now + CLAIM_FOR)
+    due = segment_rows.claim_due_sync(conn, now, now + CLAIM_FOR)
     if due is None:
         return None
     with structlog.contextvars.bound_contextvars(store_id=due.store_id, segment=due.name):
@@ -241,7 +241,7 @@ def _mirror(
     cause = operation_cause("klaviyo_sync")
     added = change_members(conn, store_id, segment, "add", joined, PROVIDER, cause, now) if joined else set()
     removed = change_members(conn, store_id, segment, "remove", left, PROVIDER, cause, now) if left else set()
-    segment_rows.mark_synced(conn, store_id, segment.id, now)
+    segment_rows.mark_synced(conn, store_id, segment.id, now, now + SYNC_EVERY)
     return SyncReport(added=len(added), removed=len(removed), unknown_emails=profiles - len(known), profiles=profiles)
 
 

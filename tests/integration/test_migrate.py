@@ -153,7 +153,7 @@ def test_partitioning_keeps_every_row_where_the_worker_finds_it(empty_database_u
             "VALUES ('acme', 1, ARRAY['evt_out'], ARRAY['flow.entered'], ARRAY['k'], ARRAY['{}'])"
         )
 
-        assert [14, 15] == [m.version for m in migrations.migrate(conn)]
+        assert [14, 15, 16] == [m.version for m in migrations.migrate(conn)]
         maintenance.ensure_partitions(conn, maintenance.DEFAULT_RETENTIONS, None, maintenance.DEFAULT_PRUNE_EVERY)
 
         assert [("run_waiting", "waiting")] == conn.execute("SELECT key, status FROM live_runs").fetchall()
@@ -172,3 +172,35 @@ def test_partitioning_keeps_every_row_where_the_worker_finds_it(empty_database_u
             "VALUES ('acme', 1, ARRAY['e2'], ARRAY['t'], ARRAY['k'], ARRAY['{}']) RETURNING id",
         )
         assert new_id > one(conn, "SELECT min(id) FROM outbox_batches")  # ids go on from the old ones
+
+
+def test_a_klaviyo_segment_synced_before_0016_is_due_a_day_after_its_last_sync(empty_database_url):
+    """0016 folds the last sync and the claim into one time, next_sync_at: a segment synced an
+    hour ago is not due, one synced two days ago is, and a claim that lasts longer is kept."""
+    with psycopg.connect(empty_database_url, autocommit=True) as conn:
+        migrate_to(conn, 15)
+        conn.execute("INSERT INTO stores (id, name, plan) VALUES ('acme', 'Acme', 'pro')")
+        for name, synced, claimed in (
+            ("recent", "now() - interval '1 hour'", "NULL"),
+            ("old", "now() - interval '2 days'", "NULL"),
+            ("claimed", "now() - interval '2 days'", "now() + interval '3 days'"),
+            ("never", "NULL", "NULL"),
+        ):
+            conn.execute(
+                "INSERT INTO segments (store_id, name, source, external_type, external_id, auto_sync, "
+                f"last_synced_at, sync_claimed_until) VALUES ('acme', %s, 'klaviyo', 'list', 'L', true, {synced}, "
+                f"{claimed})",
+                (name,),
+            )
+
+        assert [16] == [m.version for m in migrations.migrate(conn)]
+
+        due = [
+            name
+            for (name,) in conn.execute(
+                "SELECT name FROM segments WHERE next_sync_at IS NULL OR next_sync_at <= now() ORDER BY name"
+            )
+        ]
+        assert ["never", "old"] == due
+        claimed = one(conn, "SELECT next_sync_at > now() + interval '2 days' FROM segments WHERE name = 'claimed'")
+        assert claimed is True
