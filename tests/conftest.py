@@ -35,6 +35,12 @@ ROOT = Path(__file__).resolve().parent.parent
 pytest_plugins = ("tests.support.klaviyo",)  # the fake Klaviyo and a store using it
 
 
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """One more worker than cores, up to 4: the slow tests mostly wait (on timeouts, a restarted
+    service, a worker going idle), so a third worker on two cores took the suite from 333 s to 293 s."""
+    return min(4, (os.cpu_count() or 1) + 1)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # Marks come from the folder, so a test cannot forget its own.
     for item in items:
