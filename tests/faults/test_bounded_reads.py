@@ -74,9 +74,12 @@ def table_reads_after(db, run) -> dict[str, int]:
     db.execute("SELECT pg_stat_reset()")
     run()
     deadline = time.monotonic() + 10
-    while db.execute(
-        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
-    ).fetchone()[0] and time.monotonic() < deadline:
+    while (
+        db.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchone()[0]
+        and time.monotonic() < deadline
+    ):
         time.sleep(0.1)  # a session's counts reach the shared ones when it ends
     db.execute("SELECT pg_stat_clear_snapshot()")
     return dict(db.execute(TABLE_READS).fetchall())
