@@ -185,6 +185,15 @@ def cli(database_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.Captu
 
 
 @pytest.fixture
+def offline_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Cli:
+    """`segflow` for commands that need no service: no database is made for the test, and one
+    asked for would be refused (the URL points at nothing)."""
+    monkeypatch.setenv("SEGFLOW_DATABASE_URL", "postgresql://nobody@127.0.0.1:1/none")
+    monkeypatch.setenv("SEGFLOW_LOG_FORMAT", "json")
+    return Cli(capsys)
+
+
+@pytest.fixture
 def write_file(tmp_path: Path):
     def write(name: str, content: str | bytes) -> Path:
         path = tmp_path / name

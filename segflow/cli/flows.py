@@ -336,6 +336,50 @@ def _print_step(step: StepOut) -> None:
         click.echo(f"      {effect.type} {detail}".rstrip())
 
 
+class FlowTestCaseOut(Report):
+    file: str
+    customer: str
+    ok: bool
+    failures: list[str]
+
+
+class FlowTestsOut(Report):
+    cases: int
+    failed: int
+    results: list[FlowTestCaseOut]
+
+
+@flows.command("test")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "--junit", "junit_file", type=click.Path(path_type=Path, dir_okay=False), help="Also write JUnit XML here."
+)
+@json_option
+def test_(files: tuple[Path, ...], junit_file: Path | None, as_json: bool) -> None:
+    """Check golden paths: per customer, what a flow must do with given events (SPEC §12).
+    Runs on the simulator in memory; exit 1 naming file, customer, field and the first difference."""
+    from segflow import flowtests  # only this command needs it
+
+    results = [case for path in files for case in flowtests.run_file(path)]
+    failed = [case for case in results if not case.ok]
+    if junit_file is not None:
+        try:
+            junit_file.write_bytes(flowtests.junit(results))
+        except OSError as exc:
+            raise InvalidInput(f"--junit {junit_file}: cannot be written: {exc.strerror or exc}") from None
+    if as_json:
+        cases = [FlowTestCaseOut(file=c.file, customer=c.customer, ok=c.ok, failures=c.failures) for c in results]
+        print_json(FlowTestsOut(cases=len(results), failed=len(failed), results=cases))
+    else:
+        for case in failed:
+            for failure in case.failures:
+                click.echo(f"{case.file}: {case.customer}: {failure}", err=True)
+        files_text = f"{len(files)} file" + ("s" if len(files) != 1 else "")
+        click.echo(f"{len(results) - len(failed)} of {len(results)} customers as expected in {files_text}")
+    if failed:
+        raise click.exceptions.Exit(1)
+
+
 @flows.command("stats")
 @click.argument("flow_id")
 @store_option
