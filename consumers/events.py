@@ -36,23 +36,17 @@ from engine.ids import run_key
 from engine.model import Event, MembershipView, Run
 from engine.refs import segment_references
 from engine.step import CompiledFlow, Step
-from schemas.events import InputEvent, parse_event
+from schemas.events import InputEvent, check_value, unknown_store
 from schemas.flow import deployed_flow
 
 log = structlog.get_logger()
 
-MAX_VALUE_BYTES = 1024 * 1024  # SPEC §2: a value over 1 MiB is dead-lettered
 DEFAULT_DEDUP_WIDTH = maintenance.dedup_width(timedelta(days=8))
 """Claim buckets when no dedup window is given (backfill and the scheduler claim no events)."""
 GROUP_EVENTS = 500
 """Events per group of a batch: small enough that PostgreSQL's reads and writes for the groups
 around one overlap the engine's work on it, large enough to keep each statement set-based."""
 _CUSTOMER_FIELDS = ("external_id", "first_name", "last_name", "phone")
-# Dead-letter wording for values that are not even a JSON object.
-_NOT_AN_EVENT = {
-    "not valid JSON": "the value is not JSON (UTF-8 encoded)",
-    "not a JSON object": "the value is not a JSON object",
-}
 
 
 @dataclass(slots=True)
@@ -126,18 +120,8 @@ class BatchResult:
 
 
 def parse(record: Record) -> InputEvent | str:
-    """The event, or the one-line reason it cannot be processed."""
-    value = record.value
-    if value is None:
-        return "the message has no value"
-    if len(value) > MAX_VALUE_BYTES:
-        return f"the value is {len(value):,} bytes; the limit is {MAX_VALUE_BYTES:,} (1 MiB)"
-    parsed = parse_event(value)
-    if isinstance(parsed, str):
-        for short, wording in _NOT_AN_EVENT.items():
-            if parsed.startswith(short):
-                return wording + parsed.removeprefix(short)
-    return parsed
+    """The event, or the one-line reason it cannot be processed (schemas.events.check_value)."""
+    return check_value(record.value)
 
 
 class FlowCache:
@@ -264,7 +248,7 @@ class Applier:
         for store_id in sorted(by_store):
             items = by_store[store_id]
             if store_id not in known:
-                result.dead.extend(DeadLetter(record, f"store {store_id} does not exist") for record, _ in items)
+                result.dead.extend(DeadLetter(record, unknown_store(store_id)) for record, _ in items)
                 continue
             with structlog.contextvars.bound_contextvars(store_id=store_id):
                 self._apply_store(conn, store_id, items, now, result)

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic.config import JsonDict
 
 from schemas.email import normalise_email
 from schemas.flow import EVENT_TYPE_PATTERN
@@ -63,16 +64,25 @@ class OutputEvent(BaseModel):
 # --- input (SPEC §2) ---------------------------------------------------------------------------
 
 
+# What the published schema (`events schema`) says beyond the models' own types, so a producer's
+# validator refuses what the worker refuses: text PostgreSQL can store, an address with one @ and
+# a dotted domain (the worker's email-validator rule is the full one), a time with its offset.
+NO_NUL: JsonDict = {"pattern": "^[^\\u0000]*$"}
+EMAIL_SHAPE: JsonDict = {"pattern": "^\\s*[^@\\s\\u0000]+@[^@\\s\\u0000]+\\.[^@\\s\\u0000]+\\s*$", "format": "email"}
+RFC3339: JsonDict = {"pattern": "^\\d{4}-\\d{2}-\\d{2}[Tt ]\\d{2}:\\d{2}(:\\d{2}(\\.\\d+)?)?([Zz]|[+-]\\d{2}:?\\d{2})$"}
+STORABLE: JsonDict = {"additionalProperties": {"$ref": "#/$defs/StorableJson"}, "propertyNames": NO_NUL}
+
+
 class InputCustomer(BaseModel):
     model_config = ConfigDict(extra="ignore", use_attribute_docstrings=True)
 
-    email: str
+    email: str = Field(json_schema_extra=EMAIL_SHAPE)
     """Required; normalised here by the one email rule (`schemas.email`), so every later step
     sees the form every other entry point uses."""
-    external_id: str | None = None
-    first_name: str | None = None
-    last_name: str | None = None
-    phone: str | None = None
+    external_id: str | None = Field(None, json_schema_extra=NO_NUL)
+    first_name: str | None = Field(None, json_schema_extra=NO_NUL)
+    last_name: str | None = Field(None, json_schema_extra=NO_NUL)
+    phone: str | None = Field(None, json_schema_extra=NO_NUL)
 
     @field_validator("email")
     @classmethod
@@ -99,13 +109,44 @@ class InputEvent(BaseModel):
 
     model_config = ConfigDict(extra="ignore", use_attribute_docstrings=True)
 
-    event_id: str = Field(min_length=1, max_length=200)
+    event_id: str = Field(min_length=1, max_length=200, json_schema_extra=NO_NUL)
     """Producer-assigned, unique per store; a repeat is skipped."""
     type: str = Field(pattern=EVENT_TYPE_PATTERN)
-    store_id: str = Field(min_length=1, max_length=63)
-    occurred_at: AwareDatetime
+    """Dotted lower-case words, e.g. `order.processed`; flows trigger on it."""
+    store_id: str = Field(min_length=1, max_length=63, json_schema_extra=NO_NUL)
+    """The store (tenant) the event belongs to; it must exist."""
+    occurred_at: AwareDatetime = Field(json_schema_extra=RFC3339)
+    """When it happened, with its UTC offset (RFC 3339)."""
     customer: InputCustomer
     data: dict[str, Any] = Field(default_factory=dict)
+    """Anything JSON; flows read it by path (`data.total_price`)."""
+
+
+def input_event_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of an input event, from the model the worker validates
+    with (`segflow events schema`). Unknown fields are allowed, as the worker ignores them."""
+    schema = InputEvent.model_json_schema()
+    schema["properties"]["data"].update(STORABLE)  # after generation: pydantic resolves every $ref it meets
+    definitions = schema.setdefault("$defs", {})
+    definitions["StorableJson"] = {
+        "description": "Any JSON value PostgreSQL can store: no NUL character in a string or a key.",
+        "anyOf": [
+            {"type": "string", **NO_NUL},
+            {"type": ["number", "boolean", "null"]},
+            {"type": "array", "items": {"$ref": "#/$defs/StorableJson"}},
+            {"type": "object", **STORABLE},
+        ],
+    }
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "urn:segflow:input-event",
+        "title": "segflow input event",
+        "description": (
+            "A customer event on the input topic (SPEC §2), keyed <store_id>:<email>, at most 1 MiB. "
+            "The worker also checks each email with its full email rule."
+        ),
+        **{key: value for key, value in schema.items() if key not in ("title", "description")},
+    }
 
 
 def describe(exc: ValidationError) -> str:
@@ -124,6 +165,36 @@ def describe(exc: ValidationError) -> str:
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+MAX_VALUE_BYTES = 1024 * 1024
+"""SPEC §2: a value over 1 MiB is dead-lettered."""
+# Wording for values that are not even a JSON object: a producer reads these in dead letters.
+_NOT_AN_EVENT = {
+    "not valid JSON": "the value is not JSON (UTF-8 encoded)",
+    "not a JSON object": "the value is not a JSON object",
+}
+
+
+def check_value(value: bytes | None) -> InputEvent | str:
+    """A message value as the worker judges it (SPEC §2): the event, or the one line a dead
+    letter would give as its reason. The one check for the worker, `events validate` and
+    `events produce`."""
+    if value is None:
+        return "the message has no value"
+    if len(value) > MAX_VALUE_BYTES:
+        return f"the value is {len(value):,} bytes; the limit is {MAX_VALUE_BYTES:,} (1 MiB)"
+    parsed = parse_event(value)
+    if isinstance(parsed, str):
+        for short, wording in _NOT_AN_EVENT.items():
+            if parsed.startswith(short):
+                return wording + parsed.removeprefix(short)
+    return parsed
+
+
+def unknown_store(store_id: str) -> str:
+    """The dead-letter reason for an event of a store that does not exist."""
+    return f"store {store_id} does not exist"
 
 
 def parse_event(raw: bytes) -> InputEvent | str:

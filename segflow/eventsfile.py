@@ -1,4 +1,5 @@
-"""Reading JSON Lines files of input events (`flows simulate`, `events produce`).
+"""Reading JSON Lines files of input events (`flows simulate`, `flows test`, `events produce`,
+`events validate`).
 
 A file is checked whole before anything uses it: every bad line is named, and nothing is sent
 or simulated unless the caller chooses to skip them (a half-produced file is worse than none).
@@ -9,9 +10,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from schemas.events import InputEvent, parse_event
+from schemas.events import InputEvent, check_value, unknown_store
 from segflow.errors import InvalidInput, NotFound
+
+if TYPE_CHECKING:
+    from db import Conn
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,12 +46,20 @@ def scan(path: Path) -> tuple[list[EventLine], list[BadLine]]:
     for number, raw in enumerate(data.splitlines(), start=1):
         if not raw.strip():
             continue
-        event = parse_event(raw)
+        event = check_value(raw.strip())  # exactly what the worker would make of the line as a message
         if isinstance(event, str):
             bad.append(BadLine(number, event))
         else:
             lines.append(EventLine(number, raw.strip(), event))
     return lines, bad
+
+
+def of_unknown_stores(conn: Conn, lines: list[EventLine]) -> list[BadLine]:
+    """The lines whose store does not exist, worded as the worker's dead letters word them."""
+    from db import events as event_rows  # the database's client only for the commands that ask
+
+    known = event_rows.existing_stores(conn, sorted({line.event.store_id for line in lines}))
+    return [BadLine(ln.line, unknown_store(ln.event.store_id)) for ln in lines if ln.event.store_id not in known]
 
 
 def read(path: Path, what_happens: str = "nothing was used") -> list[EventLine]:

@@ -29,7 +29,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     ),
     "segments": ("segflow.cli.segments", "segments", "Create, view, fill and delete customer segments."),
     "flows": ("segflow.cli.flows", "flows", "Author, deploy and manage Subscription Experience flows."),
-    "events": ("segflow.cli.worker", "events", "Send customer events to the input topic."),
+    "events": (
+        "segflow.cli.events", "events", "Check customer events against the contract, and send them to the input topic."
+    ),
     "worker": (
         "segflow.cli.worker", "worker", "Consume customer events, advance flows, publish flow events, wake waits."
     ),
