@@ -70,7 +70,6 @@ class OutputEvent(BaseModel):
 NO_NUL: JsonDict = {"pattern": "^[^\\u0000]*$"}
 EMAIL_SHAPE: JsonDict = {"pattern": "^\\s*[^@\\s\\u0000]+@[^@\\s\\u0000]+\\.[^@\\s\\u0000]+\\s*$", "format": "email"}
 RFC3339: JsonDict = {"pattern": "^\\d{4}-\\d{2}-\\d{2}[Tt ]\\d{2}:\\d{2}(:\\d{2}(\\.\\d+)?)?([Zz]|[+-]\\d{2}:?\\d{2})$"}
-STORABLE: JsonDict = {"additionalProperties": {"$ref": "#/$defs/StorableJson"}, "propertyNames": NO_NUL}
 
 
 class InputCustomer(BaseModel):
@@ -122,21 +121,35 @@ class InputEvent(BaseModel):
     """Anything JSON; flows read it by path (`data.total_price`)."""
 
 
-def input_event_schema() -> dict[str, Any]:
-    """The JSON Schema (draft 2020-12) of an input event, from the model the worker validates
-    with (`segflow events schema`). Unknown fields are allowed, as the worker ignores them."""
-    schema = InputEvent.model_json_schema()
-    schema["properties"]["data"].update(STORABLE)  # after generation: pydantic resolves every $ref it meets
-    definitions = schema.setdefault("$defs", {})
-    definitions["StorableJson"] = {
+def schemas_of(ref_root: str) -> dict[str, dict[str, Any]]:
+    """JSON Schemas of the three record kinds and what they refer to, by name, with references
+    made as `ref_root` + name (`#/$defs/` in a schema of its own, `#/components/schemas/` in the
+    AsyncAPI document)."""
+    storable: dict[str, Any] = {"additionalProperties": {"$ref": f"{ref_root}StorableJson"}, "propertyNames": NO_NUL}
+    found: dict[str, dict[str, Any]] = {}
+    for model in (InputEvent, OutputEvent, DeadLetterRecord):
+        schema = model.model_json_schema(ref_template=ref_root + "{model}")
+        found.update(schema.pop("$defs", {}))
+        found[model.__name__] = schema
+    found["InputEvent"]["properties"]["data"].update(storable)  # after generation: pydantic resolves every $ref
+    found["StorableJson"] = {
         "description": "Any JSON value PostgreSQL can store: no NUL character in a string or a key.",
         "anyOf": [
             {"type": "string", **NO_NUL},
             {"type": ["number", "boolean", "null"]},
-            {"type": "array", "items": {"$ref": "#/$defs/StorableJson"}},
-            {"type": "object", **STORABLE},
+            {"type": "array", "items": {"$ref": f"{ref_root}StorableJson"}},
+            {"type": "object", **storable},
         ],
     }
+    return found
+
+
+def input_event_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of an input event, from the model the worker validates
+    with (`segflow events schema`). Unknown fields are allowed, as the worker ignores them."""
+    found = schemas_of("#/$defs/")
+    schema = found.pop("InputEvent")
+    wanted = ("InputCustomer", "StorableJson")
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": "urn:segflow:input-event",
@@ -146,7 +159,41 @@ def input_event_schema() -> dict[str, Any]:
             "The worker also checks each email with its full email rule."
         ),
         **{key: value for key, value in schema.items() if key not in ("title", "description")},
+        "$defs": {name: found[name] for name in wanted},
     }
+
+
+# --- dead letters (SPEC §2) ---------------------------------------------------------------------
+
+
+class DeadLetterSource(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    topic: str
+    partition: int
+    offset: int
+
+
+class DeadLetterRecord(BaseModel):
+    """A record on the dead-letter topic: why, where from, and the original bytes (SPEC §2).
+    Keyed by the original key, cut to 16 KiB."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+    reason: str
+    """One line: what is wrong, naming the field where there is one."""
+    source: DeadLetterSource
+    """The record's topic, partition and offset."""
+    original: str
+    """The original value, base64, at most SEGFLOW_DLQ_MAX_ORIGINAL_BYTES of it."""
+    original_size: int
+    original_sha256: str
+    """Of the whole original value."""
+    original_truncated: bool
+    failed_at: datetime
+    key_size: int | None = None
+    """Set when the key was cut: its whole size and hash."""
+    key_sha256: str | None = None
 
 
 def describe(exc: ValidationError) -> str:

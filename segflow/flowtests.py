@@ -98,13 +98,18 @@ def run_file(path: Path) -> list[CaseResult]:
     ]
 
 
-def _load(path: Path) -> FlowTestFile:
+def _read(path: Path, named: str) -> str:
+    """The file's text; `named` is how errors name it (the test file, or a flow of one)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise NotFound(f"{path}: no such file") from None
+        raise NotFound(f"{named}: no such file") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"{path}: cannot be read: {exc}") from None
+        raise InvalidInput(f"{named}: cannot be read: {exc}") from None
+
+
+def _load(path: Path) -> FlowTestFile:
+    text = _read(path, str(path))
     try:
         return FlowTestFile.model_validate_json(text)
     except ValidationError as exc:
@@ -112,13 +117,7 @@ def _load(path: Path) -> FlowTestFile:
 
 
 def _flow(test_path: Path, relative: str) -> Flow:
-    flow_path = test_path.parent / relative
-    try:
-        text = flow_path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise NotFound(f"{test_path}: flow {relative}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"{test_path}: flow {relative}: cannot be read: {exc}") from None
+    text = _read(test_path.parent / relative, f"{test_path}: flow {relative}")
     raw, errors = parse_definition(text)
     flow = None
     if not errors:

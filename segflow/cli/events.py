@@ -101,14 +101,44 @@ def schema(output: Path | None, as_json: bool) -> None:
     from schemas.events import input_event_schema
 
     text = json.dumps(input_event_schema(), indent=2, ensure_ascii=False) + "\n"
+    if _emit(text, output):
+        if as_json:
+            click.echo(json.dumps({"written": str(output)}, ensure_ascii=False))
+        else:
+            click.echo(f"wrote the input event schema to {output}")
+
+
+@events.command("asyncapi")
+@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), help="Write it here, not to stdout.")
+@json_option
+@pass_app
+def asyncapi(app: AppContext, output: Path | None, as_json: bool) -> None:
+    """Print the AsyncAPI 3.0 document (YAML) of the three topics, named as configured; with the
+    defaults it is docs/asyncapi.yaml. --json prints the document as JSON instead."""
+    import yaml
+
+    from schemas.asyncapi import document
+
+    class _PlainDumper(yaml.SafeDumper):
+        def ignore_aliases(self, data: object) -> bool:
+            return True  # a schema shared by two places is written out twice, not as &id001 / *id001
+
+    config = app.config
+    built = document(config.input_topic, config.output_topic, config.dlq_topic)
+    if as_json:
+        text = json.dumps(built, indent=2, ensure_ascii=False) + "\n"
+    else:
+        text = yaml.dump(built, Dumper=_PlainDumper, sort_keys=False, allow_unicode=True, width=100)
+    _emit(text, output)
+
+
+def _emit(text: str, output: Path | None) -> bool:
+    """`text` to stdout, or to `output`; True when it went to the file."""
     if output is None:
         sys.stdout.write(text)
-        return
+        return False
     try:
         output.write_text(text, encoding="utf-8")
     except OSError as exc:
         raise InvalidInput(f"--output {output}: cannot be written: {exc.strerror or exc}") from None
-    if as_json:
-        click.echo(json.dumps({"written": str(output)}, ensure_ascii=False))
-    else:
-        click.echo(f"wrote the input event schema to {output}")
+    return True

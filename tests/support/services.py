@@ -9,6 +9,7 @@ import selectors
 import socket
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -85,17 +86,11 @@ class LatencyProxy:
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self) -> None:
-        self._listener.settimeout(0.2)
-        while not self._closing.is_set():
-            try:
-                client, _ = self._listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            upstream = socket.create_connection(("127.0.0.1", self.target_port))
-            threading.Thread(target=self._pump, args=(client, upstream, False), daemon=True).start()
-            threading.Thread(target=self._pump, args=(upstream, client, True), daemon=True).start()
+        accept_forever(self._listener, self.target_port, self._closing, self._serve)
+
+    def _serve(self, client: socket.socket, upstream: socket.socket) -> None:
+        threading.Thread(target=self._pump, args=(client, upstream, False), daemon=True).start()
+        threading.Thread(target=self._pump, args=(upstream, client, True), daemon=True).start()
 
     def _pump(self, source: socket.socket, sink: socket.socket, slow: bool) -> None:
         selector = selectors.DefaultSelector()
@@ -146,17 +141,11 @@ class HoldingProxy:
         self._released.set()
 
     def _accept(self) -> None:
-        self._listener.settimeout(0.2)
-        while not self._closing.is_set():
-            try:
-                client, _ = self._listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            upstream = socket.create_connection(("127.0.0.1", self.target_port))
-            threading.Thread(target=self._requests, args=(client, upstream), daemon=True).start()
-            threading.Thread(target=self._answers, args=(upstream, client), daemon=True).start()
+        accept_forever(self._listener, self.target_port, self._closing, self._serve)
+
+    def _serve(self, client: socket.socket, upstream: socket.socket) -> None:
+        threading.Thread(target=self._requests, args=(client, upstream), daemon=True).start()
+        threading.Thread(target=self._answers, args=(upstream, client), daemon=True).start()
 
     def _requests(self, client: socket.socket, upstream: socket.socket) -> None:
         """Client to broker, a request at a time (4-byte size, then the API key)."""
@@ -224,3 +213,21 @@ def select_read(sock: socket.socket, timeout: float) -> bool:
         return bool(selector.select(timeout=timeout))
     finally:
         selector.close()
+
+
+def accept_forever(
+    listener: socket.socket,
+    target_port: int,
+    closing: threading.Event,
+    serve: Callable[[socket.socket, socket.socket], None],
+) -> None:
+    """Accept connections until `closing`, handing each with its new upstream connection to `serve`."""
+    listener.settimeout(0.2)
+    while not closing.is_set():
+        try:
+            client, _ = listener.accept()
+        except TimeoutError:
+            continue
+        except OSError:
+            return
+        serve(client, socket.create_connection(("127.0.0.1", target_port)))
