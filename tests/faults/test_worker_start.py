@@ -60,7 +60,7 @@ def test_a_taken_metrics_port_is_one_line_and_exit_1(database_url, kafka_bootstr
 
 def test_a_taken_port_starts_nothing(db, config, taken_port):
     threads = threading.active_count()
-    before = sessions(db, config.database_url)
+    before = sessions(db, config.database_url, expected=0)  # the fixtures' own sessions may linger a moment
 
     with pytest.raises(InvalidInput):
         Worker(config, config.database_url, metrics_port=taken_port).run()
@@ -68,13 +68,13 @@ def test_a_taken_port_starts_nothing(db, config, taken_port):
     assert (threads, [], before) == (
         threading.active_count(),
         multiprocessing.active_children(),
-        sessions(db, config.database_url),
+        sessions(db, config.database_url, expected=before),
     )
 
 
 def test_what_was_opened_is_closed_when_the_consumer_cannot_start(db, config, monkeypatch):
     threads = threading.active_count()
-    before = sessions(db, config.database_url)
+    before = sessions(db, config.database_url, expected=0)  # the fixtures' own sessions may linger a moment
 
     def refuse(*_args, **_kwargs):
         raise RuntimeError("the consumer could not start")
@@ -86,5 +86,5 @@ def test_what_was_opened_is_closed_when_the_consumer_cannot_start(db, config, mo
     assert (threads, [], before) == (
         threading.active_count(),
         multiprocessing.active_children(),
-        sessions(db, config.database_url),
+        sessions(db, config.database_url, expected=before),
     )
