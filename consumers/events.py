@@ -34,7 +34,6 @@ from db.customers import CustomerFields, LockedCustomer
 from engine.batch import Batch, CustomerState, FlowSet, net_changes
 from engine.ids import run_key
 from engine.model import Event, MembershipView, Run
-from engine.refs import segment_references
 from engine.step import CompiledFlow, Step
 from schemas.events import InputEvent, check_value, unknown_store
 from schemas.flow import deployed_flow
@@ -129,8 +128,6 @@ class FlowCache:
 
     def __init__(self) -> None:
         self._compiled: dict[tuple[str, str, int], CompiledFlow] = {}
-        self._segments: dict[tuple[str, str, int], frozenset[str]] = {}
-        """The lower-cased names of the segments each version refers to."""
 
     def latest(self, conn: Conn, store_id: str) -> FlowSet:
         """The store's flows at their latest versions (older ones come in with `add_versions`)."""
@@ -148,20 +145,11 @@ class FlowCache:
         for flow_id, version in missing:
             flows.add(self._compiled[(store_id, flow_id, version)], "", latest=False)
 
-    def segments(self, store_id: str, flows: FlowSet) -> set[str]:
-        """The lower-cased names of the segments the flows' versions refer to: all a batch can
-        look up (SPEC §6: a flow refers to segments by name, in its nodes and rules)."""
-        return set().union(*(self._segments[(store_id, *version)] for version in flows.versions))
-
     def _compile(self, conn: Conn, store_id: str, versions: list[tuple[str, int]]) -> None:
         wanted = [v for v in versions if (store_id, *v) not in self._compiled]
         if wanted:
             for flow_id, version, definition in flow_rows.definitions(conn, store_id, wanted):
-                flow = deployed_flow(definition)
-                self._compiled[(store_id, flow_id, version)] = CompiledFlow.of(flow, version)
-                self._segments[(store_id, flow_id, version)] = frozenset(
-                    ref.segment.lower() for ref in segment_references(flow)
-                )
+                self._compiled[(store_id, flow_id, version)] = CompiledFlow.of(deployed_flow(definition), version)
 
 
 @dataclass(slots=True)
@@ -404,15 +392,15 @@ class Applier:
 
     def _store(self, conn: Conn, store_id: str) -> _Store:
         flows = self.flows.latest(conn, store_id)
-        store = _Store(Batch(store_id, flows, MembershipView()), {}, [])
-        store.once = [flow_id for flow_id, cf in flows.latest.items() if cf.flow.reentry == "once"]
+        once = [flow_id for flow_id, cf in flows.latest.items() if cf.flow.reentry == "once"]
+        store = _Store(Batch(store_id, flows, MembershipView()), {}, once)
         self._know_segments(conn, store, store_id)
         return store
 
     def _know_segments(self, conn: Conn, store: _Store, store_id: str) -> None:
         """Look up the segments the batch's flows refer to that it does not know yet: by name,
         not the store's every segment, which a store with thousands of them would pay per batch."""
-        wanted = self.flows.segments(store_id, store.batch.flows) - store.asked
+        wanted = store.batch.flows.segment_names() - store.asked
         if wanted:
             store.asked |= wanted
             found = segment_rows.named(conn, store_id, wanted)

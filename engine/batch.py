@@ -47,6 +47,11 @@ class FlowSet:
             self.status[cf.flow.id] = status
         self._triggered.clear()
 
+    def segment_names(self) -> set[str]:
+        """The lower-cased names of the segments these versions refer to (SPEC §6: by name, in
+        nodes and rules): all a batch of them can look up."""
+        return {name.lower() for cf in self.versions.values() for name in cf.segments}
+
     def triggered_by(self, event_type: str) -> list[CompiledFlow]:
         """The latest versions whose trigger is this event type, paused and archived ones too
         (they let nobody in, and say so)."""

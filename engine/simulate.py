@@ -14,7 +14,6 @@ from datetime import datetime
 
 from engine.batch import Batch, CustomerState, FlowSet
 from engine.model import Event, MembershipView
-from engine.refs import segment_references
 from engine.step import CompiledFlow, Step
 from schemas.events import InputEvent
 from schemas.flow import Flow
@@ -44,8 +43,9 @@ def simulate(
     flows = FlowSet()
     referenced: set[str] = set()
     for one in together:
-        flows.add(CompiledFlow.of(one, SIMULATED_VERSION), "active", latest=True)
-        referenced |= _referenced_segments(one)
+        compiled = CompiledFlow.of(one, SIMULATED_VERSION)
+        flows.add(compiled, "active", latest=True)
+        referenced |= compiled.segments  # deploy guarantees they exist, so the simulator assumes it too
     view = MembershipView()
     for name in sorted(referenced | set(members)):
         view.create(name)
@@ -89,8 +89,3 @@ def simulate(
     if fire_remaining_timers:
         fire_timers(None)
     return trace
-
-
-def _referenced_segments(flow: Flow) -> set[str]:
-    """Deploy guarantees referenced segments exist, so the simulator assumes it too."""
-    return {ref.segment for ref in segment_references(flow)}

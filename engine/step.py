@@ -26,6 +26,7 @@ from engine.model import (
     Run,
     Wake,
 )
+from engine.refs import segment_references
 from nodes import REGISTRY
 from schemas.events import OutputEventType
 from schemas.flow import MAX_NODES, Flow, Node
@@ -42,10 +43,17 @@ class CompiledFlow:
     flow: Flow
     version: int
     nodes: Mapping[str, Node]
+    segments: frozenset[str]
+    """The names of the segments the version refers to, as written (engine.refs)."""
 
     @classmethod
     def of(cls, flow: Flow, version: int) -> CompiledFlow:
-        return cls(flow=flow, version=version, nodes={node.id: node for node in flow.nodes})
+        return cls(
+            flow=flow,
+            version=version,
+            nodes={node.id: node for node in flow.nodes},
+            segments=frozenset(ref.segment for ref in segment_references(flow)),
+        )
 
     @property
     def added_by(self) -> str:
