@@ -74,9 +74,8 @@ class CaseResult:
 class Observed:
     """What the simulation did for one customer."""
 
-    runs: list[str] = field(default_factory=list)
-    """Run keys, in the order they started."""
     paths: dict[str, list[str]] = field(default_factory=dict)
+    """Run key -> the nodes it went through; keys in the order the runs started."""
     statuses: dict[str, str] = field(default_factory=dict)
     actions: list[str] = field(default_factory=list)
     segments: set[str] = field(default_factory=set)
@@ -153,10 +152,7 @@ def _observe(trace: list[Traced], members: dict[str, list[str]]) -> dict[str, Ob
         step = traced.step
         customer = seen.setdefault(traced.email, Observed())
         key = step.run.key
-        if key not in customer.paths:
-            customer.runs.append(key)
-            customer.paths[key] = []
-        path = customer.paths[key]
+        path = customer.paths.setdefault(key, [])
         # A run that waited starts its next step at the node it waited on: that is one visit.
         resumed = bool(path) and bool(step.path) and step.path[0] == path[-1]
         path.extend(step.path[1:] if resumed else step.path)
@@ -171,7 +167,7 @@ def _observe(trace: list[Traced], members: dict[str, list[str]]) -> dict[str, Ob
 
 
 def _differences(expected: Expectation, got: Observed) -> list[str]:
-    last = got.runs[-1] if got.runs else None
+    last = next(reversed(got.paths), None)
     found: list[str] = []
     if expected.status is not None:
         status = got.statuses[last] if last is not None else "no run"
@@ -187,8 +183,8 @@ def _differences(expected: Expectation, got: Observed) -> list[str]:
                 found.append(
                     f"segments: expected {'in' if member else 'not in'} {name}, got {'in' if not member else 'not in'}"
                 )
-    if expected.runs is not None and expected.runs != len(got.runs):
-        found.append(f"runs: expected {expected.runs}, got {len(got.runs)}")
+    if expected.runs is not None and expected.runs != len(got.paths):
+        found.append(f"runs: expected {expected.runs}, got {len(got.paths)}")
     return found
 
 

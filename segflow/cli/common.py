@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -13,6 +14,7 @@ from pydantic import BaseModel
 from db import Conn
 from segflow.config import Config
 from segflow.database import connect
+from segflow.errors import InvalidInput
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -56,3 +58,14 @@ def print_table(headers: list[str], rows: list[list[str]]) -> None:
     click.echo("  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
     for row in rows:
         click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+
+
+def write_file(path: Path, content: str | bytes, option: str) -> None:
+    """Write what a command was asked to put in a file (`option` names the flag, for the error)."""
+    try:
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content, encoding="utf-8")
+    except OSError as exc:
+        raise InvalidInput(f"{option} {path}: cannot be written: {exc.strerror or exc}") from None

@@ -11,8 +11,8 @@ from pathlib import Path
 import click
 
 from segflow import eventsfile
-from segflow.cli.common import AppContext, json_option, pass_app
-from segflow.errors import InvalidInput, ServiceUnavailable
+from segflow.cli.common import AppContext, json_option, pass_app, write_file
+from segflow.errors import ServiceUnavailable
 
 
 @click.group()
@@ -137,8 +137,5 @@ def _emit(text: str, output: Path | None) -> bool:
     if output is None:
         sys.stdout.write(text)
         return False
-    try:
-        output.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise InvalidInput(f"--output {output}: cannot be written: {exc.strerror or exc}") from None
+    write_file(output, text, "--output")
     return True

@@ -23,7 +23,7 @@ from schemas.reports import (
 )
 from segflow import eventsfile
 from segflow import flows as flow_service
-from segflow.cli.common import AppContext, json_option, pass_app, print_json, print_table, store_option
+from segflow.cli.common import AppContext, json_option, pass_app, print_json, print_table, store_option, write_file
 from segflow.errors import InvalidInput
 from segflow.flows import StatusChange
 
@@ -363,10 +363,7 @@ def test_(files: tuple[Path, ...], junit_file: Path | None, as_json: bool) -> No
     results = [case for path in files for case in flowtests.run_file(path)]
     failed = [case for case in results if not case.ok]
     if junit_file is not None:
-        try:
-            junit_file.write_bytes(flowtests.junit(results))
-        except OSError as exc:
-            raise InvalidInput(f"--junit {junit_file}: cannot be written: {exc.strerror or exc}") from None
+        write_file(junit_file, flowtests.junit(results), "--junit")
     if as_json:
         cases = [FlowTestCaseOut(file=c.file, customer=c.customer, ok=c.ok, failures=c.failures) for c in results]
         print_json(FlowTestsOut(cases=len(results), failed=len(failed), results=cases))
