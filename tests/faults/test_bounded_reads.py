@@ -14,11 +14,8 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 
-from schemas.flow import Flow
 from segflow.worker import Worker
-from tests.faults.test_upgrade import WAIT_THEN_TAG, write_as_an_older_segflow
-from tests.support.examples import deploy, store
-from tests.support.kafka_io import produce_events
+from tests.faults.test_upgrade import good_and_broken_stores, write_as_an_older_segflow
 
 T0 = datetime(2026, 12, 3, 8, 0, tzinfo=UTC)
 LATER = T0 + timedelta(hours=2)
@@ -86,9 +83,7 @@ def table_reads_after(db, run) -> dict[str, int]:
 
 
 def test_the_worker_reads_no_table_in_proportion_to_its_size(db, config):
-    for store_id in ("good", "broken"):
-        store(db, store_id=store_id)
-        deploy(db, Flow.model_validate({**WAIT_THEN_TAG, "store_id": store_id}))
+    good_and_broken_stores(db, config, T0)  # 20 orders each: good's start runs, broken's are dead-lettered
     write_as_an_older_segflow(db, "broken", "later", "tag", "type", "teleport")  # no segflow can read it
     fill(db)
     # 20 of the good store's waits are due too: they wake, tag and complete.
@@ -97,12 +92,6 @@ def test_the_worker_reads_no_table_in_proportion_to_its_size(db, config):
         " (SELECT key FROM live_runs WHERE store_id = 'good' ORDER BY key LIMIT 20)",
         (T0 + timedelta(hours=1),),
     )
-    sent = [
-        {"event_id": f"{s}{i}", "type": "order.processed", "store_id": s, "occurred_at": T0.isoformat(),
-         "customer": {"email": f"c{i}@example.com"}}
-        for s in ("good", "broken") for i in range(20)
-    ]  # fmt: skip
-    produce_events(config.kafka_bootstrap, config.input_topic, sent)
 
     def later_run() -> None:
         worker = Worker(config, config.database_url, clock=lambda: LATER, stop_when_idle=1.5)

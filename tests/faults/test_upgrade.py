@@ -86,16 +86,22 @@ WAIT_THEN_TAG = {
 }  # fmt: skip
 
 
-def test_one_stores_unreadable_flow_stops_no_other_stores_waits(db, config):
+def good_and_broken_stores(db, config, at) -> None:
+    """Stores `good` and `broken`, each with WAIT_THEN_TAG deployed and 20 orders at `at` on the
+    input topic (c0..c19@example.com); the caller breaks `broken`'s flow when it needs to."""
     for store_id in ("good", "broken"):
         store(db, store_id=store_id)
         deploy(db, Flow.model_validate({**WAIT_THEN_TAG, "store_id": store_id}))
     sent = [
-        {"event_id": f"{s}{i}", "type": "order.processed", "store_id": s, "occurred_at": T0.isoformat(),
+        {"event_id": f"{s}{i}", "type": "order.processed", "store_id": s, "occurred_at": at.isoformat(),
          "customer": {"email": f"c{i}@example.com"}}
         for s in ("good", "broken") for i in range(20)
     ]  # fmt: skip
     produce_events(config.kafka_bootstrap, config.input_topic, sent)
+
+
+def test_one_stores_unreadable_flow_stops_no_other_stores_waits(db, config):
+    good_and_broken_stores(db, config, T0)
     run_worker(config, T0)
     assert 40 == db.execute("SELECT count(*) FROM runs WHERE status = 'waiting'").fetchone()[0]
     # Data no segflow can read: a node type that does not exist (a newer release's, or damage).
