@@ -101,11 +101,7 @@ def schema(output: Path | None, as_json: bool) -> None:
     from schemas.events import input_event_schema
 
     text = json.dumps(input_event_schema(), indent=2, ensure_ascii=False) + "\n"
-    if _emit(text, output):
-        if as_json:
-            click.echo(json.dumps({"written": str(output)}, ensure_ascii=False))
-        else:
-            click.echo(f"wrote the input event schema to {output}")
+    _emit(text, output, "the input event schema", as_json)
 
 
 @events.command("asyncapi")
@@ -114,7 +110,7 @@ def schema(output: Path | None, as_json: bool) -> None:
 @pass_app
 def asyncapi(app: AppContext, output: Path | None, as_json: bool) -> None:
     """Print the AsyncAPI 3.0 document (YAML) of the three topics, named as configured; with the
-    defaults it is docs/asyncapi.yaml. --json prints the document as JSON instead."""
+    defaults it is docs/asyncapi.yaml. --json: the document as JSON (with -o, where it went)."""
     import yaml
 
     from schemas.asyncapi import document
@@ -129,13 +125,16 @@ def asyncapi(app: AppContext, output: Path | None, as_json: bool) -> None:
         text = json.dumps(built, indent=2, ensure_ascii=False) + "\n"
     else:
         text = yaml.dump(built, Dumper=_PlainDumper, sort_keys=False, allow_unicode=True, width=100)
-    _emit(text, output)
+    _emit(text, output, "the AsyncAPI document", as_json)
 
 
-def _emit(text: str, output: Path | None) -> bool:
-    """`text` to stdout, or to `output`; True when it went to the file."""
+def _emit(text: str, output: Path | None, what: str, as_json: bool) -> None:
+    """`text` to stdout, or to `output`, saying where `what` went."""
     if output is None:
         sys.stdout.write(text)
-        return False
+        return
     write_file(output, text, "--output")
-    return True
+    if as_json:
+        click.echo(json.dumps({"written": str(output)}, ensure_ascii=False))
+    else:
+        click.echo(f"wrote {what} to {output}")

@@ -64,3 +64,4 @@ def test_events_schema_prints_the_models_schema_and_writes_it_where_asked(offlin
     assert 0 == printed.code == written.code
     assert input_event_schema() == json.loads(printed.out)
     assert printed.out == (tmp_path / "event.schema.json").read_text()
+    assert f"wrote the input event schema to {tmp_path / 'event.schema.json'}\n" == written.out
