@@ -73,9 +73,14 @@ SELECT id, name, source, created_at, auto_sync, last_synced_at,
 FROM segments s
 WHERE s.store_id = %(store_id)s AND lower(s.name) = lower(%(name)s);
 
--- name: lock_segment
--- Serialises membership changes to one segment (imports, deletes) inside a transaction.
-SELECT id FROM segments WHERE store_id = %(store_id)s AND id = %(segment_id)s FOR UPDATE;
+-- name: lock_segment_named
+-- One segment by name, locked for the rest of the transaction: what an import decides (the
+-- segment exists, or is to be created) holds until it commits; a delete committed meanwhile
+-- makes this find nothing.
+SELECT id, name, source, created_at, auto_sync, last_synced_at
+FROM segments
+WHERE store_id = %(store_id)s AND lower(name) = lower(%(name)s)
+FOR UPDATE;
 
 -- name: list_segments
 -- `segments list`: every segment of a store with its member count.

@@ -12,7 +12,7 @@ from db.queries import sql
 
 _INSERT = sql("insert_segment")
 _GET = sql("get_segment")
-_LOCK = sql("lock_segment")
+_LOCK_NAMED = sql("lock_segment_named")
 _LIST = sql("list_segments")
 _MEMBERS_PAGE = sql("segment_members_page")
 _RESOLVE = sql("resolve_customers")
@@ -56,8 +56,10 @@ def get(conn: Conn, store_id: str, name: str) -> SegmentRow | None:
     return SegmentRow(*row) if row else None
 
 
-def lock(conn: Conn, store_id: str, segment_id: int) -> None:
-    conn.execute(_LOCK, {"store_id": store_id, "segment_id": segment_id})
+def lock_named(conn: Conn, store_id: str, name: str) -> SegmentRow | None:
+    """The segment of that name, locked until the transaction ends (its `members` not counted)."""
+    row = conn.execute(_LOCK_NAMED, {"store_id": store_id, "name": name}).fetchone()
+    return SegmentRow(*row) if row else None
 
 
 def list_all(conn: Conn, store_id: str) -> list[SegmentRow]:

@@ -9,6 +9,7 @@ it. Segment nodes do not: the worker writes a whole batch's membership changes s
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import uuid
 from collections.abc import Callable, Iterable, Sequence
@@ -218,8 +219,8 @@ def import_csv(
     """
     require_segments(conn, store_id)
     cleaned = check_name(name)
-    if not create and segment_rows.get(conn, store_id, cleaned) is None:
-        raise missing_segment(conn, store_id, cleaned, "; nothing was imported (--create makes a new segment)")
+    if not create and segment_rows.get(conn, store_id, cleaned) is None:  # before reading the file
+        raise _not_there(conn, store_id, cleaned)
     parsed = csvfile.read(path, required=("email",), allowed=TEMPLATE_COLUMNS)
     rows = len(parsed.rows) + len(parsed.bad_rows)
     if rows > MAX_IMPORT_ROWS:
@@ -236,13 +237,16 @@ def import_csv(
     cause = operation_cause("csv")
     now = datetime.now(UTC)
     with conn.transaction():
-        segment = segment_rows.get(conn, store_id, cleaned)
+        # Decided again under the segment's lock: a delete that committed since the check above
+        # must not see its segment come back.
+        segment = segment_rows.lock_named(conn, store_id, cleaned)
+        if segment is None and not create:
+            raise _not_there(conn, store_id, cleaned)
         if segment is None:
             segment = segment_rows.insert(conn, store_id, cleaned, "csv")
             if segment is None:  # created by someone else between the two statements
                 raise UserError(f'segment "{cleaned}" was created concurrently; run the import again')
             report.created = True
-        segment_rows.lock(conn, store_id, segment.id)
         for start in range(0, len(emails), IMPORT_CHUNK):
             chunk = emails[start : start + IMPORT_CHUNK]
             customers = segment_rows.resolve_customers(conn, store_id, chunk)
@@ -255,6 +259,10 @@ def import_csv(
             report.dry_run = True
             raise psycopg.Rollback()
     return segment, report
+
+
+def _not_there(conn: Conn, store_id: str, name: str) -> NotFound:
+    return missing_segment(conn, store_id, name, "; nothing was imported (--create makes a new segment)")
 
 
 def referencing_flows(conn: Conn, store_id: str, name: str) -> list[str]:
@@ -270,8 +278,11 @@ def referencing_flows(conn: Conn, store_id: str, name: str) -> list[str]:
 def delete(conn: Conn, store_id: str, name: str, force: bool = False) -> tuple[SegmentRow, list[str]]:
     """Permanently delete a segment and its memberships; returns it and the flows paused for it."""
     with conn.transaction():
-        segment = get(conn, store_id, name)
-        segment_rows.lock(conn, store_id, segment.id)
+        require_segments(conn, store_id)
+        locked = segment_rows.lock_named(conn, store_id, name.strip())
+        if locked is None:
+            raise missing_segment(conn, store_id, name)
+        segment = locked
         flows = referencing_flows(conn, store_id, segment.name)
         if flows and not force:
             raise UserError(
@@ -286,7 +297,8 @@ def delete(conn: Conn, store_id: str, name: str, force: bool = False) -> tuple[S
         cause = operation_cause("delete")
         outbox.enqueue(conn, store_id, member_events(store_id, segment, "segment.member_removed", emails, cause, now))
         record_changes(conn, store_id, segment, "segment.member_removed", removed, cause, now)
-    return segment, flows
+    # Counted under the lock: the members the delete really removed, not those seen before it.
+    return dataclasses.replace(segment, members=len(removed)), flows
 
 
 def template() -> str:
