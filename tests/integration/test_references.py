@@ -107,7 +107,7 @@ def test_a_delete_waits_for_an_uncommitted_add_and_removes_it_too(db, database_u
 
         def delete() -> None:
             with deleting.transaction():
-                segment_rows.lock(deleting, "acme", vip)
+                segment_rows.lock_named(deleting, "acme", "VIP")
                 removed.extend(segment_rows.delete(deleting, "acme", vip))
 
         waits_until(delete, adding.commit)
@@ -118,7 +118,7 @@ def test_a_delete_waits_for_an_uncommitted_add_and_removes_it_too(db, database_u
 def test_an_add_after_a_committed_delete_fails(db, database_url, two_stores):
     vip, ann = two_stores["VIP"], two_stores["ann@example.com"]
     with psycopg.connect(database_url) as adding, psycopg.connect(database_url) as deleting:
-        segment_rows.lock(deleting, "acme", vip)
+        segment_rows.lock_named(deleting, "acme", "VIP")
         segment_rows.delete(deleting, "acme", vip)  # transaction left open
         failure: list[BaseException] = []
 

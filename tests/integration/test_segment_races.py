@@ -61,7 +61,9 @@ def test_an_import_that_began_before_a_delete_does_not_bring_the_segment_back(ac
 def test_a_delete_counts_the_members_it_removed_not_those_it_saw_first(acme, database_url):
     # An import holds the segment (230 members added, not yet committed) when the delete comes.
     with psycopg.connect(database_url) as importer:
-        [segment_id] = importer.execute("SELECT id FROM segments WHERE name = 'Team' FOR UPDATE").fetchone()
+        locked = importer.execute("SELECT id FROM segments WHERE name = 'Team' FOR UPDATE").fetchone()
+        assert locked is not None
+        segment_id = locked[0]
         customers = segment_rows.resolve_customers(importer, "acme", [f"user{i:03}@shop.test" for i in range(1, 231)])
         segment_rows.add_members(importer, "acme", segment_id, list(customers.values()), "csv", datetime.now(UTC))
         deleted: list[int] = []
