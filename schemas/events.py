@@ -13,6 +13,7 @@ from pydantic.config import JsonDict
 
 from schemas.email import normalise_email
 from schemas.flow import EVENT_TYPE_PATTERN
+from schemas.names import PERSON_NAME_PATTERN, person_name_problem
 
 OutputEventType = Literal[
     "segment.member_added",
@@ -69,6 +70,7 @@ class OutputEvent(BaseModel):
 # a dotted domain (the worker's email-validator rule is the full one), a time with its offset.
 NO_NUL: JsonDict = {"pattern": "^[^\\u0000]*$"}
 EMAIL_SHAPE: JsonDict = {"pattern": "^\\s*[^@\\s\\u0000]+@[^@\\s\\u0000]+\\.[^@\\s\\u0000]+\\s*$", "format": "email"}
+PERSON_NAME: JsonDict = {"pattern": PERSON_NAME_PATTERN}
 RFC3339: JsonDict = {"pattern": "^\\d{4}-\\d{2}-\\d{2}[Tt ]\\d{2}:\\d{2}(:\\d{2}(\\.\\d+)?)?([Zz]|[+-]\\d{2}:?\\d{2})$"}
 
 
@@ -79,14 +81,25 @@ class InputCustomer(BaseModel):
     """Required; normalised here by the one email rule (`schemas.email`), so every later step
     sees the form every other entry point uses."""
     external_id: str | None = Field(None, json_schema_extra=NO_NUL)
-    first_name: str | None = Field(None, json_schema_extra=NO_NUL)
-    last_name: str | None = Field(None, json_schema_extra=NO_NUL)
+    first_name: str | None = Field(None, json_schema_extra=PERSON_NAME)
+    """No control character and no bidirectional override or isolate: they would reorder the
+    text around the name wherever it is shown."""
+    last_name: str | None = Field(None, json_schema_extra=PERSON_NAME)
+    """The same rule as `first_name`."""
     phone: str | None = Field(None, json_schema_extra=NO_NUL)
 
     @field_validator("email")
     @classmethod
     def _normalise(cls, value: str) -> str:
         return normalise_email(value)
+
+    @field_validator("first_name", "last_name")
+    @classmethod
+    def _shown_as_written(cls, value: str | None) -> str | None:
+        problem = person_name_problem(value) if value else None
+        if problem:
+            raise ValueError(problem)
+        return value
 
     def known_fields(self) -> dict[str, str]:
         """The optional fields this event carries (absent and null ones left out): what updates the record."""

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationInfo, field_validator
 
-from schemas.names import segment_name_problem
+from schemas.names import canonical, segment_name_problem
 
 MAX_NODES = 500
 EVENT_TYPE_PATTERN = r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$"
@@ -40,7 +40,7 @@ def _segment_name(name: str, info: ValidationInfo) -> str:
     problem = None if _as_deployed(info) else segment_name_problem(name)
     if problem:
         raise ValueError(f"segment name {name!a} {problem}")
-    return name
+    return canonical(name)  # "Café" composed or decomposed is one segment (SPEC §1)
 
 
 SegmentName = Annotated[str, AfterValidator(_segment_name)]

@@ -109,8 +109,8 @@ def _records(path: Path, reader: Reader, header: list[str]) -> tuple[list[CsvRow
         except csv.Error as exc:
             raise InvalidInput(f"{path}: line {start}: {exc}") from None
         line_num = reader.line_num
-        if not fields or all(not f.strip() for f in fields):
-            continue  # blank lines (common at the end of exported files) are not rows
+        if not fields or (len(fields) == 1 and not fields[0].strip()):
+            continue  # blank lines (common at the end of exported files) are not rows; "," is one (SPEC §6)
         if len(fields) > len(header):
             bad.append((start, f"{len(fields)} fields but the header has {len(header)}"))
             continue

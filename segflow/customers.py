@@ -21,6 +21,7 @@ from db.journey import StoredEntry
 from db.runs import RunRow
 from schemas.email import normalise_email
 from schemas.flow import deployed_flow
+from schemas.names import person_name_problem
 from schemas.reports import (
     CustomerOut,
     CustomerRecordOut,
@@ -46,7 +47,14 @@ def parse(path: Path) -> list[CustomerFields]:
     parsed = csvfile.read(path, required=("email",), allowed=COLUMNS)
     rows = csvfile.email_rows(parsed)
     problems = sorted(
-        rows.invalid + [(line, f"{email} already appears on line {first}") for line, email, first in rows.repeats]
+        rows.invalid
+        + [(line, f"{email} already appears on line {first}") for line, email, first in rows.repeats]
+        + [
+            (row.line, f"{field} {problem}")
+            for row, _email in rows.first
+            for field in ("first_name", "last_name")
+            if (problem := person_name_problem(row.values.get(field) or ""))
+        ]
     )
     customers = [
         CustomerFields(

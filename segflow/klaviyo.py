@@ -32,7 +32,7 @@ from schemas.reports import SyncReport
 from segflow import stores
 from segflow.config import Config
 from segflow.errors import AlreadyExists, InvalidInput, NotFound, SegflowError, ServiceUnavailable, UserError
-from segflow.segments import change_members, check_name, missing_segment, operation_cause, require_segments
+from segflow.segments import change_members, check_name, get, operation_cause, require_segments
 
 log = structlog.get_logger()
 
@@ -75,6 +75,14 @@ def _translate(exc: KlaviyoError, store_id: str, what: str) -> Exception:
     if isinstance(exc, KlaviyoUnavailable):
         return ServiceUnavailable(f"Klaviyo is unavailable for store {store_id}: {exc}; nothing was changed")
     return UserError(f"Klaviyo refused a request for store {store_id}: {exc}; nothing was changed")
+
+
+def _check_choice(kind: Kind, external_id: str | None, external_name: str | None) -> None:
+    """An empty id or name would be sent as `/api/lists//` or match every list: refused first."""
+    if external_id is not None and not external_id.strip():
+        raise InvalidInput(f"the Klaviyo {kind} id is empty; give the id of a {kind}, or its name")
+    if external_id is None and not (external_name or "").strip():
+        raise InvalidInput(f"the Klaviyo {kind} name is empty; give the name of a {kind}, or its id")
 
 
 def _resolve(client: Client, store_id: str, kind: Kind, external_id: str | None, external_name: str | None) -> Resource:
@@ -129,6 +137,7 @@ def import_external(
     """`segments import-external`: create the segment (source klaviyo) and fill it, atomically."""
     require_segments(conn, store_id)
     cleaned = check_name(name)
+    _check_choice(kind, external_id, external_name)
     existing = segment_rows.get(conn, store_id, cleaned)
     if existing is not None:
         raise AlreadyExists(
@@ -158,10 +167,7 @@ def sync(
 ) -> SyncReport:
     """`segments sync`: mirror the Klaviyo list or segment now; with `dry_run`, fetch and say what
     would change, and change nothing."""
-    require_segments(conn, store_id)
-    segment = segment_rows.get(conn, store_id, name.strip())
-    if segment is None:
-        raise missing_segment(conn, store_id, name)
+    segment = get(conn, store_id, name)
     if segment.source != PROVIDER:
         raise InvalidInput(f'segment "{segment.name}" is a {segment.source} segment; only Klaviyo segments sync')
     return _sync(conn, config, store_id, segment, progress, datetime.now(UTC), dry_run)
@@ -246,10 +252,7 @@ def _mirror(
 
 
 def set_auto_sync(conn: Conn, store_id: str, name: str, on: bool) -> SegmentRow:
-    require_segments(conn, store_id)
-    segment = segment_rows.get(conn, store_id, name.strip())
-    if segment is None:
-        raise missing_segment(conn, store_id, name)
+    segment = get(conn, store_id, name)
     if segment.source != PROVIDER:
         raise InvalidInput(
             f'segment "{segment.name}" is a {segment.source} segment; auto-sync applies to Klaviyo segments'

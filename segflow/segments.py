@@ -30,7 +30,7 @@ from engine.refs import refers_to
 from schemas.email import normalise_email
 from schemas.events import Cause, EventCustomer, OutputEvent
 from schemas.flow import deployed_flow
-from schemas.names import segment_name_problem
+from schemas.names import canonical, segment_name_problem
 from schemas.reports import ImportReport, InvalidRow
 from segflow import csvfile, stores
 from segflow.errors import AlreadyExists, ImportTooLarge, InvalidInput, NotFound, PlanRequired, UserError
@@ -65,7 +65,22 @@ def check_name(name: str) -> str:
     if problem:
         shown = cleaned if len(cleaned) <= 40 else cleaned[:40] + "…"
         raise InvalidInput(f"segment name {shown!a} {problem}" if cleaned else "a segment name cannot be empty")
-    return cleaned
+    return canonical(cleaned)
+
+
+def as_typed(name: str) -> str:
+    """A name a merchant typed, in the form segments are stored in."""
+    return canonical(name.strip())
+
+
+def _find(name: str, lookup: Callable[[str], SegmentRow | None]) -> SegmentRow | None:
+    """The segment a typed name means: its NFC form, or else the name exactly as typed (a name
+    stored before NFC was the rule, which migration 0017 could not convert because its NFC form
+    was taken)."""
+    found = lookup(as_typed(name))
+    if found is None and as_typed(name) != name.strip():
+        found = lookup(name.strip())
+    return found
 
 
 def create(conn: Conn, store_id: str, name: str, source: str = "manual") -> SegmentRow:
@@ -80,7 +95,7 @@ def create(conn: Conn, store_id: str, name: str, source: str = "manual") -> Segm
 
 def get(conn: Conn, store_id: str, name: str) -> SegmentRow:
     require_segments(conn, store_id)
-    row = segment_rows.get(conn, store_id, name.strip())
+    row = _find(name, lambda typed: segment_rows.get(conn, store_id, typed))
     if row is None:
         raise missing_segment(conn, store_id, name)
     return row
@@ -279,7 +294,7 @@ def delete(conn: Conn, store_id: str, name: str, force: bool = False) -> tuple[S
     """Permanently delete a segment and its memberships; returns it and the flows paused for it."""
     with conn.transaction():
         require_segments(conn, store_id)
-        locked = segment_rows.lock_named(conn, store_id, name.strip())
+        locked = _find(name, lambda typed: segment_rows.lock_named(conn, store_id, typed))
         if locked is None:
             raise missing_segment(conn, store_id, name)
         segment = locked

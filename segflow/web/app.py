@@ -41,6 +41,8 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
+    # Every answer but the sign-in form shows a store's data: none is kept by a browser or a proxy.
+    "Cache-Control": "no-store",
 }
 
 Scope = MutableMapping[str, Any]

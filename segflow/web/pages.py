@@ -262,7 +262,7 @@ def install(site: FastAPI) -> None:
                 state = "on" if changed.auto_sync else "off"
                 return after_form(conn, session, back, "ok", f'auto-sync is {state} for segment "{changed.name}"')
             if action == "delete":
-                if confirm_name.strip() != segment.name:
+                if segment_service.as_typed(confirm_name) != segment.name:
                     raise InvalidInput(f'type the segment\'s name, "{segment.name}", to delete it')
                 deleted, _paused = segment_service.delete(conn, store, segment.name)
                 return after_form(conn, session, "/segments", "ok", wording.deleted_line(deleted.name, deleted.members))

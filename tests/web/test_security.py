@@ -122,3 +122,13 @@ def test_pages_forbid_scripts_and_framing_and_sign_in_never_leaves_the_site(clie
         login = client.get("/login", params={"next": elsewhere})
         answer = client.post("/login", data={"token": token, "csrf_token": csrf_of(login.text), "next": elsewhere})
         assert (answer.status_code, answer.headers["location"]) == (303, "/segments"), elsewhere
+
+
+def test_signed_in_pages_and_api_answers_are_never_kept_by_a_browser_or_proxy(client, db, shop):
+    token = token_for(db, shop)
+    sign_in(client, token)
+    for path in ("/segments", "/flows", "/customers/ann@shop.example"):
+        answer = client.get(path)
+        assert (answer.status_code, answer.headers.get("cache-control")) == (200, "no-store"), path
+    api = client.get("/api/v1/segments", headers={"Authorization": f"Bearer {token}"})
+    assert (api.status_code, api.headers.get("cache-control")) == (200, "no-store")
