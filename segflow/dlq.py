@@ -6,7 +6,9 @@ in the transaction that commits only after the broker acknowledged the send, so 
 again sends nothing; events the worker applied already are skipped by its duplicate check.
 A letter whose original was not kept whole (larger than `dlq_max_original_bytes`, or refused by
 the broker and sent without it) or whose key was cut cannot be replayed, and is counted as
-skipped with why.
+skipped with why. Nor, unless asked (`include_invalid`), is one whose original no later fix can
+make an event (not JSON, a field missing or malformed: the worker's own check says so): sent
+back, it would only be dead-lettered again, a new copy on the topic each time.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import structlog
 from consumers import kafka as kafka_clients
 from db import Conn
 from db import dlq as dlq_rows
+from schemas.events import check_value
 from segflow.config import Config
 from segflow.embedded import require_broker
 from segflow.errors import InvalidInput
@@ -44,6 +47,9 @@ class Letter:
     """The original message, or None when it was not kept whole."""
     unreplayable: str | None
     """Why the letter cannot be replayed; None when it can."""
+    invalid: str | None = None
+    """Why its original can never be an event (the worker's check), or None: such a letter is
+    sent only when asked."""
 
     @property
     def position(self) -> tuple[int, int]:
@@ -70,11 +76,30 @@ def parse(partition: int, offset: int, key: bytes | None, value: bytes | None) -
         except (binascii.Error, ValueError):
             why = "its original is not base64"
     source = document.get("source")
+    checked = check_value(original) if original is not None else None
     return Letter(
         partition=partition, offset=offset, failed_at=_text(document.get("failed_at")),
         reason=str(document.get("reason", "")), source=source if isinstance(source, dict) else None,
-        key=key, original=original, unreplayable=why,
+        key=key, original=original, unreplayable=why, invalid=checked if isinstance(checked, str) else None,
     )  # fmt: skip
+
+
+NOT_AN_EVENT = "not a valid event"
+REPLAYED_BEFORE = "replayed before"
+
+
+def why_not_replayable(letter: Letter, replayed: set[tuple[int, int]]) -> str | None:
+    """Why `dlq replay --all` would not send the letter (SPEC §9), or None when it would."""
+    if letter.unreplayable is not None:
+        return letter.unreplayable
+    if letter.invalid is not None:
+        return f"{NOT_AN_EVENT}: {letter.invalid}"
+    return REPLAYED_BEFORE if letter.position in replayed else None
+
+
+def replayed_of(conn: Conn, config: Config, letters: list[Letter]) -> set[tuple[int, int]]:
+    """Which of the letters were replayed before."""
+    return dlq_rows.replayed(conn, config.dlq_topic, [letter.position for letter in letters]) if letters else set()
 
 
 def _text(value: Any) -> str | None:
@@ -119,10 +144,16 @@ class Replay:
 
 
 def replay(
-    conn: Conn, config: Config, positions: list[tuple[int, int]] | None, reason: str | None, dry_run: bool
+    conn: Conn,
+    config: Config,
+    positions: list[tuple[int, int]] | None,
+    reason: str | None,
+    dry_run: bool,
+    include_invalid: bool = False,
 ) -> Replay:
     """Send the chosen dead letters' originals to the input topic: those at `positions`, or with
-    None every one; either way only those whose reason contains `reason`."""
+    None every one; either way only those whose reason contains `reason`, and only those whose
+    original is an event unless `include_invalid`."""
     letters = read(config)
     if positions is not None:
         found = {letter.position: letter for letter in letters}
@@ -136,7 +167,9 @@ def replay(
     for letter in chosen:
         if letter.unreplayable is not None:
             why[letter.unreplayable] = why.get(letter.unreplayable, 0) + 1
-    ready = [letter for letter in chosen if letter.unreplayable is None]
+        elif letter.invalid is not None and not include_invalid:
+            why[NOT_AN_EVENT] = why.get(NOT_AN_EVENT, 0) + 1
+    ready = [letter for letter in chosen if letter.unreplayable is None and (letter.invalid is None or include_invalid)]
     wanted = [letter.position for letter in ready]
     if dry_run:
         before = dlq_rows.replayed(conn, config.dlq_topic, wanted) if wanted else set()
@@ -147,7 +180,7 @@ def replay(
             sent = [letter for letter in ready if letter.position in fresh]
             _send(config, sent)  # before the commit: a send that fails records nothing
     if len(ready) > len(sent):
-        why["replayed before"] = len(ready) - len(sent)
+        why[REPLAYED_BEFORE] = len(ready) - len(sent)
     log.info("dlq_replayed", replayed=len(sent), skipped=len(chosen) - len(sent), dry_run=dry_run)
     return Replay(len(sent), len(chosen) - len(sent), dry_run, why)
 

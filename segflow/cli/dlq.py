@@ -26,6 +26,8 @@ class LetterOut(Report):
     source: SourceOut | None
     key: str | None
     replayable: bool
+    """Whether `dlq replay --all` would send it (SPEC §9)."""
+    why_not_replayable: str | None
 
 
 class ReplayOut(Report):
@@ -40,15 +42,16 @@ def dlq() -> None:
     """See dead letters, and replay them once their cause is fixed."""
 
 
-def _out(letter: dlq_service.Letter) -> LetterOut:
+def _out(letter: dlq_service.Letter, replayed: set[tuple[int, int]]) -> LetterOut:
     source: Any = letter.source
+    why_not = dlq_service.why_not_replayable(letter, replayed)
     return LetterOut(
         offset=letter.offset, partition=letter.partition, failed_at=letter.failed_at, reason=letter.reason,
         source=None if source is None else SourceOut(
             topic=source.get("topic"), partition=source.get("partition"), offset=source.get("offset")
         ),
         key=None if letter.key is None else letter.key.decode("utf-8", "replace"),
-        replayable=letter.unreplayable is None,
+        replayable=why_not is None, why_not_replayable=why_not,
     )  # fmt: skip
 
 
@@ -59,7 +62,10 @@ def _out(letter: dlq_service.Letter) -> LetterOut:
 @pass_app
 def list_(app: AppContext, limit: int, reason: str | None, as_json: bool) -> None:
     """The newest dead letters, oldest of them first: where each came from and why it failed."""
-    letters = [_out(letter) for letter in dlq_service.matching(dlq_service.read(app.config), reason)[-limit:]]
+    newest = dlq_service.matching(dlq_service.read(app.config), reason)[-limit:]
+    with app.db() as conn:
+        replayed = dlq_service.replayed_of(conn, app.config, newest)
+    letters = [_out(letter, replayed) for letter in newest]
     if as_json:
         print_json(letters)
         return
@@ -72,7 +78,7 @@ def list_(app: AppContext, limit: int, reason: str | None, as_json: bool) -> Non
             [
                 f"{x.partition}:{x.offset}" if x.partition else str(x.offset), x.failed_at or "",
                 f"{x.source.topic}/{x.source.partition}@{x.source.offset}" if x.source else "", x.key or "",
-                x.reason if x.replayable else f"{x.reason} (cannot be replayed)",
+                x.reason if x.replayable else f"{x.reason} (not replayable: {x.why_not_replayable})",
             ]
             for x in letters
         ],
@@ -83,19 +89,23 @@ def list_(app: AppContext, limit: int, reason: str | None, as_json: bool) -> Non
 @click.option("--offset", "offsets", multiple=True, metavar="N", help="A dead letter's offset (P:N on partition P).")
 @click.option("--all", "every", is_flag=True, help="Every dead letter (with --reason: every one that matches).")
 @click.option("--reason", help="Only those whose reason contains TEXT (ignoring case).")
+@click.option(
+    "--include-invalid", is_flag=True, help="Send letters whose original is not a valid event too (they fail again)."
+)
 @click.option("--dry-run", is_flag=True, help="Say what would be sent; send and record nothing.")
 @json_option
 @pass_app
 def replay(
-    app: AppContext, offsets: tuple[str, ...], every: bool, reason: str | None, dry_run: bool, as_json: bool
-) -> None:
+    app: AppContext, offsets: tuple[str, ...], every: bool, reason: str | None, include_invalid: bool, dry_run: bool,
+    as_json: bool,
+) -> None:  # fmt: skip
     """Send dead letters' original messages, with their keys, back to the input topic. A letter
     replayed before is not sent again; events applied already are skipped by the worker."""
     if bool(offsets) == every:
         raise InvalidInput("give --offset N (one or more) or --all")
     positions = [dlq_service.parse_position(text) for text in offsets] if offsets else None
     with app.db() as conn:
-        done = dlq_service.replay(conn, app.config, positions, reason, dry_run)
+        done = dlq_service.replay(conn, app.config, positions, reason, dry_run, include_invalid)
     report = ReplayOut(replayed=done.replayed, skipped=done.skipped, dry_run=done.dry_run, why_skipped=done.why_skipped)
     if as_json:
         print_json(report)

@@ -50,7 +50,9 @@ def test_replayed_dead_letters_are_applied_exactly_once(cli, db, config, monkeyp
     assert GHOSTS + 1 == len(letters)
     assert sorted(m[0].decode() for m in messages) == sorted(x["key"] for x in letters)
     ghost = [x for x in letters if x["reason"] == "store ghost does not exist"]
-    assert GHOSTS == len(ghost) and all(x["replayable"] for x in letters)
+    assert GHOSTS == len(ghost) and all(x["replayable"] for x in ghost)
+    [junk] = [x for x in letters if x not in ghost]
+    assert not junk["replayable"] and junk["why_not_replayable"].startswith("not a valid event: the value is not JSON")
     assert {config.input_topic} == {x["source"]["topic"] for x in letters}
     newest = run(cli, "dlq", "list", "--reason", "GHOST", "--limit", "5")
     assert [x["offset"] for x in ghost[-5:]] == [x["offset"] for x in newest]
@@ -84,6 +86,23 @@ def test_replayed_dead_letters_are_applied_exactly_once(cli, db, config, monkeyp
     summary = run_worker(config, T0)
     assert (0, GHOSTS) == (summary.events, summary.duplicates_skipped)
     assert GHOSTS == db.execute(applied).fetchone()[0]
+
+    # --all leaves out what can never succeed and what was replayed, and says so in the list;
+    # so running it again and again adds nothing to either topic.
+    ends = input_end(config)
+    for _ in range(2):
+        every = run(cli, "dlq", "replay", "--all")
+        assert {"replayed before": GHOSTS, "not a valid event": 1} == every["why_skipped"]
+        assert (0, GHOSTS + 1) == (every["replayed"], every["skipped"])
+    assert ends == input_end(config)
+    listed = run(cli, "dlq", "list", "--limit", "1000")
+    assert GHOSTS + 1 == len(listed) and not any(x["replayable"] for x in listed)
+    assert GHOSTS == sum(x["why_not_replayable"] == "replayed before" for x in listed)
+    # Asked for by name, it is sent, and fails again as it did.
+    forced = run(cli, "dlq", "replay", "--offset", str(junk["offset"]), "--include-invalid")
+    assert 1 == forced["replayed"]
+    summary = run_worker(config, T0)
+    assert (0, 1) == (summary.events, summary.dead_lettered)
 
     missing = cli("dlq", "replay", "--offset", "999")
     assert 0 != missing.code
