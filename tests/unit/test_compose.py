@@ -18,7 +18,7 @@ def compose():
 
 def test_services_and_images(compose):
     services = compose["services"]
-    assert {"postgres", "kafka", "migrate", "worker"} == set(services)
+    assert {"postgres", "kafka", "migrate", "worker", "console"} == set(services)
     assert "postgres:17" == services["postgres"]["image"]
     assert services["kafka"]["image"].startswith("apache/kafka:3.9")
     assert "broker,controller" == services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"]  # KRaft, no ZooKeeper
@@ -30,7 +30,21 @@ def test_services_and_images(compose):
     assert "service_completed_successfully" == services["worker"]["depends_on"]["migrate"]["condition"]
 
 
-@pytest.mark.parametrize("service", ["migrate", "worker"])
+def test_the_console_serves_on_the_published_port_once_migrated(compose):
+    from segflow.cli.serve import serve
+
+    console = compose["services"]["console"]
+    command = console["command"]
+    assert command[:2] == ["segflow", "serve"]
+    # The command's options are serve's own: parsed by the CLI itself, not matched as text.
+    options = serve.make_context("serve", command[2:]).params
+    assert "0.0.0.0" == options["host"]  # reachable through the published port from outside the container
+    assert f"{options['port']}:{options['port']}" in console["ports"]
+    assert f"http://127.0.0.1:{options['port']}/login" in " ".join(console["healthcheck"]["test"])
+    assert "service_completed_successfully" == console["depends_on"]["migrate"]["condition"]
+
+
+@pytest.mark.parametrize("service", ["migrate", "worker", "console"])
 def test_segflow_env_is_what_the_code_reads(compose, service):
     env = {k: str(v) for k, v in compose["services"][service]["environment"].items()}
     assert set(env) <= set(ENV_VARS)
