@@ -38,13 +38,13 @@ class CsvFile:
     """Records that cannot be read as a row of this header: (line, reason)."""
 
 
-def decode(path: Path, data: bytes) -> str:
+def decode(name: str, data: bytes) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         raise InvalidInput(
-            f"{path}: line {line} is not UTF-8 (byte 0x{data[exc.start]:02x}); save the file as UTF-8"
+            f"{name}: line {line} is not UTF-8 (byte 0x{data[exc.start]:02x}); save the file as UTF-8"
         ) from None
 
 
@@ -61,42 +61,44 @@ def _dialect(header_line: str) -> type[csv.Dialect]:
     return type("MerchantCsv", (_Merchant,), {"delimiter": delimiter})
 
 
-def read(path: Path, *, required: tuple[str, ...], allowed: tuple[str, ...]) -> CsvFile:
-    """Parse the whole file. Raises InvalidInput for file-level problems (encoding, header)."""
+def read(path: Path, *, required: tuple[str, ...], allowed: tuple[str, ...], shown_as: str | None = None) -> CsvFile:
+    """Parse the whole file. Raises InvalidInput for file-level problems (encoding, header),
+    naming the file as `shown_as` when given (an upload's own name, not where it was saved)."""
+    name = shown_as or str(path)
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        raise NotFound(f"{path}: no such file") from None
+        raise NotFound(f"{name}: no such file") from None
     except OSError as exc:
-        raise InvalidInput(f"{path}: cannot read ({exc.strerror})") from None
-    text = decode(path, data)
+        raise InvalidInput(f"{name}: cannot read ({exc.strerror})") from None
+    text = decode(name, data)
     if not text.strip():
-        raise InvalidInput(f"{path}: the file is empty; expected a header line with {', '.join(required)}")
+        raise InvalidInput(f"{name}: the file is empty; expected a header line with {', '.join(required)}")
     first_line = text.splitlines()[0]
     reader = csv.reader(io.StringIO(text, newline=""), _dialect(first_line))
     try:
-        header = [name.strip().lower() for name in next(reader)]
+        header = [column.strip().lower() for column in next(reader)]
     except csv.Error as exc:
-        raise InvalidInput(f"{path}: line 1: {exc}") from None
-    _check_header(path, header, required, allowed)
-    return CsvFile(path, header, *_records(path, reader, header))
+        raise InvalidInput(f"{name}: line 1: {exc}") from None
+    _check_header(name, header, required, allowed)
+    return CsvFile(path, header, *_records(name, reader, header))
 
 
-def _check_header(path: Path, header: list[str], required: tuple[str, ...], allowed: tuple[str, ...]) -> None:
-    missing = [name for name in required if name not in header]
+def _check_header(name: str, header: list[str], required: tuple[str, ...], allowed: tuple[str, ...]) -> None:
+    missing = [column for column in required if column not in header]
     if missing:
-        raise InvalidInput(f"{path}: line 1: no {', '.join(missing)} column in the header (found: {', '.join(header)})")
-    unknown = [name for name in header if name not in allowed]
+        raise InvalidInput(f"{name}: line 1: no {', '.join(missing)} column in the header (found: {', '.join(header)})")
+    unknown = [column for column in header if column not in allowed]
     if unknown:
-        raise InvalidInput(f"{path}: line 1: unknown column {', '.join(unknown)} (allowed: {', '.join(allowed)})")
+        raise InvalidInput(f"{name}: line 1: unknown column {', '.join(unknown)} (allowed: {', '.join(allowed)})")
     seen: set[str] = set()
-    for name in header:
-        if name in seen:
-            raise InvalidInput(f"{path}: line 1: column {name} appears twice")
-        seen.add(name)
+    for column in header:
+        if column in seen:
+            raise InvalidInput(f"{name}: line 1: column {column} appears twice")
+        seen.add(column)
 
 
-def _records(path: Path, reader: Reader, header: list[str]) -> tuple[list[CsvRow], list[tuple[int, str]]]:
+def _records(name: str, reader: Reader, header: list[str]) -> tuple[list[CsvRow], list[tuple[int, str]]]:
     rows: list[CsvRow] = []
     bad: list[tuple[int, str]] = []
     line_num = reader.line_num
@@ -107,7 +109,7 @@ def _records(path: Path, reader: Reader, header: list[str]) -> tuple[list[CsvRow
         except StopIteration:
             break
         except csv.Error as exc:
-            raise InvalidInput(f"{path}: line {start}: {exc}") from None
+            raise InvalidInput(f"{name}: line {start}: {exc}") from None
         line_num = reader.line_num
         if not fields or (len(fields) == 1 and not fields[0].strip()):
             continue  # blank lines (common at the end of exported files) are not rows; "," is one (SPEC §6)
@@ -115,7 +117,7 @@ def _records(path: Path, reader: Reader, header: list[str]) -> tuple[list[CsvRow
             bad.append((start, f"{len(fields)} fields but the header has {len(header)}"))
             continue
         padded = fields + [""] * (len(header) - len(fields))
-        rows.append(CsvRow(start, {name: value.strip() for name, value in zip(header, padded, strict=True)}))
+        rows.append(CsvRow(start, {column: value.strip() for column, value in zip(header, padded, strict=True)}))
     return rows, bad
 
 

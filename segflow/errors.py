@@ -14,12 +14,16 @@ from typing import Any
 class SegflowError(Exception):
     """Base of every error segflow raises on purpose."""
 
-    def __init__(self, message: str, lines: Sequence[str] = (), data: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self, message: str, lines: Sequence[str] = (), data: Mapping[str, Any] | None = None, cli_hint: str = ""
+    ) -> None:
         super().__init__(message)
         self.lines = list(lines)
         """Shown before the message (one problem each: a file's bad lines)."""
         self.data = dict(data or {})
         """Added to the `--json` error document (`{"error": ..., **data}`)."""
+        self.cli_hint = cli_hint
+        """Appended to the message by the CLI only: a flag the console has not got (`or use --force`)."""
 
 
 class UserError(SegflowError):

@@ -101,7 +101,8 @@ def _resolve(client: Client, store_id: str, kind: Kind, external_id: str | None,
     if len(found) > 1:
         ids = ", ".join(r.id for r in found)
         raise InvalidInput(
-            f'{len(found)} Klaviyo {kind}s are named "{external_name}" ({ids}); choose one with --external-id'
+            f'{len(found)} Klaviyo {kind}s are named "{external_name}" ({ids}); choose one by its id',
+            cli_hint=" (--external-id)",
         )
     return found[0]
 

@@ -225,22 +225,25 @@ def import_csv(
     progress: Callable[[int, int], None] = lambda _done, _total: None,
     create: bool = False,
     dry_run: bool = False,
+    shown_as: str | None = None,
 ) -> tuple[SegmentRow, ImportReport]:
     """`segments import` (SPEC §6): atomic, set-based, at most 8,900 rows. A dry run does it all
     and rolls it back: the full report, nothing written.
 
     A name no segment has is refused, suggesting close ones, unless `create`, which creates it
     (source `csv`). `progress(done, total)` is called after each chunk of distinct emails.
+    Messages name the file as `shown_as` when given (an upload's own name).
     """
     require_segments(conn, store_id)
     cleaned = check_name(name)
     if not create and segment_rows.get(conn, store_id, cleaned) is None:  # before reading the file
         raise _not_there(conn, store_id, cleaned)
-    parsed = csvfile.read(path, required=("email",), allowed=TEMPLATE_COLUMNS)
+    parsed = csvfile.read(path, required=("email",), allowed=TEMPLATE_COLUMNS, shown_as=shown_as)
     rows = len(parsed.rows) + len(parsed.bad_rows)
     if rows > MAX_IMPORT_ROWS:
         raise ImportTooLarge(
-            f"{path} has {rows:,} rows; the limit is {MAX_IMPORT_ROWS:,} customers per import; nothing was imported"
+            f"{shown_as or path} has {rows:,} rows; the limit is {MAX_IMPORT_ROWS:,} customers per import; "
+            "nothing was imported"
         )
     read = csvfile.email_rows(parsed)
     emails = [email for _row, email in read.first]
@@ -277,7 +280,9 @@ def import_csv(
 
 
 def _not_there(conn: Conn, store_id: str, name: str) -> NotFound:
-    return missing_segment(conn, store_id, name, "; nothing was imported (--create makes a new segment)")
+    missing = missing_segment(conn, store_id, name, "; nothing was imported")
+    missing.cli_hint = " (--create makes a new segment)"
+    return missing
 
 
 def referencing_flows(conn: Conn, store_id: str, name: str) -> list[str]:
@@ -301,8 +306,8 @@ def delete(conn: Conn, store_id: str, name: str, force: bool = False) -> tuple[S
         flows = referencing_flows(conn, store_id, segment.name)
         if flows and not force:
             raise UserError(
-                f'segment "{segment.name}" is used by active flow(s) {", ".join(flows)}; '
-                "pause them first or use --force"
+                f'segment "{segment.name}" is used by active flow(s) {", ".join(flows)}; pause them first',
+                cli_hint=" or use --force",
             )
         if flows:
             flow_rows.set_flow_status(conn, store_id, flows, "paused")

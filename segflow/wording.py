@@ -28,8 +28,11 @@ def membership_lines(
     )
 
 
-def import_lines(segment: str, report: ImportReport, shown_invalid: int = SHOWN_INVALID_ROWS) -> list[str]:
-    """`segments import`: the heading, the counts, and the first invalid rows by line."""
+def import_lines(
+    segment: str, report: ImportReport, shown_invalid: int = SHOWN_INVALID_ROWS, where_all: str = " (--json lists all)"
+) -> list[str]:
+    """`segments import`: the heading, the counts, and the first invalid rows by line; past
+    those, how many more and `where_all` they are listed."""
     created = " (would be created)" if report.created and report.dry_run else " (created)" if report.created else ""
     dry = "dry run, nothing written: " if report.dry_run else ""
     lines = [
@@ -42,7 +45,7 @@ def import_lines(segment: str, report: ImportReport, shown_invalid: int = SHOWN_
     ]
     lines += [f"    line {row.line}: {row.reason}" for row in report.invalid_rows[:shown_invalid]]
     if len(report.invalid_rows) > shown_invalid:
-        lines.append(f"    … and {len(report.invalid_rows) - shown_invalid} more (--json lists all)")
+        lines.append(f"    … and {len(report.invalid_rows) - shown_invalid} more{where_all}")
     return lines
 
 

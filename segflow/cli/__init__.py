@@ -121,7 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SegflowError as exc:
         for line in exc.lines:
             click.echo(line, err=True)
-        return _fail(str(exc), 1, as_json, exc.data)
+        return _fail(str(exc) + exc.cli_hint, 1, as_json, exc.data)
     # standalone_mode=False hands back the exit code of --help and ctx.exit() as an int.
     return result if isinstance(result, int) else 0
 

@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException
 
 from db import Conn
 from schemas.reports import (
@@ -35,9 +36,9 @@ from segflow import flows as flow_service
 from segflow import segments as segment_service
 from segflow.config import Config
 from segflow.errors import SegflowError
-from segflow.web.app import BodyTooLarge, connection, error_json, import_upload, status_of, too_large
+from segflow.web.app import API_PREFIX, connection, error_json, import_upload, malformed, status_of
 
-PREFIX = "/api/v1"
+PREFIX = API_PREFIX
 
 Db = Annotated[Conn, Depends(connection)]
 _bearer = HTTPBearer(auto_error=False, description="An access token from `segflow stores token STORE`.")
@@ -73,7 +74,18 @@ class ErrorOut(BaseModel):
     error: str
 
 
-ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorOut} for code in (401, 404, 409, 413, 422)}
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorOut, "description": why}
+    for code, why in (
+        (401, "No valid access token."),
+        (404, "The store has no such segment, flow or customer, or there is no such route."),
+        (405, "The route does not take this method."),
+        (409, "A rule refuses the change (the message says which)."),
+        (413, "The body is over 5 MiB."),
+        (422, "The body, a path step or a query parameter is malformed."),
+        (500, "A fault of the server's own; it was logged."),
+    )
+}
 
 
 def create(url: str, config: Config) -> FastAPI:
@@ -96,14 +108,24 @@ def create(url: str, config: Config) -> FastAPI:
 
     @api.exception_handler(RequestValidationError)
     def _malformed(request: Request, exc: RequestValidationError) -> Response:
-        problems = exc.errors()
-        first = problems[0] if problems else {}
-        where = ".".join(str(part) for part in first.get("loc", ()) if part != "body") or "body"
-        return error_json(422, f"malformed request: {where}: {first.get('msg', 'invalid')}")
+        return error_json(422, malformed(exc))
 
-    @api.exception_handler(BodyTooLarge)
-    def _too_large(request: Request, exc: BodyTooLarge) -> Response:
-        return too_large(api=True)
+    @api.exception_handler(HTTPException)
+    def _framework(request: Request, exc: HTTPException) -> Response:
+        """What the framework refuses before a route runs, in the API's own shape."""
+        if exc.status_code == 404:
+            return error_json(404, f"no API route {request.url.path}")
+        if exc.status_code == 405:
+            refused = error_json(405, f"{request.method} is not allowed on {request.url.path}")
+            refused.headers.update(exc.headers or {})
+            return refused
+        if exc.status_code == 400:  # a body the parser could not read (a broken multipart upload)
+            return error_json(422, f"malformed request body: {exc.detail}")
+        return error_json(exc.status_code, str(exc.detail))
+
+    @api.exception_handler(Exception)
+    def _fault(request: Request, exc: Exception) -> Response:
+        return error_json(500, "the server failed to answer; the fault was logged, and nothing was changed")
 
     @api.get("/segments", response_model=list[SegmentOut])
     def list_segments(conn: Db, store: Store) -> list[SegmentOut]:
@@ -113,23 +135,22 @@ def create(url: str, config: Config) -> FastAPI:
     def create_segment(conn: Db, store: Store, body: NewSegment) -> SegmentOut:
         return SegmentOut.model_validate(segment_service.create(conn, store, body.name), from_attributes=True)
 
-    # A segment's name may hold a "/": the routes with a suffix come before the bare ones, so that
-    # /segments/A/members/x is never read as a segment called "A/members/x".
-    @api.post("/segments/{name:path}/members", response_model=MembershipReport)
+    # A name or email is one step of the path (segflow.web.paths), whatever it holds.
+    @api.post("/segments/{name:part}/members", response_model=MembershipReport)
     def add_members(conn: Db, store: Store, name: str, body: Emails) -> MembershipReport:
         result = segment_service.change_by_email(conn, store, name, "add", body.emails)
         return MembershipReport(changed=result.changed, unchanged=result.unchanged, unknown=result.unknown)
 
-    @api.delete("/segments/{name:path}/members/{email}", response_model=MembershipReport)
+    @api.delete("/segments/{name:part}/members/{email:part}", response_model=MembershipReport)
     def remove_member(conn: Db, store: Store, name: str, email: str) -> MembershipReport:
         result = segment_service.change_by_email(conn, store, name, "remove", [email])
         return MembershipReport(changed=result.changed, unchanged=result.unchanged, unknown=result.unknown)
 
-    @api.post("/segments/{name:path}/import", response_model=ImportReport)
+    @api.post("/segments/{name:part}/import", response_model=ImportReport)
     def import_members(conn: Db, store: Store, name: str, file: Annotated[UploadFile, File()]) -> ImportReport:
         return import_upload(conn, store, name, file)
 
-    @api.get("/segments/{name:path}", response_model=SegmentShow)
+    @api.get("/segments/{name:part}", response_model=SegmentShow)
     def show_segment(conn: Db, store: Store, name: str, limit: int = 50) -> SegmentShow:
         row, members = segment_service.show(conn, store, name, max(0, min(limit, 10_000)))
         return SegmentShow(
@@ -137,7 +158,7 @@ def create(url: str, config: Config) -> FastAPI:
             members=[MemberOut.model_validate(m, from_attributes=True) for m in members],
         )
 
-    @api.delete("/segments/{name:path}", response_model=Deleted)
+    @api.delete("/segments/{name:part}", response_model=Deleted)
     def delete_segment(conn: Db, store: Store, name: str) -> Deleted:
         segment, paused = segment_service.delete(conn, store, name)
         return Deleted(deleted=segment.name, members_removed=segment.members, paused_flows=paused)
@@ -146,12 +167,12 @@ def create(url: str, config: Config) -> FastAPI:
     def list_flows(conn: Db, store: Store) -> list[FlowOut]:
         return [FlowOut.model_validate(r, from_attributes=True) for r in flow_service.list_all(conn, store)]
 
-    @api.get("/flows/{flow_id}", response_model=FlowVersionOut)
+    @api.get("/flows/{flow_id:part}", response_model=FlowVersionOut)
     def show_flow(conn: Db, store: Store, flow_id: str, version: int | None = None) -> FlowVersionOut:
         return FlowVersionOut.model_validate(flow_service.show(conn, store, flow_id, version), from_attributes=True)
 
     def status_route(change: str) -> None:
-        @api.post(f"/flows/{{flow_id}}/{change}", response_model=FlowStatusOut, name=f"{change}_flow")
+        @api.post(f"/flows/{{flow_id:part}}/{change}", response_model=FlowStatusOut, name=f"{change}_flow")
         def changed(conn: Db, store: Store, flow_id: str) -> FlowStatusOut:
             status, exited = flow_service.change_status(conn, store, flow_id, change)  # type: ignore[arg-type]
             return FlowStatusOut(id=flow_id, store_id=store, status=status, exited_runs=exited)
@@ -159,11 +180,11 @@ def create(url: str, config: Config) -> FastAPI:
     for change in ("pause", "resume", "archive"):
         status_route(change)
 
-    @api.get("/customers/{email}", response_model=CustomerShow)
+    @api.get("/customers/{email:part}", response_model=CustomerShow)
     def show_customer(conn: Db, store: Store, email: str) -> CustomerShow:
         return customer_service.show(conn, store, email)
 
-    @api.get("/customers/{email}/explain", response_model=ExplainOut)
+    @api.get("/customers/{email:part}/explain", response_model=ExplainOut)
     def explain_customer(conn: Db, store: Store, email: str, flow: str | None = None, limit: int = 50) -> ExplainOut:
         return customer_service.explain(conn, store, email, flow, max(1, min(limit, 100_000)))
 

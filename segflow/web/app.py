@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import structlog
 from fastapi import FastAPI, Request, UploadFile
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from db import Conn
 from schemas.reports import ImportReport
@@ -25,9 +27,11 @@ from segflow import segments as segment_service
 from segflow.config import Config
 from segflow.database import check_schema, database_url, ensure_partitions, open_connection
 from segflow.errors import InvalidInput, NotFound, SegflowError, ServiceUnavailable
+from segflow.web.paths import App, Message, Receive, Scope, Send, StepsAsSent
 
 log = structlog.get_logger()
 
+API_PREFIX = "/api/v1"
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 """Uploads (CSV imports) over this are refused before a byte of them is parsed."""
 
@@ -45,13 +49,8 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store",
 }
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 
-
-def create_app(config: Config) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
+def create_app(config: Config) -> App:
     from segflow.web import api, pages  # the routes need this module's helpers
 
     url = database_url(config)
@@ -63,7 +62,12 @@ def create_app(config: Config) -> Callable[[Scope, Receive, Send], Awaitable[Non
     async def log_request(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         """One line per request, with the store the token or session belongs to (never the token)."""
         started = time.perf_counter()
-        response = await call_next(request)
+        if b"%00" in request.scope.get("query_string", b""):
+            # A NUL is no value any field can hold: refused here, for every route alike.
+            message = "the query holds a NUL character (%00); nothing was read"
+            response = await run_in_threadpool(error_response, request, 422, message)
+        else:
+            response = await call_next(request)
         response.headers.update(SECURITY_HEADERS)
         log.info(
             "http_request", method=request.method, path=request.url.path, status=response.status_code,
@@ -76,7 +80,20 @@ def create_app(config: Config) -> Callable[[Scope, Receive, Send], Awaitable[Non
     pages.install(site)
     json_api = api.create(url, config)
     site.mount(api.PREFIX, json_api)
-    return BodyLimit(site, MAX_UPLOAD_BYTES)
+    return BodyLimit(StepsAsSent(site), MAX_UPLOAD_BYTES)
+
+
+def is_api(path: str) -> bool:
+    return path == API_PREFIX or path.startswith(API_PREFIX + "/")
+
+
+def error_response(request: Request, status: int, message: str) -> Response:
+    """An error as the request's side of the console answers it: `{"error"}` from the API, the
+    console's error page (installed by the pages) elsewhere."""
+    if is_api(request.url.path):
+        return error_json(status, message)
+    page: Callable[[Request, int, str], Response] = request.app.state.error_page
+    return page(request, status, message)
 
 
 def connection(request: Request) -> Iterator[Conn]:
@@ -101,6 +118,14 @@ def status_of(error: SegflowError) -> int:
     return 409  # AlreadyExists, PlanRequired, and every other rule that refuses
 
 
+def malformed(exc: RequestValidationError) -> str:
+    """A request the routes' types refuse, in one line naming the field (`query.version: ...`)."""
+    problems = exc.errors()
+    first = problems[0] if problems else {}
+    where = ".".join(str(step) for step in first.get("loc", ()) if step != "body") or "body"
+    return f"malformed request: {where}: {first.get('msg', 'invalid')}"
+
+
 def error_json(status: int, message: str, **extra: Any) -> JSONResponse:
     return JSONResponse({"error": message, **extra}, status_code=status)
 
@@ -112,18 +137,13 @@ class BodyTooLarge(Exception):
 TOO_LARGE_TEXT = f"the upload is over {MAX_UPLOAD_BYTES // (1024 * 1024)} MiB; nothing was read or written"
 
 
-def too_large(api: bool) -> Response:
-    """The 413, as the API (JSON) or the pages (HTML) answer it."""
-    if api:
-        return error_json(413, TOO_LARGE_TEXT)
-    return HTMLResponse(f"<!doctype html><title>Too large</title><p>{TOO_LARGE_TEXT}.</p>", 413)
-
-
 class BodyLimit:
     """Refuses a request body over `limit` bytes with 413: from its Content-Length, before the
-    application sees a byte of it, and while reading when it is sent without one."""
+    application sees a byte of it, and while reading when it is sent without one. Then the
+    application's own answer (a parser that met the cut-off body says 400) is replaced by the
+    413 as the request's side of the console gives it."""
 
-    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]], limit: int) -> None:
+    def __init__(self, app: App, limit: int) -> None:
         self.app = app
         self.limit = limit
 
@@ -134,20 +154,47 @@ class BodyLimit:
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.limit:
             await self._discard(receive, int(declared))
-            await too_large(str(scope.get("path", "")).startswith("/api/"))(scope, receive, send)
+            await self._too_large(scope, receive, send)
             return
         read = 0
+        over = False
 
         async def counted() -> Message:
-            nonlocal read
+            nonlocal read, over
             message = await receive()
             if message["type"] == "http.request":
                 read += len(message.get("body", b""))
                 if read > self.limit:
+                    over = True
                     raise BodyTooLarge()
             return message
 
-        await self.app(scope, counted, send)
+        answered = False
+
+        async def unless_over(message: Message) -> None:
+            nonlocal answered
+            if not over:
+                await send(message)
+            elif message["type"] == "http.response.start" and not answered:
+                answered = True
+                await self._too_large(scope, receive, send)
+
+        try:
+            await self.app(scope, counted, unless_over)
+        except BodyTooLarge:
+            if not answered:
+                await self._too_large(scope, receive, send)
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request({**scope, "app": self._site()})
+        response = await run_in_threadpool(error_response, request, 413, TOO_LARGE_TEXT)
+        await response(scope, receive, send)
+
+    def _site(self) -> Any:
+        app: Any = self.app
+        while not isinstance(app, FastAPI):
+            app = app.app
+        return app
 
     async def _discard(self, receive: Receive, declared: int) -> None:
         """Read what the client sends, keeping none of it, so it is still listening when the 413
@@ -164,13 +211,21 @@ class BodyLimit:
 
 
 def import_upload(conn: Conn, store_id: str, name: str, file: UploadFile) -> ImportReport:
-    """The upload saved under its own file name (the report's messages name it), then imported
-    exactly as `segments import` imports a file: all or nothing, 8,900 rows at most."""
-    filename = Path(file.filename or "upload.csv").name or "upload.csv"
+    """The upload saved to a file of the server's choosing, then imported exactly as `segments
+    import` imports a file: all or nothing, 8,900 rows at most. Messages name the upload by the
+    name it came with, never where it was saved."""
     with tempfile.TemporaryDirectory(prefix="segflow-upload-") as folder:
-        path = Path(folder) / filename
+        path = Path(folder) / "upload.csv"
         with path.open("wb") as out:
             while chunk := file.file.read(1 << 16):
                 out.write(chunk)
-        _segment, report = segment_service.import_csv(conn, store_id, name, path)
+        _segment, report = segment_service.import_csv(conn, store_id, name, path, shown_as=upload_name(file.filename))
     return report
+
+
+def upload_name(sent: str | None) -> str:
+    """The file name an upload came with, as its messages show it: its last step, printable,
+    at most 100 characters."""
+    last = (sent or "").replace("\\", "/").rsplit("/", 1)[-1]
+    shown = "".join(c for c in last if c.isprintable())[:100].strip()
+    return shown if shown not in ("", ".", "..") else "the upload"

@@ -14,9 +14,12 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 import jinja2
+import psycopg
 from fastapi import Depends, FastAPI, File, Form, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException
 
 from db import Conn
 from db import flows as flow_rows
@@ -26,21 +29,23 @@ from segflow import customers as customer_service
 from segflow import flows as flow_service
 from segflow import segments as segment_service
 from segflow.config import Config
+from segflow.database import open_connection
 from segflow.errors import InvalidInput, PlanRequired, SegflowError
-from segflow.web.app import BodyTooLarge, connection, import_upload, status_of, too_large
+from segflow.web.app import connection, import_upload, malformed, status_of
 from segflow.web.graph import flow_svg
+from segflow.web.paths import part
 
 SESSION_COOKIE = "segflow_session"
 LOGIN_COOKIE = "segflow_login"
 """Double-submit token of the sign-in form, which comes before any session."""
 PAGE_SIZE = 50
-TEMPLATES = Jinja2Templates(
-    env=jinja2.Environment(
-        loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
-        autoescape=True,  # every value is text, a segment name with markup included
-        undefined=jinja2.StrictUndefined,  # a misspelt field fails the tests instead of showing nothing
-    )
+_ENVIRONMENT = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
+    autoescape=True,  # every value is text, a segment name with markup included
+    undefined=jinja2.StrictUndefined,  # a misspelt field fails the tests instead of showing nothing
 )
+_ENVIRONMENT.filters["part"] = part  # a name as one step of a link's path, its "/" included
+TEMPLATES = Jinja2Templates(env=_ENVIRONMENT)
 
 Db = Annotated[Conn, Depends(connection)]
 
@@ -74,7 +79,7 @@ def signed_in(request: Request, conn: Db) -> Signed:
     cookie = request.cookies.get(SESSION_COOKIE, "")
     found = access.session(conn, cookie) if cookie else None
     if found is None:
-        raise SignInRequired(request.url.path)
+        raise SignInRequired(request.scope.get("raw_path", b"").decode("latin-1") or request.url.path)
     request.state.store_id = found.store_id  # for the request's log line
     if found.notice is not None:
         access.set_notice(conn, cookie, None)  # shown once
@@ -105,10 +110,30 @@ def after_form(conn: Conn, session: Signed, path: str, kind: str, text: str, **d
 
 
 def segment_path(name: str) -> str:
-    return "/segments/" + quote(name, safe="")
+    return "/segments/" + part(name)
+
+
+def error_page(request: Request, status: int, message: str) -> HTMLResponse:
+    """The console's own error page: the message, and the navigation and sign-out of whoever is
+    signed in (looked up again: the route that failed may not have got that far)."""
+    return render(request, _signed_in_quietly(request), "error.html", status, message=message)
+
+
+def _signed_in_quietly(request: Request) -> Signed | None:
+    cookie = request.cookies.get(SESSION_COOKIE, "")
+    if not cookie:
+        return None
+    try:
+        with open_connection(request.app.state.url) as conn:
+            found = access.session(conn, cookie)
+    except (psycopg.Error, ValueError):  # the error page shows, signed in or not
+        return None
+    return Signed(cookie, found.store_id, found.csrf_token, None) if found else None
 
 
 def install(site: FastAPI) -> None:
+    site.state.error_page = error_page
+
     @site.exception_handler(SignInRequired)
     def _sign_in(request: Request, exc: SignInRequired) -> Response:
         return RedirectResponse(f"/login?next={quote(exc.next_path, safe='/')}", status_code=303)
@@ -116,15 +141,29 @@ def install(site: FastAPI) -> None:
     @site.exception_handler(BadCsrf)
     def _bad_csrf(request: Request, exc: BadCsrf) -> Response:
         text = "this form is out of date or was not sent by the console (no valid CSRF token); nothing was changed"
-        return HTMLResponse(f"<!doctype html><title>Forbidden</title><p>{text}. Reload the page.</p>", 403)
-
-    @site.exception_handler(BodyTooLarge)
-    def _too_large(request: Request, exc: BodyTooLarge) -> Response:
-        return too_large(api=False)
+        return error_page(request, 403, text + ". Reload the page.")
 
     @site.exception_handler(SegflowError)
     def _error(request: Request, exc: SegflowError) -> Response:
-        return render(request, None, "error.html", status_of(exc), message=str(exc))
+        return error_page(request, status_of(exc), str(exc))
+
+    @site.exception_handler(RequestValidationError)
+    def _malformed(request: Request, exc: RequestValidationError) -> Response:
+        return error_page(request, 422, malformed(exc))
+
+    @site.exception_handler(HTTPException)
+    def _framework(request: Request, exc: HTTPException) -> Response:
+        if exc.status_code == 404:
+            return error_page(request, 404, "there is no page here")
+        if exc.status_code == 405:
+            return error_page(request, 405, f"this page does not take a {request.method}")
+        if exc.status_code == 400:
+            return error_page(request, 422, f"the form could not be read ({exc.detail}); nothing was changed")
+        return error_page(request, exc.status_code, str(exc.detail))
+
+    @site.exception_handler(Exception)
+    def _fault(request: Request, exc: Exception) -> Response:
+        return error_page(request, 500, "the console failed to answer; the fault was logged, and nothing was changed")
 
     # --- sign-in ---------------------------------------------------------------------------
 
@@ -213,7 +252,7 @@ def install(site: FastAPI) -> None:
             headers={"Content-Disposition": 'attachment; filename="segment-import-template.csv"'},
         )  # fmt: skip
 
-    @site.get("/segments/{name:path}", response_class=HTMLResponse)  # a name may hold a "/"
+    @site.get("/segments/{name:part}", response_class=HTMLResponse)
     def segment_page(request: Request, conn: Db, session: Session, name: str, q: str = "", after: str = "") -> Response:
         segment = segment_service.get(conn, session.store_id, name)
         members = customer_service.list_customers(
@@ -227,7 +266,7 @@ def install(site: FastAPI) -> None:
             used_by=segment_service.referencing_flows(conn, session.store_id, segment.name),
         )  # fmt: skip
 
-    @site.post("/segments/{name:path}")
+    @site.post("/segments/{name:part}")
     def segment_form(
         conn: Db, session: Session, config: Settings, name: str, csrf_token: Csrf = "",
         action: Annotated[str, Form()] = "", emails: Annotated[str, Form()] = "", email: Annotated[str, Form()] = "",
@@ -252,7 +291,7 @@ def install(site: FastAPI) -> None:
                 if file is None or not file.filename:
                     raise InvalidInput("choose a CSV file to upload")
                 report = import_upload(conn, store, segment.name, file)
-                heading, *lines = wording.import_lines(segment.name, report, shown_invalid=100)
+                heading, *lines = wording.import_lines(segment.name, report, shown_invalid=100, where_all="")
                 return after_form(conn, session, back, "ok", heading, report=[line.strip() for line in lines])
             if action == "sync":
                 synced = klaviyo.sync(conn, config, store, segment.name)
@@ -276,7 +315,7 @@ def install(site: FastAPI) -> None:
     def flows_page(request: Request, conn: Db, session: Session) -> Response:
         return render(request, session, "flows.html", flows=flow_service.list_all(conn, session.store_id))
 
-    @site.get("/flows/{flow_id}", response_class=HTMLResponse)
+    @site.get("/flows/{flow_id:part}", response_class=HTMLResponse)
     def flow_page(
         request: Request, conn: Db, session: Session, flow_id: str, version: int | None = None,
         diff_from: int | None = None,
@@ -293,15 +332,15 @@ def install(site: FastAPI) -> None:
         return render(
             request, session, "flow.html", flow=flow, shown=shown, stats=stats, entered=entered,
             svg=flow_svg(flow, counts, entered), versions=versions, diff=diff,
-            path="/flows/" + quote(flow_id, safe=""),
+            path="/flows/" + part(flow_id),
         )  # fmt: skip
 
-    @site.post("/flows/{flow_id}")
+    @site.post("/flows/{flow_id:part}")
     def flow_form(
         conn: Db, session: Session, flow_id: str, csrf_token: Csrf = "", action: Annotated[str, Form()] = ""
     ) -> Response:
         _check(session, csrf_token)
-        back = "/flows/" + quote(flow_id, safe="")
+        back = "/flows/" + part(flow_id)
         try:
             if action not in ("pause", "resume", "archive"):
                 raise InvalidInput(f"unknown action {action!r}")
@@ -315,7 +354,7 @@ def install(site: FastAPI) -> None:
 
     # --- customers -------------------------------------------------------------------------
 
-    @site.get("/customers/{email}", response_class=HTMLResponse)
+    @site.get("/customers/{email:part}", response_class=HTMLResponse)
     def customer_page(request: Request, conn: Db, session: Session, email: str) -> Response:
         shown = customer_service.show(conn, session.store_id, email)
         explained = customer_service.explain(conn, session.store_id, email, None, 200)

@@ -88,7 +88,7 @@ def test_name_lookup_refuses_ambiguity_and_other_sources(cli, fake, acme):
     fake.lists["A1"] = Group("VIP", profiles(2))
     fake.lists["B2"] = Group("VIP", profiles(2))
     result = import_list(cli, "--external-name", "VIP")
-    assert (1, 'error: 2 Klaviyo lists are named "VIP" (A1, B2); choose one with --external-id\n') == (
+    assert (1, 'error: 2 Klaviyo lists are named "VIP" (A1, B2); choose one by its id (--external-id)\n') == (
         result.code,
         result.err,
     )

@@ -38,7 +38,7 @@ def test_the_console_serves_on_the_published_port_once_migrated(compose):
     assert command[:2] == ["segflow", "serve"]
     # The command's options are serve's own: parsed by the CLI itself, not matched as text.
     options = serve.make_context("serve", command[2:]).params
-    assert "0.0.0.0" == options["host"]  # reachable through the published port from outside the container
+    assert "0.0.0.0" == options["host"]  # noqa: S104 (reachable through the published port)
     assert f"{options['port']}:{options['port']}" in console["ports"]
     assert f"http://127.0.0.1:{options['port']}/login" in " ".join(console["healthcheck"]["test"])
     assert "service_completed_successfully" == console["depends_on"]["migrate"]["condition"]
