@@ -186,15 +186,9 @@ class BodyLimit:
                 await self._too_large(scope, receive, send)
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request = Request({**scope, "app": self._site()})
+        request = Request({**scope, "app": site_of(self.app)})
         response = await run_in_threadpool(error_response, request, 413, TOO_LARGE_TEXT)
         await response(scope, receive, send)
-
-    def _site(self) -> Any:
-        app: Any = self.app
-        while not isinstance(app, FastAPI):
-            app = app.app
-        return app
 
     async def _discard(self, receive: Receive, declared: int) -> None:
         """Read what the client sends, keeping none of it, so it is still listening when the 413
@@ -208,6 +202,14 @@ class BodyLimit:
             left -= len(message.get("body", b""))
             if not message.get("more_body", False):
                 return
+
+
+def site_of(app: App) -> FastAPI:
+    """The FastAPI application inside `create_app`'s wrappers (its route table, its state)."""
+    inner: Any = app
+    while not isinstance(inner, FastAPI):
+        inner = inner.app
+    return inner
 
 
 def import_upload(conn: Conn, store_id: str, name: str, file: UploadFile) -> ImportReport:

@@ -340,6 +340,7 @@ def install(site: FastAPI) -> None:
         conn: Db, session: Session, flow_id: str, csrf_token: Csrf = "", action: Annotated[str, Form()] = ""
     ) -> Response:
         _check(session, csrf_token)
+        flow_service.show(conn, session.store_id, flow_id, None)  # none by that id: the 404 page
         back = "/flows/" + part(flow_id)
         try:
             if action not in ("pause", "resume", "archive"):
@@ -348,8 +349,6 @@ def install(site: FastAPI) -> None:
             suffix = f"; {exited} in-flight runs exited" if action == "archive" else ""
             return after_form(conn, session, back, "ok", f"flow {flow_id} is {status}{suffix}")
         except SegflowError as exc:
-            if status_of(exc) == 404:
-                raise
             return after_form(conn, session, back, "error", str(exc))
 
     # --- customers -------------------------------------------------------------------------
