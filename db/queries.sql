@@ -84,7 +84,7 @@ FOR UPDATE;
 
 -- name: list_segments
 -- `segments list`: every segment of a store with its member count.
-SELECT s.id, s.name, s.source, s.created_at, s.auto_sync, s.last_synced_at, count(m.customer_id)
+SELECT s.id, s.name, s.source, s.created_at, s.auto_sync, s.last_synced_at, count(m.customer_id), s.sync_state
 FROM segments s
 LEFT JOIN segment_members m ON m.store_id = s.store_id AND m.segment_id = s.id
 WHERE s.store_id = %(store_id)s
@@ -595,9 +595,11 @@ ON CONFLICT (store_id, provider) DO UPDATE SET api_key = excluded.api_key, updat
 SELECT api_key FROM store_credentials WHERE store_id = %(store_id)s AND provider = %(provider)s;
 
 -- name: insert_external_segment
--- A segment that mirrors an external list or segment.
-INSERT INTO segments (store_id, name, source, auto_sync, external_type, external_id, created_at)
-VALUES (%(store_id)s, %(name)s, 'klaviyo', %(auto_sync)s, %(external_type)s, %(external_id)s, %(now)s)
+-- A segment that mirrors an external list or segment; queued (its first sync to come), or not.
+INSERT INTO segments (store_id, name, source, auto_sync, external_type, external_id, external_name, created_at,
+                      sync_state, sync_queued_at)
+VALUES (%(store_id)s, %(name)s, 'klaviyo', %(auto_sync)s, %(external_type)s, %(external_id)s, %(external_name)s,
+        %(now)s, CASE WHEN %(queued)s THEN 'queued' END, CASE WHEN %(queued)s THEN %(now)s END)
 ON CONFLICT DO NOTHING
 RETURNING id, name, source, created_at, auto_sync, last_synced_at;
 
@@ -614,13 +616,53 @@ JOIN customers c ON c.store_id = m.store_id AND c.id = m.customer_id
 WHERE m.store_id = %(store_id)s AND m.segment_id = %(segment_id)s;
 
 -- name: mark_synced
--- A sync that changed nothing still counts as a sync; its claim, if it had one, is done.
-UPDATE segments SET last_synced_at = %(now)s, next_sync_at = %(next_sync_at)s
+-- A sync that changed nothing still counts as a sync; its claim, if it had one, is done, and a
+-- request queued while it ran is answered by it too.
+UPDATE segments SET last_synced_at = %(now)s, next_sync_at = %(next_sync_at)s,
+                    sync_state = NULL, sync_error = NULL, sync_queued_at = NULL
 WHERE store_id = %(store_id)s AND id = %(segment_id)s;
 
--- name: claim_sync_until
--- A failed daily sync keeps its segment claimed until it may be tried again.
-UPDATE segments SET next_sync_at = %(until)s WHERE store_id = %(store_id)s AND id = %(segment_id)s;
+-- name: mark_sync_failed
+-- A failed sync changes no membership; the segment says why, and its next daily sync waits
+-- until `until`.
+UPDATE segments SET next_sync_at = %(until)s, sync_state = 'failed', sync_error = %(error)s, sync_queued_at = NULL
+WHERE store_id = %(store_id)s AND id = %(segment_id)s;
+
+-- name: queue_sync
+-- "Sync now": queued, unless it is queued or running already (that sync answers this request).
+UPDATE segments SET sync_state = 'queued', sync_error = NULL, sync_queued_at = %(now)s
+WHERE store_id = %(store_id)s AND id = %(segment_id)s AND source = 'klaviyo'
+  AND (sync_state IS NULL OR sync_state = 'failed');
+
+-- name: claim_queued_sync
+-- The console's background syncs: the oldest queued segment of a store that has no sync
+-- running, or one whose claim lapsed (its holder died), claimed until `until` and committed
+-- before anything is fetched. One store's queue never holds more than one of the slots.
+UPDATE segments SET sync_state = 'running', next_sync_at = %(until)s
+WHERE id = (
+    SELECT q.id FROM segments q
+    WHERE q.sync_state IN ('queued', 'running')
+      AND (q.sync_state = 'queued' OR q.next_sync_at <= %(now)s)
+      AND NOT EXISTS (
+          SELECT 1 FROM segments r
+          WHERE r.store_id = q.store_id AND r.sync_state = 'running' AND r.next_sync_at > %(now)s
+      )
+    ORDER BY q.sync_queued_at NULLS FIRST
+    LIMIT 1
+    FOR UPDATE SKIP LOCKED
+)
+RETURNING store_id, id, name;
+
+-- name: sync_status
+-- Where a segment's sync stands, and what it mirrors (the page and the API's 202 show it).
+SELECT sync_state, sync_error, last_synced_at, external_type, external_id, external_name, auto_sync
+FROM segments
+WHERE store_id = %(store_id)s AND id = %(segment_id)s;
+
+-- name: set_external
+-- An import by name, once resolved: the id (and the name as Klaviyo spells it).
+UPDATE segments SET external_id = %(external_id)s, external_name = %(name)s
+WHERE store_id = %(store_id)s AND id = %(segment_id)s;
 
 -- name: external_segment
 -- What a Klaviyo segment mirrors, read before fetching (no lock: nothing is held across HTTP).
@@ -635,7 +677,7 @@ UPDATE segments SET auto_sync = %(auto_sync)s WHERE store_id = %(store_id)s AND 
 -- The Klaviyo segment whose daily sync is most overdue, claimed until `until` (committed at once:
 -- the sync fetches from Klaviyo with no transaction open): its next sync is due then, so other
 -- workers skip it meanwhile. Read in next_sync_at order from its index: bounded.
-UPDATE segments SET next_sync_at = %(until)s
+UPDATE segments SET next_sync_at = %(until)s, sync_state = 'running'
 WHERE id = (
     SELECT id FROM segments
     WHERE source = 'klaviyo' AND auto_sync AND external_id IS NOT NULL

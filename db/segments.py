@@ -32,6 +32,8 @@ class SegmentRow:
     auto_sync: bool
     last_synced_at: datetime | None
     members: int = 0
+    sync_state: str | None = None
+    """Read by the list only: queued, running or failed (None: as last_synced_at says)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,7 +168,11 @@ _MEMBER_IDS = sql("member_ids")
 _MARK_SYNCED = sql("mark_synced")
 _SET_AUTO_SYNC = sql("set_auto_sync")
 _CLAIM_DUE_SYNC = sql("claim_due_sync")
-_CLAIM_SYNC_UNTIL = sql("claim_sync_until")
+_MARK_SYNC_FAILED = sql("mark_sync_failed")
+_QUEUE_SYNC = sql("queue_sync")
+_CLAIM_QUEUED_SYNC = sql("claim_queued_sync")
+_SYNC_STATUS = sql("sync_status")
+_SET_EXTERNAL = sql("set_external")
 _LOCK_MEMBER_CUSTOMERS = sql("lock_member_customers")
 
 
@@ -178,11 +184,20 @@ class DueSync:
 
 
 def insert_external(
-    conn: Conn, store_id: str, name: str, external_type: str, external_id: str, auto_sync: bool, now: datetime
+    conn: Conn,
+    store_id: str,
+    name: str,
+    external: tuple[str, str | None, str | None],
+    auto_sync: bool,
+    now: datetime,
+    queued: bool = False,
 ) -> SegmentRow | None:
+    """A segment mirroring `external` = (type, id, name); the id may wait to be resolved from
+    the name when `queued`. None if the store has a segment of that name."""
+    external_type, external_id, external_name = external
     params = {
         "store_id": store_id, "name": name, "auto_sync": auto_sync, "external_type": external_type,
-        "external_id": external_id, "now": now,
+        "external_id": external_id, "external_name": external_name, "now": now, "queued": queued,
     }  # fmt: skip
     row = conn.execute(_INSERT_EXTERNAL, params).fetchone()
     return SegmentRow(*row) if row else None
@@ -224,8 +239,42 @@ def claim_due_sync(conn: Conn, now: datetime, until: datetime) -> DueSync | None
     return DueSync(*row) if row else None
 
 
-def claim_sync_until(conn: Conn, store_id: str, segment_id: int, until: datetime) -> None:
-    conn.execute(_CLAIM_SYNC_UNTIL, {"store_id": store_id, "segment_id": segment_id, "until": until})
+def mark_sync_failed(conn: Conn, store_id: str, segment_id: int, error: str, until: datetime) -> None:
+    params = {"store_id": store_id, "segment_id": segment_id, "error": error, "until": until}
+    conn.execute(_MARK_SYNC_FAILED, params)
+
+
+def queue_sync(conn: Conn, store_id: str, segment_id: int, now: datetime) -> None:
+    conn.execute(_QUEUE_SYNC, {"store_id": store_id, "segment_id": segment_id, "now": now})
+
+
+def claim_queued_sync(conn: Conn, now: datetime, until: datetime) -> DueSync | None:
+    """The next queued sync (SPEC §10), claimed until `until`; committed at once, like
+    `claim_due_sync`."""
+    row = conn.execute(_CLAIM_QUEUED_SYNC, {"now": now, "until": until}).fetchone()
+    return DueSync(*row) if row else None
+
+
+@dataclass(frozen=True, slots=True)
+class SyncStatus:
+    state: str | None
+    """queued, running, failed, or None (synced at `last_synced_at`, or never)."""
+    error: str | None
+    last_synced_at: datetime | None
+    external_type: str | None
+    external_id: str | None
+    external_name: str | None
+    auto_sync: bool
+
+
+def sync_status(conn: Conn, store_id: str, segment_id: int) -> SyncStatus | None:
+    row = conn.execute(_SYNC_STATUS, {"store_id": store_id, "segment_id": segment_id}).fetchone()
+    return SyncStatus(*row) if row else None
+
+
+def set_external(conn: Conn, store_id: str, segment_id: int, external_id: str, external_name: str) -> None:
+    params = {"store_id": store_id, "segment_id": segment_id, "external_id": external_id, "name": external_name}
+    conn.execute(_SET_EXTERNAL, params)
 
 
 def lock_member_customers(conn: Conn, store_id: str, customer_ids: Sequence[int]) -> None:

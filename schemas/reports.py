@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -50,6 +50,20 @@ class SegmentOut(Report):
     created_at: datetime
     auto_sync: bool
     last_synced_at: datetime | None
+
+
+class SyncStateOut(Report):
+    """A Klaviyo segment's sync as the console shows it (SPEC §10): what `POST /segments/{name}/sync`
+    and an import from Klaviyo answer, with 202, before anything is fetched."""
+
+    segment: str
+    state: Literal["queued", "running", "failed", "synced", "never synced"]
+    reason: str | None
+    """Why the last sync failed (state `failed`)."""
+    last_synced_at: datetime | None
+    auto_sync: bool
+    mirrors: str
+    """The Klaviyo list or segment, in words: `Klaviyo list "Newsletter" (id Xy12Ab)`."""
 
 
 class MemberOut(Report):

@@ -24,15 +24,15 @@ from pydantic import SecretStr
 
 from db import Conn, credentials
 from db import segments as segment_rows
-from db.segments import SegmentRow
+from db.segments import DueSync, SegmentRow
 from integrations.klaviyo import Client, KlaviyoAuthError, KlaviyoError, KlaviyoNotFound, KlaviyoUnavailable, Resource
 from integrations.klaviyo.client import DEADLINE_S
 from schemas.email import normalise_email
-from schemas.reports import SyncReport
-from segflow import stores
+from schemas.reports import SyncReport, SyncStateOut
+from segflow import stores, wording
 from segflow.config import Config
 from segflow.errors import AlreadyExists, InvalidInput, NotFound, SegflowError, ServiceUnavailable, UserError
-from segflow.segments import change_members, check_name, get, operation_cause, require_segments
+from segflow.segments import change_members, check_name, get, missing_segment, operation_cause, require_segments
 
 log = structlog.get_logger()
 
@@ -58,10 +58,14 @@ def set_key(conn: Conn, store_id: str, api_key: str) -> None:
 def _client(conn: Conn, config: Config, store_id: str) -> Client:
     key = credentials.get_key(conn, store_id, PROVIDER)
     if key is None:
-        raise UserError(
-            f"store {store_id} has no Klaviyo API key; set one with `segflow stores set-klaviyo-key {store_id}`"
-        )
+        raise _no_key(store_id)
     return Client(config.klaviyo_base_url, key)
+
+
+def _no_key(store_id: str) -> UserError:
+    return UserError(
+        f"store {store_id} has no Klaviyo API key; set one with `segflow stores set-klaviyo-key {store_id}`"
+    )
 
 
 def _translate(exc: KlaviyoError, store_id: str, what: str) -> Exception:
@@ -150,7 +154,8 @@ def import_external(
         profiles, emails = _fetch(client, store_id, kind, resource.id, progress)
     now = datetime.now(UTC)
     with conn.transaction():
-        segment = segment_rows.insert_external(conn, store_id, cleaned, kind, resource.id, now >= AUTO_SYNC_FROM, now)
+        mirrors = (kind, resource.id, resource.name)
+        segment = segment_rows.insert_external(conn, store_id, cleaned, mirrors, now >= AUTO_SYNC_FROM, now)
         if segment is None:
             raise AlreadyExists(f'segment "{cleaned}" was created in store {store_id} meanwhile; nothing was imported')
         report = _mirror(conn, store_id, segment, profiles, emails, now)
@@ -183,23 +188,98 @@ def sync_due(conn: Conn, config: Config, now: datetime) -> tuple[int, SyncReport
     """The worker's daily sync of the next due segment: (segment id, report), or None when none
     is due. Two workers never sync one segment at once: each claims it first (committed)."""
     due = segment_rows.claim_due_sync(conn, now, now + CLAIM_FOR)
-    if due is None:
-        return None
+    return None if due is None else _run_claimed(conn, config, due, now)
+
+
+def sync_queued(conn: Conn, config: Config, now: datetime) -> tuple[int, SyncReport] | None:
+    """The console's background sync of the next queued segment (SPEC §10), as `sync_due`: an
+    import by name resolves its id first."""
+    due = segment_rows.claim_queued_sync(conn, now, now + CLAIM_FOR)
+    return None if due is None else _run_claimed(conn, config, due, now)
+
+
+def _run_claimed(conn: Conn, config: Config, due: DueSync, now: datetime) -> tuple[int, SyncReport]:
+    """Sync a claimed segment; a failure is written on the segment (`failed: why`) and raised
+    as SyncFailed, and its daily sync waits an hour."""
     with structlog.contextvars.bound_contextvars(store_id=due.store_id, segment=due.name):
         try:
             segment = segment_rows.get(conn, due.store_id, due.name)
             if segment is None or segment.id != due.segment_id:
                 raise InvalidInput(f'segment "{due.name}" was deleted or renamed before it synced')
+            _name_what_it_mirrors(conn, config, due.store_id, segment)
             return due.segment_id, _sync(conn, config, due.store_id, segment, lambda _n: None, now)
         except (psycopg.OperationalError, psycopg.InterfaceError):
             raise  # the database: every segment waits for it alike (the claim lapses on its own)
         except Exception as exc:  # a bug one segment's data triggers must not stop the others' syncs
             if not isinstance(exc, SegflowError):
                 log.exception("klaviyo_sync_crashed", segment_id=due.segment_id)
-            with contextlib.suppress(psycopg.Error):
-                segment_rows.claim_sync_until(conn, due.store_id, due.segment_id, now + RETRY_FAILED_AFTER)
             reason = str(exc) if isinstance(exc, SegflowError) else f"{type(exc).__name__}: {exc}".splitlines()[0]
+            with contextlib.suppress(psycopg.Error):
+                segment_rows.mark_sync_failed(conn, due.store_id, due.segment_id, reason, now + RETRY_FAILED_AFTER)
             raise SyncFailed(due.segment_id, reason) from None
+
+
+def _name_what_it_mirrors(conn: Conn, config: Config, store_id: str, segment: SegmentRow) -> None:
+    """An import queued by name gets its id; one queued by id gets the list's name (the page
+    says what the segment mirrors). The segment is still empty until the sync that follows."""
+    status = segment_rows.sync_status(conn, store_id, segment.id)
+    if status is None or status.external_type is None or (status.external_id and status.external_name):
+        return
+    kind: Kind = "list" if status.external_type == "list" else "segment"
+    with _client(conn, config, store_id) as client:
+        resource = _resolve(client, store_id, kind, status.external_id, status.external_name)
+    segment_rows.set_external(conn, store_id, segment.id, resource.id, resource.name)
+
+
+def queue_import(
+    conn: Conn,
+    store_id: str,
+    name: str,
+    kind: Kind,
+    external_id: str | None = None,
+    external_name: str | None = None,
+) -> SegmentRow:
+    """The console's import from Klaviyo (SPEC §10): the segment is made now, empty and queued;
+    its first sync, in the background, finds the list or segment and fills it. Nothing here
+    waits on Klaviyo: what can be checked without it (the name, the choice, the key) is."""
+    require_segments(conn, store_id)
+    cleaned = check_name(name)
+    _check_choice(kind, external_id, external_name)
+    if credentials.get_key(conn, store_id, PROVIDER) is None:
+        raise _no_key(store_id)
+    chosen_id = external_id.strip() if external_id is not None else None
+    chosen_name = None if chosen_id is not None else (external_name or "").strip()
+    now = datetime.now(UTC)
+    with conn.transaction():
+        mirrors = (kind, chosen_id, chosen_name)
+        segment = segment_rows.insert_external(conn, store_id, cleaned, mirrors, now >= AUTO_SYNC_FROM, now, True)
+    if segment is None:
+        raise AlreadyExists(f'segment "{cleaned}" already exists in store {store_id}; choose another name')
+    log.info("klaviyo_import_queued", store_id=store_id, segment=segment.name, kind=kind)
+    return segment
+
+
+def queue_sync(conn: Conn, store_id: str, name: str) -> SegmentRow:
+    """The console's "Sync now" (SPEC §10): queued, or left as it is when a sync of it is queued
+    or running already."""
+    segment = get(conn, store_id, name)
+    if segment.source != PROVIDER:
+        raise InvalidInput(f'segment "{segment.name}" is a {segment.source} segment; only Klaviyo segments sync')
+    segment_rows.queue_sync(conn, store_id, segment.id, datetime.now(UTC))
+    return segment
+
+
+def sync_state(conn: Conn, store_id: str, segment: SegmentRow) -> SyncStateOut:
+    """Where the segment's sync stands (SPEC §10): queued, running, failed with why, or synced."""
+    status = segment_rows.sync_status(conn, store_id, segment.id)
+    if status is None:
+        raise missing_segment(conn, store_id, segment.name)
+    state = status.state or ("synced" if status.last_synced_at else "never synced")
+    return SyncStateOut(
+        segment=segment.name, state=state, reason=status.error if state == "failed" else None,
+        last_synced_at=status.last_synced_at, auto_sync=status.auto_sync,
+        mirrors=wording.mirrored(status.external_type, status.external_id, status.external_name),
+    )  # fmt: skip
 
 
 class SyncFailed(Exception):

@@ -32,7 +32,7 @@ from schemas.events import Cause, EventCustomer, OutputEvent
 from schemas.flow import deployed_flow
 from schemas.names import canonical, segment_name_problem
 from schemas.reports import ImportReport, InvalidRow
-from segflow import csvfile, stores
+from segflow import csvfile, stores, wording
 from segflow.errors import AlreadyExists, ImportTooLarge, InvalidInput, NotFound, PlanRequired, UserError
 
 MAX_IMPORT_ROWS = 8_900  # SPEC §6: per upload; a larger file is refused whole
@@ -192,6 +192,20 @@ def operation_cause(operation: Literal["manual", "csv", "klaviyo_sync", "delete"
     return Cause(operation=operation, operation_id=f"op_{uuid.uuid4().hex}")
 
 
+def refuse_hand_edits(conn: Conn, store_id: str, segment: SegmentRow) -> None:
+    """A Klaviyo segment syncing on its own has one source (SPEC §10): a change by hand would be
+    undone by its next sync without a word, so it is refused."""
+    if segment.source != "klaviyo" or not segment.auto_sync:
+        return
+    status = segment_rows.sync_status(conn, store_id, segment.id)
+    source = wording.mirrored(
+        *(status.external_type, status.external_id, status.external_name) if status else (None,) * 3
+    )
+    raise UserError(
+        f'segment "{segment.name}" is synced from {source}: turn auto-sync off to edit it by hand; nothing was changed'
+    )
+
+
 def change_by_email(
     conn: Conn, store_id: str, name: str, operation: Operation, raw_emails: Sequence[str]
 ) -> MembershipChange:
@@ -206,6 +220,7 @@ def change_by_email(
             emails.append(email)
     with conn.transaction():
         segment = get(conn, store_id, name)
+        refuse_hand_edits(conn, store_id, segment)
         customers = segment_rows.resolve_customers(conn, store_id, emails)
         changed = change_members(
             conn, store_id, segment, operation, customers, "manual", operation_cause("manual"), datetime.now(UTC)
@@ -260,6 +275,8 @@ def import_csv(
         segment = segment_rows.lock_named(conn, store_id, cleaned)
         if segment is None and not create:
             raise _not_there(conn, store_id, cleaned)
+        if segment is not None:
+            refuse_hand_edits(conn, store_id, segment)
         if segment is None:
             segment = segment_rows.insert(conn, store_id, cleaned, "csv")
             if segment is None:  # created by someone else between the two statements

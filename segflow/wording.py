@@ -101,3 +101,10 @@ def effect_text(effect: dict[str, object]) -> str:
     if kind in ("flow.exited", "flow.failed"):
         return f"{kind.removeprefix('flow.')} at {effect.get('node')}: {effect.get('reason')}"
     return kind
+
+
+def mirrored(external_type: str | None, external_id: str | None, external_name: str | None) -> str:
+    """What a Klaviyo segment mirrors: `Klaviyo list "Newsletter" (id Xy12Ab)`."""
+    what = f"Klaviyo {external_type or 'list or segment'}"
+    named = f' "{external_name}"' if external_name else ""
+    return f"{what}{named} (id {external_id})" if external_id else f"{what}{named} (its id not yet found)"

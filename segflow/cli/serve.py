@@ -49,7 +49,7 @@ def serve_until_stopped(config: Config, host: str, port: int, as_json: bool = Fa
         click.echo(f"sign in with this access token: {token}", err=True)
     if as_json:
         print_json({"url": url, "login": f"{url}/login", "api": f"{url}/api/v1"})
-    server = uvicorn.Server(uvicorn.Config(site, log_config=None, access_log=False, lifespan="off"))
+    server = uvicorn.Server(uvicorn.Config(site, log_config=None, access_log=False, lifespan="on"))
 
     def terminate(_signum: int, _frame: FrameType | None) -> None:
         raise KeyboardInterrupt

@@ -7,11 +7,11 @@ malformed body.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, File, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
@@ -29,14 +29,15 @@ from schemas.reports import (
     MembershipReport,
     SegmentOut,
     SegmentShow,
+    SyncStateOut,
 )
-from segflow import access
+from segflow import access, klaviyo
 from segflow import customers as customer_service
 from segflow import flows as flow_service
 from segflow import segments as segment_service
 from segflow.config import Config
-from segflow.errors import SegflowError
-from segflow.web.app import API_PREFIX, connection, error_json, import_upload, malformed, status_of
+from segflow.errors import InvalidInput, SegflowError
+from segflow.web.app import API_PREFIX, BackgroundSyncs, connection, error_json, import_upload, malformed, status_of
 
 PREFIX = API_PREFIX
 
@@ -62,8 +63,17 @@ def store_of(
 Store = Annotated[str, Depends(store_of)]
 
 
+class KlaviyoSource(BaseModel):
+    type: Literal["list", "segment"]
+    external_id: str | None = None
+    """The list's or segment's id; or give its name."""
+    external_name: str | None = None
+
+
 class NewSegment(BaseModel):
     name: str
+    klaviyo: KlaviyoSource | None = None
+    """Set: import this Klaviyo list or segment, in the background (202 with its sync state)."""
 
 
 class Emails(BaseModel):
@@ -88,7 +98,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def create(url: str, config: Config) -> FastAPI:
+def create(url: str, config: Config, syncs: BackgroundSyncs) -> FastAPI:
     api = FastAPI(
         title="segflow API", version="1", openapi_url="/openapi.json", docs_url=None, redoc_url=None,
         responses=ERRORS,
@@ -131,9 +141,26 @@ def create(url: str, config: Config) -> FastAPI:
     def list_segments(conn: Db, store: Store) -> list[SegmentOut]:
         return [SegmentOut.model_validate(r, from_attributes=True) for r in segment_service.list_all(conn, store)]
 
-    @api.post("/segments", response_model=SegmentOut, status_code=201)
-    def create_segment(conn: Db, store: Store, body: NewSegment) -> SegmentOut:
-        return SegmentOut.model_validate(segment_service.create(conn, store, body.name), from_attributes=True)
+    @api.post(
+        "/segments", response_model=SegmentOut, status_code=201,
+        responses={202: {"model": SyncStateOut, "description": "Importing from Klaviyo, in the background."}},
+    )  # fmt: skip
+    def create_segment(conn: Db, store: Store, body: NewSegment) -> Response:
+        if body.klaviyo is None:
+            created = SegmentOut.model_validate(segment_service.create(conn, store, body.name), from_attributes=True)
+            return JSONResponse(created.model_dump(mode="json"), status_code=201)
+        source = body.klaviyo
+        if (source.external_id is None) == (source.external_name is None):
+            raise InvalidInput("give the Klaviyo list's or segment's external_id or its external_name, not both")
+        segment = klaviyo.queue_import(conn, store, body.name, source.type, source.external_id, source.external_name)
+        syncs.wake()
+        return JSONResponse(klaviyo.sync_state(conn, store, segment).model_dump(mode="json"), status_code=202)
+
+    @api.post("/segments/{name:part}/sync", response_model=SyncStateOut, status_code=202)
+    def sync_segment(conn: Db, store: Store, name: str) -> SyncStateOut:
+        segment = klaviyo.queue_sync(conn, store, name)
+        syncs.wake()
+        return klaviyo.sync_state(conn, store, segment)
 
     # A name or email is one step of the path (segflow.web.paths), whatever it holds.
     @api.post("/segments/{name:part}/members", response_model=MembershipReport)

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +58,17 @@ def create_app(config: Config) -> App:
     url = database_url(config)
     with open_connection(url) as conn:
         check_schema(conn, embedded=not config.database_url)
-    site = FastAPI(title="segflow console", openapi_url=None, docs_url=None, redoc_url=None)
+    syncs = BackgroundSyncs(config, url)
+
+    @asynccontextmanager
+    async def running(_site: FastAPI) -> AsyncIterator[None]:
+        syncs.start()
+        try:
+            yield
+        finally:
+            await run_in_threadpool(syncs.stop)
+
+    site = FastAPI(title="segflow console", openapi_url=None, docs_url=None, redoc_url=None, lifespan=running)
 
     @site.middleware("http")
     async def log_request(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
@@ -77,10 +89,45 @@ def create_app(config: Config) -> App:
 
     site.state.url = url
     site.state.config = config
+    site.state.syncs = syncs
     pages.install(site)
-    json_api = api.create(url, config)
+    json_api = api.create(url, config, syncs)
     site.mount(api.PREFIX, json_api)
     return BodyLimit(StepsAsSent(site), MAX_UPLOAD_BYTES)
+
+
+SYNC_SLOTS = 4
+"""Klaviyo syncs the console runs at once, one per store at most (SPEC §10: bounded)."""
+
+
+class BackgroundSyncs:
+    """The console's queued Klaviyo syncs and imports, run beside the requests: a request only
+    queues one (and wakes these), so no page or API answer waits on Klaviyo."""
+
+    def __init__(self, config: Config, url: str, slots: int = SYNC_SLOTS) -> None:
+        from segflow import klaviyo
+        from segflow.worker.sync import SyncLoop
+
+        def now() -> datetime:
+            return datetime.now(UTC)
+
+        self._loops = [
+            SyncLoop(config, url, now, take=klaviyo.sync_queued, name=f"segflow-console-sync-{slot}")
+            for slot in range(slots)
+        ]
+
+    def start(self) -> None:
+        for loop in self._loops:
+            loop.start()
+
+    def wake(self) -> None:
+        for loop in self._loops:
+            loop.wake()
+
+    def stop(self) -> None:
+        for loop in self._loops:
+            if loop.is_alive():
+                loop.finish()
 
 
 def is_api(path: str) -> bool:

@@ -222,7 +222,7 @@ def install(site: FastAPI) -> None:
 
     @site.post("/segments")
     def segments_form(
-        conn: Db, session: Session, config: Settings, csrf_token: Csrf = "", action: Annotated[str, Form()] = "create",
+        request: Request, conn: Db, session: Session, csrf_token: Csrf = "", action: Annotated[str, Form()] = "create",
         name: Annotated[str, Form()] = "", kind: Annotated[str, Form()] = "list",
         external: Annotated[str, Form()] = "", by: Annotated[str, Form()] = "name",
     ) -> Response:  # fmt: skip
@@ -234,12 +234,12 @@ def install(site: FastAPI) -> None:
             if action == "import_external":
                 if kind not in ("list", "segment"):
                     raise InvalidInput(f"kind {kind!r} is not list or segment")
-                external = external.strip()
-                segment, report = klaviyo.import_external(
-                    conn, config, session.store_id, name, kind,  # type: ignore[arg-type]
+                segment = klaviyo.queue_import(
+                    conn, session.store_id, name, kind,  # type: ignore[arg-type]
                     external if by == "id" else None, external if by != "id" else None,
                 )  # fmt: skip
-                text = wording.imported_line(kind, segment.name, report)
+                request.app.state.syncs.wake()
+                text = f'importing Klaviyo {kind} into "{segment.name}" in the background; this page shows how it went'
                 return after_form(conn, session, segment_path(segment.name), "ok", text)
             raise InvalidInput(f"unknown action {action!r}")
         except SegflowError as exc:
@@ -264,11 +264,12 @@ def install(site: FastAPI) -> None:
             request, session, "segment.html", segment=segment, members=members, q=q, after=after,
             next_after=members[-1].email if more else None, path=segment_path(segment.name),
             used_by=segment_service.referencing_flows(conn, session.store_id, segment.name),
+            sync=klaviyo.sync_state(conn, session.store_id, segment) if segment.source == klaviyo.PROVIDER else None,
         )  # fmt: skip
 
     @site.post("/segments/{name:part}")
     def segment_form(
-        conn: Db, session: Session, config: Settings, name: str, csrf_token: Csrf = "",
+        request: Request, conn: Db, session: Session, name: str, csrf_token: Csrf = "",
         action: Annotated[str, Form()] = "", emails: Annotated[str, Form()] = "", email: Annotated[str, Form()] = "",
         file: Annotated[UploadFile | None, File()] = None, confirm_name: Annotated[str, Form()] = "",
         auto_sync: Annotated[str, Form()] = "",
@@ -294,8 +295,10 @@ def install(site: FastAPI) -> None:
                 heading, *lines = wording.import_lines(segment.name, report, shown_invalid=100, where_all="")
                 return after_form(conn, session, back, "ok", heading, report=[line.strip() for line in lines])
             if action == "sync":
-                synced = klaviyo.sync(conn, config, store, segment.name)
-                return after_form(conn, session, back, "ok", wording.synced_line(segment.name, synced))
+                klaviyo.queue_sync(conn, store, segment.name)
+                request.app.state.syncs.wake()
+                text = f'sync of "{segment.name}" queued; this page shows when it has run'
+                return after_form(conn, session, back, "ok", text)
             if action == "auto_sync":
                 changed = klaviyo.set_auto_sync(conn, store, segment.name, auto_sync == "on")
                 state = "on" if changed.auto_sync else "off"

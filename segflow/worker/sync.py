@@ -1,9 +1,11 @@
-"""Daily Klaviyo syncs (SPEC §6) on a thread of their own, so HTTP never holds up the events.
+"""Klaviyo syncs on a thread of their own, so HTTP never holds up the events or the console:
+the worker's daily syncs (SPEC §6), and the console's queued ones (SPEC §10), each a SyncLoop
+that takes the next segment its `take` claims.
 
 The thread survives anything: one segment's failure (its key rejected, Klaviyo down or sending
-nonsense, a bug its data triggers) is logged and that segment is tried again an hour later (its
-claim in the database says so, for every worker); the others go on. The database being down
-pauses every segment alike, until it answers.
+nonsense, a bug its data triggers) is logged, written on the segment, and that segment is tried
+again an hour later (its claim in the database says so, for every worker); the others go on.
+The database being down pauses every segment alike, until it answers.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import structlog
 from prometheus_client import Counter
 
 from db import Conn
+from schemas.reports import SyncReport
 from segflow import klaviyo
 from segflow.config import Config
 from segflow.database import open_connection, worker_limits
@@ -24,20 +27,36 @@ from segflow.failures import is_outage, one_line
 log = structlog.get_logger()
 
 
+Take = Callable[[Conn, Config, datetime], "tuple[int, SyncReport] | None"]
+"""Claims and runs the next sync: (segment id, report), None when there is none, SyncFailed."""
+
+
 class SyncLoop(threading.Thread):
     CHECK_EVERY_S = 30.0
 
     def __init__(
-        self, config: Config, database_url: str, clock: Callable[[], datetime], outcomes: Counter | None = None
+        self,
+        config: Config,
+        database_url: str,
+        clock: Callable[[], datetime],
+        outcomes: Counter | None = None,
+        take: Take = klaviyo.sync_due,
+        name: str = "segflow-sync",
     ) -> None:
-        super().__init__(name="segflow-sync", daemon=True)
+        super().__init__(name=name, daemon=True)
         self.config = config
         self.outcomes = outcomes
         """Syncs by outcome (synced, failed), for the worker's metrics."""
         self.database_url = database_url
         self.clock = clock
+        self.take = take
         self._halt = threading.Event()
+        self._wake = threading.Event()
         self._checked = threading.Event()
+
+    def wake(self) -> None:
+        """Look for work now, not at the next check (a sync was just queued)."""
+        self._wake.set()
 
     @property
     def idle(self) -> bool:
@@ -58,14 +77,15 @@ class SyncLoop(threading.Thread):
                 else:
                     log.exception("sync_check_crashed")
             self._checked.set()
-            self._halt.wait(self.CHECK_EVERY_S)
+            self._wake.wait(self.CHECK_EVERY_S)
+            self._wake.clear()
         if conn is not None:
             conn.close()
 
     def _sync_all_due(self, conn: Conn) -> None:
         while not self._halt.is_set():
             try:
-                done = klaviyo.sync_due(conn, self.config, self.clock())
+                done = self.take(conn, self.config, self.clock())
             except klaviyo.SyncFailed as exc:
                 log.warning("klaviyo_sync_failed", segment_id=exc.segment_id, reason=str(exc))
                 if self.outcomes is not None:
@@ -78,4 +98,5 @@ class SyncLoop(threading.Thread):
 
     def finish(self) -> None:
         self._halt.set()
+        self._wake.set()
         self.join(30)

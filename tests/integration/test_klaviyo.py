@@ -106,7 +106,7 @@ def test_daily_sync_runs_from_the_worker_with_an_injected_clock(
     fake.lists["L1"] = Group("News", profiles(200))
     assert 0 == import_list(cli, "--external-id", "L1").code
     legacy = segment_rows.insert_external(
-        db, "acme", "Old list", "list", "L1", auto_sync=False, now=datetime(2024, 12, 1, tzinfo=UTC)
+        db, "acme", "Old list", ("list", "L1", "News"), auto_sync=False, now=datetime(2024, 12, 1, tzinfo=UTC)
     )
     assert legacy is not None and legacy.auto_sync is False  # created before 2025-01-23: manual by default
     fake.lists["L1"].emails = profiles(150)

@@ -86,7 +86,7 @@ class LiveConsole:
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
         self._server = uvicorn.Server(
-            uvicorn.Config(create_app(config), log_config=None, access_log=False, lifespan="off")
+            uvicorn.Config(create_app(config), log_config=None, access_log=False, lifespan="on")
         )
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._listener]}, daemon=True)
         self._thread.start()

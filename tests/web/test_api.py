@@ -110,7 +110,7 @@ def test_the_openapi_document_lists_every_operation(client):
     assert operations == {
         ("GET", "/segments"), ("POST", "/segments"), ("GET", "/segments/{name}"), ("DELETE", "/segments/{name}"),
         ("POST", "/segments/{name}/members"), ("DELETE", "/segments/{name}/members/{email}"),
-        ("POST", "/segments/{name}/import"), ("GET", "/flows"), ("GET", "/flows/{flow_id}"),
+        ("POST", "/segments/{name}/import"), ("POST", "/segments/{name}/sync"), ("GET", "/flows"), ("GET", "/flows/{flow_id}"),
         ("POST", "/flows/{flow_id}/pause"), ("POST", "/flows/{flow_id}/resume"), ("POST", "/flows/{flow_id}/archive"),
         ("GET", "/customers/{email}"), ("GET", "/customers/{email}/explain"),
     }  # fmt: skip

@@ -21,6 +21,7 @@ from segflow import flows as flow_service
 from segflow import klaviyo
 from tests.fakes.klaviyo import Group
 from tests.support.klaviyo import KEY
+from tests.support.worker_process import wait_for
 from tests.web.conftest import token_for
 from tests.web.test_api import deploy, vip_flow
 from tests.web.test_security import members, segment_names
@@ -125,11 +126,18 @@ def test_a_merchant_manages_segments(page, fake, db, shop, live_console, tmp_pat
     page.fill("#klaviyo input[name=external]", "Newsletter")
     page.click("#klaviyo button")
     page.wait_for_url(f"{live_console.url}/segments/Newsletter")
-    assert notice(page) == (
-        'imported Klaviyo list into segment "Newsletter": 3 profiles, 2 added, 0 removed, '
-        "1 unknown emails (not customers of the store)"
-    )
-    assert members(db, shop, "Newsletter") == ["reader0@shop.example", "reader1@shop.example"]
+    assert notice(page) == 'importing Klaviyo list into "Newsletter" in the background; this page shows how it went'
+    wait_for(lambda: members(db, shop, "Newsletter") == ["reader0@shop.example", "reader1@shop.example"], 20, "it")
+    page.reload()
+    assert page.inner_text("#mirrors") == 'Klaviyo list "Newsletter" (id L1)'
+    assert page.inner_text("#sync-state").startswith("Synced ")
+    # Synced daily from Klaviyo: one source, so the page offers no change by hand until auto-sync is off.
+    assert "turned off: a sync would undo it" in page.inner_text("#one-source")
+    assert page.locator("#add").count() == 0 and page.locator("tr.member .remove").count() == 0
+    screenshot(page, "klaviyo-segment", tmp_path)
+    page.click("#sync button:text('Turn daily auto-sync off')")
+    assert notice(page) == 'auto-sync is off for segment "Newsletter"'
+    assert page.locator("#one-source").count() == 0 and page.locator("#add").count() == 1
 
     deploy(db, shop, vip_flow(shop))
     page.goto(f"{live_console.url}/segments/VIP")

@@ -91,6 +91,7 @@ def test_klaviyo_import_by_id_sync_now_and_auto_sync(fake, client, db, shop):
     from segflow import klaviyo
     from tests.fakes.klaviyo import Group
     from tests.support.klaviyo import KEY
+    from tests.support.worker_process import wait_for
 
     klaviyo.set_key(db, shop, KEY)
     fake.lists["Xy12Ab"] = Group("Readers", ["ann@shop.example", "ben@shop.example"])
@@ -98,13 +99,16 @@ def test_klaviyo_import_by_id_sync_now_and_auto_sync(fake, client, db, shop):
     form = {"csrf_token": csrf, "action": "import_external", "name": "Readers", "kind": "list", "by": "id"}
     answer = client.post("/segments", data={**form, "external": "Xy12Ab"})
     assert (answer.status_code, answer.headers["location"]) == (303, "/segments/Readers")
-    assert members_of(db, "Readers") == ["ann@shop.example", "ben@shop.example"]
+    assert "importing Klaviyo list into" in client.get("/segments/Readers").text.replace("&#34;", '"')
+    wait_for(lambda: members_of(db, "Readers") == ["ann@shop.example", "ben@shop.example"], 20, "the import")
+    page = client.get("/segments/Readers").text.replace("&#34;", '"')
+    assert 'mirrors <span id="mirrors">Klaviyo list "Readers" (id Xy12Ab)</span>' in page
+    assert 'id="sync-state" class="muted">Synced' in page
 
     fake.lists["Xy12Ab"].emails = ["ben@shop.example", "cleo@shop.example"]
     client.post("/segments/Readers", data={"csrf_token": csrf, "action": "sync"})
-    page = client.get("/segments/Readers").text
-    assert 'synced segment "Readers": 2 profiles, 1 added, 1 removed' in page.replace("&#34;", '"')
-    assert members_of(db, "Readers") == ["ben@shop.example", "cleo@shop.example"]
+    assert 'sync of "Readers" queued' in client.get("/segments/Readers").text.replace("&#34;", '"')
+    wait_for(lambda: members_of(db, "Readers") == ["ben@shop.example", "cleo@shop.example"], 20, "the sync")
 
     assert auto_sync(db, "Readers") is True
     client.post("/segments/Readers", data={"csrf_token": csrf, "action": "auto_sync", "auto_sync": "off"})
