@@ -166,6 +166,7 @@ _ROLL_UP_COUNTS = sql("roll_up_flow_counts")
 _LAST_COUNT = sql("last_flow_count")
 _COUNTS = sql("flow_counts")
 _RUN_COUNTS = sql("flow_run_counts")
+_VERSION_RUNS = sql("flow_version_runs")
 
 
 def add_counts(conn: Conn, store_id: str, counts: Mapping[tuple[str, int, str, str], int]) -> None:
@@ -215,3 +216,12 @@ def run_counts(conn: Conn, store_id: str, flow_id: str, version: int) -> list[tu
     FINISHED_NODE)."""
     params = {"store_id": store_id, "flow_id": flow_id, "version": version}
     return [(status, node_id, int(n)) for status, node_id, n in conn.execute(_RUN_COUNTS, params)]
+
+
+def version_runs(conn: Conn, store_id: str, flow_id: str) -> dict[int, dict[str, int]]:
+    """version -> {status: runs} over every version of the flow, live and finished runs."""
+    found: dict[int, dict[str, int]] = {}
+    for version, status, n in conn.execute(_VERSION_RUNS, {"store_id": store_id, "flow_id": flow_id}):
+        runs = found.setdefault(int(version), {})
+        runs[status] = runs.get(status, 0) + int(n)
+    return found

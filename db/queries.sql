@@ -743,6 +743,17 @@ SELECT node_id, edge, sum(count)::bigint FROM flow_counts
 WHERE store_id = %(store_id)s AND flow_id = %(flow_id)s AND version = %(version)s
 GROUP BY node_id, edge;
 
+-- name: flow_version_runs
+-- The console's versions of a flow with their runs: live ones by status, finished ones as
+-- flow_counts counted them when they finished (node '' holds a finished run's status).
+SELECT flow_version, status, count(*)::bigint FROM live_runs
+WHERE store_id = %(store_id)s AND flow_id = %(flow_id)s
+GROUP BY 1, 2
+UNION ALL
+SELECT version, edge, sum(count)::bigint FROM flow_counts
+WHERE store_id = %(store_id)s AND flow_id = %(flow_id)s AND node_id = ''
+GROUP BY 1, 2;
+
 -- name: flow_run_counts
 -- `flows stats`: a version's live runs by status and the node each is at (finished ones are
 -- counted in flow_counts as they finish).

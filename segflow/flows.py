@@ -169,6 +169,33 @@ def show(conn: Conn, store_id: str, flow_id: str, version: int | None) -> FlowVe
     return row
 
 
+@dataclass(frozen=True, slots=True)
+class VersionRuns:
+    """A deployed version and its runs by status (live and finished), for the console."""
+
+    version: int
+    created_at: datetime
+    runs: dict[str, int]
+
+    @property
+    def live(self) -> int:
+        return sum(n for status, n in self.runs.items() if status in LIVE)
+
+    @property
+    def total(self) -> int:
+        return sum(self.runs.values())
+
+
+def versions(conn: Conn, store_id: str, flow_id: str) -> list[VersionRuns]:
+    """Every deployed version of the flow, newest first, each with its runs."""
+    stores.require(conn, store_id)
+    runs = flow_rows.version_runs(conn, store_id, flow_id)
+    return [
+        VersionRuns(v.version, v.created_at, runs.get(v.version, {}))
+        for v in flow_rows.versions(conn, store_id, flow_id)
+    ]
+
+
 def change_status(conn: Conn, store_id: str, flow_id: str, change: StatusChange) -> tuple[str, int]:
     """Returns (new status, runs exited). Archiving exits in-flight runs with flow.exited."""
     stores.require(conn, store_id)

@@ -7,6 +7,7 @@ runs on a fresh Python alone. Labels are the ones `flows graph` (Mermaid) uses.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from html import escape
@@ -20,6 +21,8 @@ from schemas.flow import Flow
 
 CHAR_W = 6.6  # px per character at the 11px font the labels use
 MAX_CHARS = 42
+MAX_LINES = 6
+LINE_H = 14
 NODE_H = 40
 MARGIN = 24
 
@@ -73,10 +76,12 @@ def flow_svg(flow: Flow, counts: Mapping[str, NodeCounts] | None = None, entered
     if any(target == "done" for _source, target, _words in edges):
         shapes.append(_Shape("done", "done", "completed", ""))
 
+    lines = {shape.key: _wrapped(shape.title) for shape in shapes}
     vertices = {shape.key: Vertex(shape.key) for shape in shapes}
     for shape in shapes:
-        chars = min(max(len(shape.title), len(shape.count)), MAX_CHARS)
-        vertices[shape.key].view = _Box(w=max(80.0, chars * CHAR_W + 20))
+        chars = max(len(shape.count), *(len(line) for line in lines[shape.key]))
+        rows = len(lines[shape.key]) + (1 if shape.count else 0)
+        vertices[shape.key].view = _Box(w=max(80.0, chars * CHAR_W + 20), h=max(NODE_H, rows * LINE_H + 12))
     links = []
     for source, target, _words in edges:
         link = Edge(vertices[source], vertices[target])
@@ -92,8 +97,20 @@ def flow_svg(flow: Flow, counts: Mapping[str, NodeCounts] | None = None, entered
         layout.draw(3)
 
     boxes = {key: vertex.view for key, vertex in vertices.items()}
-    xs = [b.xy[0] - b.w / 2 for b in boxes.values()] + [b.xy[0] + b.w / 2 for b in boxes.values()]
-    ys = [b.xy[1] - b.h / 2 for b in boxes.values()] + [b.xy[1] + b.h / 2 for b in boxes.values()]
+    routes = [
+        _clipped(link.view.points, boxes[source], boxes[target])
+        for (source, target, _w), link in zip(edges, links, strict=True)
+    ]
+    labels = [_label_at(points) if words else None for (_s, _t, words), points in zip(edges, routes, strict=True)]
+    # Everything drawn is inside the picture: boxes, routed edges, and labels beside them.
+    xs = [x for b in boxes.values() for x in (b.xy[0] - b.w / 2, b.xy[0] + b.w / 2)]
+    ys = [y for b in boxes.values() for y in (b.xy[1] - b.h / 2, b.xy[1] + b.h / 2)]
+    xs += [x for points in routes for x, _y in points]
+    ys += [y for points in routes for _x, y in points]
+    for (_s, _t, words), at in zip(edges, labels, strict=True):
+        if at is not None:
+            xs += [at[0], at[0] + len(words) * CHAR_W]
+            ys += [at[1] - LINE_H, at[1] + 4]
     left, top = min(xs) - MARGIN, min(ys) - MARGIN
     width, height = max(xs) - left + MARGIN, max(ys) - top + MARGIN
 
@@ -104,34 +121,79 @@ def flow_svg(flow: Flow, counts: Mapping[str, NodeCounts] | None = None, entered
         '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" '
         'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z"/></marker></defs>',
     ]
-    for (source, target, words), link in zip(edges, links, strict=True):
-        points = link.view.points or [boxes[source].xy, boxes[target].xy]
+    for (source, target, words), points, at in zip(edges, routes, labels, strict=True):
         path = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
         out.append(
             f'<g class="edge" data-from="{escape(source)}" data-to="{escape(target)}">'
             f'<polyline points="{path}" marker-end="url(#arrow)"/>'
         )
-        if words:
-            middle = points[len(points) // 2] if len(points) > 2 else _halfway(points[0], points[-1])
-            out.append(f'<text x="{middle[0] + 4:.1f}" y="{middle[1]:.1f}">{escape(words)}</text>')
+        if at is not None:
+            out.append(f'<text x="{at[0]:.1f}" y="{at[1]:.1f}">{escape(words)}</text>')
         out.append("</g>")
     for shape in shapes:
-        box = boxes[shape.key]
-        x, y = box.xy[0] - box.w / 2, box.xy[1] - box.h / 2
-        css = "node" if shape.kind not in ("trigger", "done") else shape.kind
-        data = f' data-node="{escape(shape.key)}"' if css == "node" else ""
-        title = shape.title if len(shape.title) <= MAX_CHARS else shape.title[: MAX_CHARS - 1] + "…"
-        out.append(
-            f'<g class="{css} {escape(shape.kind)}"{data}><title>{escape(shape.title)}</title>'
-            f'<rect x="{x:.1f}" y="{y:.1f}" width="{box.w:.1f}" height="{box.h:.1f}" rx="6"/>'
-            f'<text x="{box.xy[0]:.1f}" y="{box.xy[1] - (4 if shape.count else -4):.1f}">{escape(title)}</text>'
-        )
-        if shape.count:
-            out.append(f'<text class="count" x="{box.xy[0]:.1f}" y="{box.xy[1] + 12:.1f}">{escape(shape.count)}</text>')
-        out.append("</g>")
+        out.extend(_node(shape, boxes[shape.key], lines[shape.key]))
     out.append("</svg>")
     return "\n".join(out)
 
 
-def _halfway(a: tuple[float, float], b: tuple[float, float]) -> tuple[float, float]:
-    return ((a[0] + b[0]) / 2, (a[1] + b[1]) / 2)
+def _node(shape: _Shape, box: _Box, lines: list[str]) -> list[str]:
+    """A node's box with its title's lines, and its counts below them."""
+    x, y = box.xy[0] - box.w / 2, box.xy[1] - box.h / 2
+    css = "node" if shape.kind not in ("trigger", "done") else shape.kind
+    data = f' data-node="{escape(shape.key)}"' if css == "node" else ""
+    rows = lines + ([shape.count] if shape.count else [])
+    first = box.xy[1] - (len(rows) - 1) * LINE_H / 2 + 4  # the rows centred in the box
+    drawn = [
+        f'<g class="{css} {escape(shape.kind)}"{data}><title>{escape(shape.title)}</title>'
+        f'<rect x="{x:.1f}" y="{y:.1f}" width="{box.w:.1f}" height="{box.h:.1f}" rx="6"/>'
+    ]
+    drawn += [
+        f'<text x="{box.xy[0]:.1f}" y="{first + row * LINE_H:.1f}">{escape(line)}</text>'
+        for row, line in enumerate(lines)
+    ]
+    if shape.count:
+        at = first + len(lines) * LINE_H
+        drawn.append(f'<text class="count" x="{box.xy[0]:.1f}" y="{at:.1f}">{escape(shape.count)}</text>')
+    drawn.append("</g>")
+    return drawn
+
+
+def _wrapped(title: str) -> list[str]:
+    """A title in lines of at most MAX_CHARS, cut at spaces where it can be (a trigger's whole
+    `where` is worth reading); past MAX_LINES, the last line ends in an ellipsis."""
+    lines = textwrap.wrap(title, MAX_CHARS, break_long_words=True, break_on_hyphens=False) or [""]
+    if len(lines) > MAX_LINES:
+        lines = [*lines[: MAX_LINES - 1], lines[MAX_LINES - 1][: MAX_CHARS - 1] + "…"]
+    return lines
+
+
+Point = tuple[float, float]
+
+
+def _clipped(points: list[Point], source: _Box, target: _Box) -> list[Point]:
+    """The routed edge from the border of its source's box to the border of its target's, so
+    the arrowhead shows, not hidden under the box it points at."""
+    route = points or [source.xy, target.xy]
+    if len(route) < 2:
+        return route
+    return [_border(source, route[1]), *route[1:-1], _border(target, route[-2])]
+
+
+def _border(box: _Box, towards: Point) -> Point:
+    """Where the line from the box's centre to `towards` leaves the box."""
+    (cx, cy), (tx, ty) = box.xy, towards
+    dx, dy = tx - cx, ty - cy
+    if dx == 0 and dy == 0:
+        return box.xy
+    scale = min(box.w / 2 / abs(dx) if dx else float("inf"), box.h / 2 / abs(dy) if dy else float("inf"))
+    return (cx + dx * scale, cy + dy * scale)
+
+
+def _label_at(points: list[Point]) -> Point:
+    """Where an edge's label starts: beside the middle of its route."""
+    middle = (
+        points[len(points) // 2]
+        if len(points) > 2
+        else ((points[0][0] + points[-1][0]) / 2, (points[0][1] + points[-1][1]) / 2)
+    )
+    return (middle[0] + 4, middle[1])

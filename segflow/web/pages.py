@@ -22,7 +22,6 @@ from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException
 
 from db import Conn
-from db import flows as flow_rows
 from engine.graph import NodeCounts
 from segflow import access, klaviyo, wording
 from segflow import customers as customer_service
@@ -327,15 +326,19 @@ def install(site: FastAPI) -> None:
         flow, stats = flow_service.stats_of(conn, session.store_id, shown)
         counts = {n.id: NodeCounts(n.visits, n.waiting, n.edges) for n in stats.nodes}
         entered = sum(stats.runs.values())
-        versions = flow_rows.versions(conn, session.store_id, flow_id)
-        older = diff_from if diff_from is not None else shown.version - 1
-        diff = None
-        if 1 <= older < shown.version:
+        versions = flow_service.versions(conn, session.store_id, flow_id)
+        diff, diff_error = None, None
+        numbers = sorted(v.version for v in versions)
+        if diff_from is not None and diff_from not in numbers:
+            diff_error = f"flow {flow_id} has no version {diff_from} (its versions are {numbers[0]} to {numbers[-1]})"
+        elif diff_from is not None and diff_from >= shown.version:
+            diff_error = f"version {diff_from} is not older than the version shown, {shown.version}"
+        elif (older := diff_from if diff_from is not None else shown.version - 1) >= 1:
             diff = flow_service.diff_report(flow_service.diff_to(conn, session.store_id, older, shown))
         return render(
             request, session, "flow.html", flow=flow, shown=shown, stats=stats, entered=entered,
-            svg=flow_svg(flow, counts, entered), versions=versions, diff=diff,
-            path="/flows/" + part(flow_id),
+            svg=flow_svg(flow, counts, entered), versions=versions, diff=diff, diff_error=diff_error,
+            live_all=sum(v.live for v in versions), path="/flows/" + part(flow_id),
         )  # fmt: skip
 
     @site.post("/flows/{flow_id:part}")

@@ -157,26 +157,44 @@ def test_a_merchant_manages_segments(page, fake, db, shop, live_console, tmp_pat
 
 
 def test_a_merchant_reads_a_flow_and_pauses_it(page, db, shop, live_console, tmp_path):
+    from segflow import segments
+
     raw = json.loads((ROOT / "examples" / "flows" / "winback-split.json").read_text())
     raw["store_id"] = shop
     deploy(db, shop, raw)
+    upsert(db, shop, [CustomerFields(email="dee@shop.example")])
+    segments.create(db, shop, "Early")
+    segments.change_by_email(db, shop, "Early", "add", ["dee@shop.example"])
+    flow_service.backfill(db, shop, "winback-split", "Early")  # a run that stays on version 1
     raw["nodes"][1]["params"] = {"percent": 15}  # a second version, for the diff
     deploy(db, shop, raw)
-    from segflow import segments
-
     segments.create(db, shop, "Lapsed")
     segments.change_by_email(db, shop, "Lapsed", "add", ["ann@shop.example", "ben@shop.example", "cleo@shop.example"])
     flow_service.backfill(db, shop, "winback-split", "Lapsed")  # three runs, for the counts
     sign_in(page, live_console, db, shop)
 
     page.click("text=Flows")
+    assert page.inner_text("#flows tbody tr td:last-child") == "4"
     page.click("#flows a:text('winback-split')")
     page.wait_for_url(f"{live_console.url}/flows/winback-split")
     nodes = page.locator("#graph svg g.node")
     assert sorted(nodes.evaluate_all("all => all.map(n => n.dataset.node)")) == sorted(n["id"] for n in raw["nodes"])
     assert page.locator("#graph svg g.trigger text.count").text_content() == "3 entered"
+    # The page counts what the list counts, names the flow, and counts each version's runs.
+    assert page.inner_text("#flow-name") == raw["name"]
+    assert "4 active or waiting runs across all versions" in page.inner_text("main")
+    live = {v: page.inner_text(f"#versions tr[data-version='{v}'] td.live") for v in (1, 2)}
+    assert live == {1: "1", 2: "3"}
     assert "discount" in page.inner_text("#diff")
+    # What the browser drew: every text inside the picture, every edge ending outside the box
+    # it points at, with its arrowhead.
+    drawn = page.evaluate(GEOMETRY)
+    assert drawn["texts"] > 10 and drawn["outside"] == [], drawn
+    assert drawn["edges"] >= len(raw["nodes"]) and drawn["hidden_ends"] == [] and drawn["without_arrow"] == 0, drawn
     screenshot(page, "flow", tmp_path)
+    page.goto(f"{live_console.url}/flows/winback-split?diff_from=9")
+    assert page.inner_text("#diff-error") == "flow winback-split has no version 9 (its versions are 1 to 2)"
+    page.goto(f"{live_console.url}/flows/winback-split")
 
     page.click("#controls button:text('Pause')")
     assert notice(page) == "flow winback-split is paused"
@@ -195,3 +213,60 @@ def test_a_merchant_reads_a_flow_and_pauses_it(page, db, shop, live_console, tmp
     page.goto(f"{live_console.url}/customers/ann@shop.example")
     assert "winback-split@2\twaiting" in page.inner_text("#runs")
     assert "backfill → winback-split@2: ab → discount → wait-paid, waiting" in page.inner_text("#timeline")
+
+
+GEOMETRY = """() => {
+  const svg = document.querySelector('#graph svg');
+  const box = svg.viewBox.baseVal;
+  const outside = [];
+  const texts = svg.querySelectorAll('text');
+  for (const t of texts) {
+    const b = t.getBBox();
+    if (b.x < box.x || b.y < box.y || b.x + b.width > box.x + box.width || b.y + b.height > box.y + box.height) {
+      outside.push(t.textContent);
+    }
+  }
+  const rects = {};
+  for (const g of svg.querySelectorAll('g.node, g.trigger, g.done')) {
+    rects[g.dataset.node || g.classList[0]] = g.querySelector('rect').getBBox();
+  }
+  const hidden_ends = [];
+  let without_arrow = 0;
+  const edges = svg.querySelectorAll('g.edge');
+  for (const e of edges) {
+    const line = e.querySelector('polyline');
+    const last = line.points.getItem(line.points.numberOfItems - 1);
+    const r = rects[e.dataset.to === 'done' ? 'done' : e.dataset.to];
+    if (r && last.x > r.x + 0.5 && last.x < r.x + r.width - 0.5 && last.y > r.y + 0.5 && last.y < r.y + r.height - 0.5) {
+      hidden_ends.push(e.dataset.to);
+    }
+    if (!getComputedStyle(line).markerEnd.includes('url')) without_arrow += 1;
+  }
+  return {texts: texts.length, outside, edges: edges.length, hidden_ends, without_arrow};
+}"""
+
+
+def test_a_merchant_reaches_names_with_slashes_by_clicking(page, db, shop, live_console):
+    """Issue 24, item 2: links to a segment whose name reads like a route, and to a customer
+    whose email holds a `/`, reach those and nothing else, and the delete form deletes that one."""
+    from segflow import segments
+
+    tricky, slashed = "Team/members/ann@shop.example", "a/b@shop.example"
+    upsert(db, shop, [CustomerFields(email=slashed, first_name="Slash")])
+    for name, email in (("Team", "ann@shop.example"), (tricky, slashed)):
+        segments.create(db, shop, name)
+        segments.change_by_email(db, shop, name, "add", [email])
+    sign_in(page, live_console, db, shop)
+
+    page.click(f"#segments a:text-is('{tricky}')")
+    assert page.inner_text("#segment-name") == tricky
+    assert page.locator("tr.member").evaluate_all("rows => rows.map(r => r.dataset.email)") == [slashed]
+    page.click(f"#members a:text-is('{slashed}')")
+    assert page.inner_text("main h1") == slashed and "Slash" in page.inner_text("main .sub")
+    page.go_back()
+    page.fill("#delete input[name=confirm_name]", tricky)
+    page.click("#delete button")
+    page.wait_for_url(f"{live_console.url}/segments")
+    assert notice(page) == f'deleted segment "{tricky}" (1 memberships removed)'
+    assert segment_names(db, shop) == ["Team"]
+    assert members(db, shop, "Team") == ["ann@shop.example"]
