@@ -124,10 +124,16 @@ class BackgroundSyncs:
         for loop in self._loops:
             loop.wake()
 
-    def stop(self) -> None:
+    def stop(self, within_s: float = 10) -> None:
+        """All told to stop at once, then waited for together: a sync held by a slow Klaviyo does
+        not hold the console's exit (the threads are daemons; its claim lapses, and the next
+        console or worker takes the segment again)."""
+        for loop in self._loops:
+            loop.halt()
+        deadline = time.monotonic() + within_s
         for loop in self._loops:
             if loop.is_alive():
-                loop.finish()
+                loop.join(max(0.0, deadline - time.monotonic()))
 
 
 def is_api(path: str) -> bool:

@@ -96,7 +96,11 @@ class SyncLoop(threading.Thread):
             if self.outcomes is not None:
                 self.outcomes.labels("synced").inc()
 
-    def finish(self) -> None:
+    def halt(self) -> None:
+        """Stop after the sync in hand (its claim lapses on its own if the process ends first)."""
         self._halt.set()
         self._wake.set()
-        self.join(30)
+
+    def finish(self, timeout_s: float = 30) -> None:
+        self.halt()
+        self.join(timeout_s)
