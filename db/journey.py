@@ -9,15 +9,17 @@ import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic_core import to_json
 
 from db import Conn
 from db import flows as flow_rows
 from db.queries import sql
-from engine.batch import Refusal
-from engine.step import Step
+
+if TYPE_CHECKING:  # the worker's types; a command that records a manual change needs no engine
+    from engine.batch import Refusal
+    from engine.step import Step
 
 _INSERT = sql("insert_journeys")
 _JOURNEY = sql("journey_of")
@@ -53,6 +55,8 @@ def record_journal(
     conn: Conn, store_id: str, at: datetime, journal: Iterable[Step | Refusal], customer_ids: Mapping[str, int]
 ) -> None:
     """A batch's steps and refusals, grouped by customer, each customer's in order."""
+    from engine.batch import Refusal  # the worker's; loaded by then
+
     by_customer: dict[int, list[tuple[Any, ...]]] = {}
     for item in journal:
         if isinstance(item, Refusal):

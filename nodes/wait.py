@@ -9,7 +9,8 @@ from datetime import timedelta
 import isodate
 
 from engine.model import Context, Edge, NodeHandler, Outcome
-from schemas.flow import EVENT_TYPE_PATTERN, WaitNode
+from schemas.flow import WaitNode
+from schemas.names import EVENT_TYPE_PATTERN
 
 MAX_WAIT = timedelta(days=3650)
 """The longest wait (about ten years): a run's wake time must stay a date the database and

@@ -11,14 +11,8 @@ customer), trimmed and lower-cased (SPEC §1: case-insensitive).
 from __future__ import annotations
 
 import unicodedata
-from functools import lru_cache
-
-import email_validator
-from email_validator import EmailNotValidError, validate_email
-
-# email-validator refuses special-use domains (RFC 6761) even without a deliverability check;
-# its documented way to allow them is to change this list, which it reads at each call.
-email_validator.SPECIAL_USE_DOMAIN_NAMES.clear()
+from functools import cache, lru_cache
+from types import ModuleType
 
 MAX_RAW_LENGTH = 1_000  # far beyond any valid address (254): no validator work on megabytes
 
@@ -37,9 +31,22 @@ def normalise_email(raw: str) -> str:
 def _normalised(email: str) -> str:
     """Cached: the validator takes ~17 µs an address, and a busy store's events repeat their
     customers. Bounded: a few MB, whatever the number of customers."""
+    validator = _validator()
     try:
-        validated = validate_email(email, check_deliverability=False)
-    except EmailNotValidError as exc:
+        validated = validator.validate_email(email, check_deliverability=False)
+    except validator.EmailNotValidError as exc:
         why = str(exc).rstrip(".")
         raise ValueError(f"{email!r} is not a valid email: {why[:1].lower()}{why[1:]}") from None
     return unicodedata.normalize("NFC", validated.normalized.lower())
+
+
+@cache
+def _validator() -> ModuleType:
+    """email-validator, loaded at the first address: compiling its rules takes ~40 ms, which a
+    command that reads no address (`segments list`) should not pay."""
+    import email_validator
+
+    # It refuses special-use domains (RFC 6761) even without a deliverability check; its
+    # documented way to allow them is to change this list, which it reads at each call.
+    email_validator.SPECIAL_USE_DOMAIN_NAMES.clear()
+    return email_validator

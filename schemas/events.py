@@ -12,8 +12,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 from pydantic.config import JsonDict
 
 from schemas.email import normalise_email
-from schemas.flow import EVENT_TYPE_PATTERN
-from schemas.names import PERSON_NAME_PATTERN, person_name_problem
+from schemas.names import EVENT_TYPE_PATTERN, PERSON_NAME_PATTERN, person_name_problem
 
 OutputEventType = Literal[
     "segment.member_added",

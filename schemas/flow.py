@@ -10,10 +10,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationInfo, field_validator
 
-from schemas.names import canonical, segment_name_problem
+from schemas.names import EVENT_TYPE_PATTERN, canonical, segment_name_problem
 
 MAX_NODES = 500
-EVENT_TYPE_PATTERN = r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$"
 FLOW_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,99}$"
 NODE_ID_PATTERN = r"^[A-Za-z0-9_.:-]+$"
 FIELD_PATTERN = r"^(data|customer)\.[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*$"

@@ -7,6 +7,8 @@ import re
 import unicodedata
 
 MAX_SEGMENT_NAME = 100
+EVENT_TYPE_PATTERN = r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$"
+"""An event type: dotted lower-case words (`order.processed`), in events and flows' triggers."""
 
 # Unicode categories a name may not contain: they are invisible, or look like something else,
 # or break a line. Cf holds the zero-width characters and the bidirectional controls, which make

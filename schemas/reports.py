@@ -9,7 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class Report(BaseModel):
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+    # Built when first used, not at import: a command uses a few of these fifty models.
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, defer_build=True)
 
 
 class StoreOut(Report):
@@ -38,9 +39,9 @@ class ImportReport(Report):
     duplicates_in_file: int = 0
     invalid_rows: list[InvalidRow] = []
     created: bool = False
+    """`segments import --create`: the segment did not exist and was made by this import."""
     dry_run: bool = False
     """`segments import --dry-run`: what it would do; nothing was written."""
-    """`segments import --create`: the segment did not exist and was made by this import."""
 
 
 class SegmentOut(Report):

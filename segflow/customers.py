@@ -20,7 +20,6 @@ from db.customers import CustomerFields, CustomerRecord
 from db.journey import StoredEntry
 from db.runs import RunRow
 from schemas.email import normalise_email
-from schemas.flow import deployed_flow
 from schemas.names import person_name_problem
 from schemas.reports import (
     CustomerOut,
@@ -160,6 +159,8 @@ def explain(
             raise NotFound(f"flow {flow_id} not found in store {store_id}")
         latest = flow_rows.get_version(conn, store_id, flow_id, None)
         assert latest is not None
+        from schemas.flow import deployed_flow  # the flow model: only an explanation of one flow reads it
+
         trigger = deployed_flow(latest.definition).trigger.event
         runs = [r for r in run_rows.of_customer(conn, store_id, record.id) if r.flow_id == flow_id]
         refusal = next(

@@ -26,10 +26,8 @@ from db import segments as segment_rows
 from db.segments import MemberRow, SegmentRow
 from db.stores import StoreRow
 from engine.ids import event_id
-from engine.refs import refers_to
 from schemas.email import normalise_email
 from schemas.events import Cause, EventCustomer, OutputEvent
-from schemas.flow import deployed_flow
 from schemas.names import canonical, segment_name_problem
 from schemas.reports import ImportReport, InvalidRow
 from segflow import csvfile, stores, wording
@@ -305,6 +303,10 @@ def _not_there(conn: Conn, store_id: str, name: str) -> NotFound:
 def referencing_flows(conn: Conn, store_id: str, name: str) -> list[str]:
     """Active flows whose latest version refers to the segment (engine.refs: Segment nodes and
     segment rules, nothing else)."""
+    # The flow model and the engine, loaded only here: `segments list` and `show` never need them.
+    from engine.refs import refers_to
+    from schemas.flow import deployed_flow
+
     return [
         fid
         for fid, _status, definition in flow_rows.flows_with_status(conn, store_id, ["active"])

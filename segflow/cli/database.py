@@ -9,7 +9,6 @@ from db import migrate as migrations
 from segflow.cli.common import AppContext, json_option, pass_app, print_json
 from segflow.database import database_url, ensure_partitions, open_connection, retentions_of
 from segflow.embedded import stop_postgres
-from segflow.flows import refused_in_every_store
 
 
 @click.group("db")
@@ -27,6 +26,8 @@ def migrate(app: AppContext, as_json: bool) -> None:
         applied = migrations.migrate(conn)
         version = max(migrations.applied(conn), default=0)
         ensure_partitions(conn, app.config)  # the time partitions rows go to, for this configuration
+        from segflow.flows import refused_in_every_store  # the flow model and engine: only this command
+
         refused = refused_in_every_store(conn)
     finally:
         conn.close()

@@ -7,7 +7,6 @@ import sys
 import click
 
 from schemas.reports import StoreOut
-from segflow import klaviyo
 from segflow import stores as store_service
 from segflow.cli.common import AppContext, json_option, pass_app, print_json, print_table
 
@@ -61,6 +60,8 @@ def set_klaviyo_key(app: AppContext, store_id: str, as_json: bool) -> None:
     """
     interactive = sys.stdin.isatty()
     key = click.prompt("Klaviyo private API key", hide_input=True, err=True) if interactive else sys.stdin.read()
+    from segflow import klaviyo  # and its HTTP client: only this command of the group
+
     with app.db() as conn:
         klaviyo.set_key(conn, store_id, key)
     if as_json:
