@@ -15,7 +15,6 @@ from db import Conn
 from db.queries import sql
 from engine.ids import customer_key
 from engine.model import Emitted
-from schemas.events import OutputEvent
 
 _INSERT = sql("insert_outbox")
 
@@ -25,24 +24,17 @@ MAX_BATCH_EVENTS = 5_000
 statement nor the relay's slice has to hold all of it at once."""
 
 
-def enqueue(conn: Conn, store_id: str, events: Sequence[OutputEvent | Emitted]) -> None:
-    """Queue output events in order, one row per MAX_BATCH_EVENTS: the engine's `Emitted` ones,
-    or merchant operations' `OutputEvent`s."""
+def enqueue(conn: Conn, store_id: str, events: Sequence[Emitted]) -> None:
+    """Queue output events in order, one row per MAX_BATCH_EVENTS (the engine's and merchant
+    operations' alike: `Emitted`, whose JSON is `schemas.events.OutputEvent`'s shape)."""
     for start in range(0, len(events), MAX_BATCH_EVENTS):
         _enqueue_batch(conn, store_id, events[start : start + MAX_BATCH_EVENTS])
 
 
-def _enqueue_batch(conn: Conn, store_id: str, events: Sequence[OutputEvent | Emitted]) -> None:
+def _enqueue_batch(conn: Conn, store_id: str, events: Sequence[Emitted]) -> None:
     assert all(e.store_id == store_id for e in events), "outbox rows must belong to the store they are queued for"
-    keys: list[str] = []
-    payloads: list[str] = []
-    for e in events:
-        if isinstance(e, Emitted):
-            keys.append(customer_key(store_id, e.email))
-            payloads.append(e.payload_json())
-        else:
-            keys.append(customer_key(store_id, e.customer.email))
-            payloads.append(e.model_dump_json(exclude_none=True))
+    keys = [customer_key(store_id, e.email) for e in events]
+    payloads = [e.payload_json() for e in events]
     params = {
         "store_id": store_id, "size": len(events), "event_ids": [e.event_id for e in events],
         "event_types": [e.type for e in events], "keys": keys, "payloads": payloads,

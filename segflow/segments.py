@@ -26,8 +26,8 @@ from db import segments as segment_rows
 from db.segments import MemberRow, SegmentRow
 from db.stores import StoreRow
 from engine.ids import event_id
+from engine.model import Emitted, EmittedCause
 from schemas.email import normalise_email
-from schemas.events import Cause, EventCustomer, OutputEvent
 from schemas.names import canonical, segment_name_problem
 from schemas.reports import ImportReport, InvalidRow
 from segflow import csvfile, stores, wording
@@ -127,7 +127,7 @@ def change_members(
     operation: Operation,
     customers: dict[str, int],
     added_by: str,
-    cause: Cause,
+    cause: EmittedCause,
     now: datetime,
 ) -> set[str]:
     """Apply one membership change for `customers` (email -> id); returns the emails that changed.
@@ -154,7 +154,7 @@ def record_changes(
     segment: SegmentRow,
     event_type: Literal["segment.member_added", "segment.member_removed"],
     customers: dict[str, int],
-    cause: Cause,
+    cause: EmittedCause,
     now: datetime,
 ) -> None:
     """Each real change in the customers' journeys (`customers explain`), as a step of its own."""
@@ -167,27 +167,32 @@ def member_events(
     segment: SegmentRow,
     event_type: Literal["segment.member_added", "segment.member_removed"],
     emails: Iterable[str],
-    cause: Cause,
+    cause: EmittedCause,
     now: datetime,
-) -> list[OutputEvent]:
+) -> list[Emitted]:
+    """One output event per email, built as the engine builds its own (`Emitted`: a plain
+    dataclass, not the pydantic `OutputEvent`, a tenth of the time for an 8,900-row import)."""
     cause_key = cause.event_id or cause.operation_id or ""
+    data = {"segment": segment.name}
+    node = cause.node_id or ""
+    segment_id = str(segment.id)
     return [
-        OutputEvent(
-            event_id=event_id(store_id, event_type, str(segment.id), email, cause_key, cause.node_id or ""),
-            type=event_type,
-            store_id=store_id,
-            occurred_at=now,
-            customer=EventCustomer(email=email),
-            cause=cause,
-            data={"segment": segment.name},
+        Emitted(
+            event_id(store_id, event_type, segment_id, email, cause_key, node),
+            event_type,
+            store_id,
+            now,
+            email,
+            cause,
+            data,
         )
         for email in emails
     ]
 
 
-def operation_cause(operation: Literal["manual", "csv", "klaviyo_sync", "delete"]) -> Cause:
+def operation_cause(operation: Literal["manual", "csv", "klaviyo_sync", "delete"]) -> EmittedCause:
     # One id per merchant operation: its events are distinct from any other operation's.
-    return Cause(operation=operation, operation_id=f"op_{uuid.uuid4().hex}")
+    return EmittedCause(operation=operation, operation_id=f"op_{uuid.uuid4().hex}")
 
 
 def refuse_hand_edits(conn: Conn, store_id: str, segment: SegmentRow) -> None:
