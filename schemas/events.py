@@ -11,6 +11,7 @@ from typing import Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.config import JsonDict
 
+from schemas.docs import describe_fields
 from schemas.email import normalise_email
 from schemas.names import EVENT_TYPE_PATTERN, PERSON_NAME_PATTERN, person_name_problem
 
@@ -26,7 +27,7 @@ OutputEventType = Literal[
 
 
 class EventCustomer(BaseModel):
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+    model_config = ConfigDict(extra="forbid", json_schema_extra=describe_fields)
 
     email: str
     """Normalised: trimmed and lower-cased."""
@@ -35,7 +36,7 @@ class EventCustomer(BaseModel):
 class Cause(BaseModel):
     """Why an output event happened: an input event at a flow node, or a merchant operation."""
 
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+    model_config = ConfigDict(extra="forbid", json_schema_extra=describe_fields)
 
     event_id: str | None = None
     """The input event that caused it, for flow effects."""
@@ -49,7 +50,7 @@ class Cause(BaseModel):
 
 
 class OutputEvent(BaseModel):
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+    model_config = ConfigDict(extra="forbid", json_schema_extra=describe_fields)
 
     event_id: str
     """Deterministic: the same cause gives the same id, so consumers can de-duplicate."""
@@ -74,7 +75,7 @@ RFC3339: JsonDict = {"pattern": "^\\d{4}-\\d{2}-\\d{2}[Tt ]\\d{2}:\\d{2}(:\\d{2}
 
 
 class InputCustomer(BaseModel):
-    model_config = ConfigDict(extra="ignore", use_attribute_docstrings=True)
+    model_config = ConfigDict(extra="ignore", json_schema_extra=describe_fields)
 
     email: str = Field(json_schema_extra=EMAIL_SHAPE)
     """Required; normalised here by the one email rule (`schemas.email`), so every later step
@@ -118,7 +119,7 @@ class InputEvent(BaseModel):
     """A customer event on the input topic. Unknown top-level fields are ignored, so producers
     can add fields without their events being dead-lettered."""
 
-    model_config = ConfigDict(extra="ignore", use_attribute_docstrings=True)
+    model_config = ConfigDict(extra="ignore", json_schema_extra=describe_fields)
 
     event_id: str = Field(min_length=1, max_length=200, json_schema_extra=NO_NUL)
     """Producer-assigned, unique per store; a repeat is skipped."""
@@ -190,7 +191,7 @@ class DeadLetterRecord(BaseModel):
     """A record on the dead-letter topic: why, where from, and the original bytes (SPEC §2).
     Keyed by the original key, cut to 16 KiB."""
 
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+    model_config = ConfigDict(extra="forbid", json_schema_extra=describe_fields)
 
     reason: str
     """One line: what is wrong, naming the field where there is one."""

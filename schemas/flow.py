@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationInfo, field_validator
 
+from schemas.docs import describe_fields
 from schemas.names import EVENT_TYPE_PATTERN, canonical, segment_name_problem
 
 MAX_NODES = 500
@@ -48,7 +49,7 @@ could never exist."""
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, populate_by_name=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True, json_schema_extra=describe_fields)
 
 
 # --- rules -----------------------------------------------------------------------------------

@@ -7,10 +7,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from schemas.docs import describe_fields
+
 
 class Report(BaseModel):
-    # Built when first used, not at import: a command uses a few of these fifty models.
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, defer_build=True)
+    # Built when first used, not at import: a command uses a few of these fifty models; and their
+    # fields' docstrings read only when a schema shows them (schemas.docs).
+    model_config = ConfigDict(extra="forbid", defer_build=True, json_schema_extra=describe_fields)
 
 
 class StoreOut(Report):

@@ -39,9 +39,15 @@ ALLOWED: dict[str, set[str]] = {
     "flows": {"engine.batch", "schemas.flow"},
     "events": {"email_validator"},
     "worker": {
-        "engine.batch", "schemas.flow", "kafka", "confluent_kafka", "httpx", "integrations.klaviyo", "segflow.klaviyo",
+        "engine.batch",
+        "schemas.flow",
+        "kafka",
+        "confluent_kafka",
+        "httpx",
+        "integrations.klaviyo",
+        "segflow.klaviyo",
         "email_validator",
-    },  # fmt: skip
+    },
     "dlq": {"kafka"},
     "serve": set(),
     "broker": set(),
