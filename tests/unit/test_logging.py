@@ -44,3 +44,22 @@ def test_in_json_mode_what_libraries_log_and_crashing_threads_are_json_too(capsy
     )  # fmt: skip
     assert ("thread_crashed", "segflow-sync") == (lines[1]["event"], lines[1]["thread"])
     assert "RuntimeError: a bug in a thread" in lines[1]["exception"]
+
+
+def test_structlog_is_configured_when_something_first_imports_it():
+    """A command that never logs never loads structlog; one that does gets it configured."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys\n"
+        "from segflow.logging import configure\n"
+        "configure('json')\n"
+        "print('structlog' in sys.modules)\n"
+        "import structlog\n"
+        "structlog.get_logger().info('late', api_key='pk_live_secret')\n"
+    )
+    ran = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert ran.stdout.strip() == "False"
+    line = json.loads(ran.stderr.strip())
+    assert (line["event"], line["api_key"], line["level"]) == ("late", "***", "info")
