@@ -325,8 +325,12 @@ def _start_worker(env: dict[str, str], topic: str, log_path: Path, *extra: str) 
         "SEGFLOW_OUTPUT_TOPIC": f"{topic}-out",
         "SEGFLOW_DLQ_TOPIC": f"{topic}-dlq",
     }
+    # SEGFLOW_BENCH_PROFILE=FILE: the worker's main process under cProfile, its statistics to
+    # FILE (`python -m benchmarks.profile FILE` splits them by kind of work). The relay child is
+    # not in it: the run reports its CPU separately.
+    profiled = ["-m", "cProfile", "-o", env["SEGFLOW_BENCH_PROFILE"]] if env.get("SEGFLOW_BENCH_PROFILE") else []
     return subprocess.Popen(
-        [sys.executable, "-m", "segflow", "worker", "--stop-when-idle", "2", *extra],
+        [sys.executable, *profiled, "-m", "segflow", "worker", "--stop-when-idle", "2", *extra],
         env=run_env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log_path.open("wb"),
     )  # fmt: skip
 
