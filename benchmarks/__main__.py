@@ -10,8 +10,10 @@ throw-away: a database, topics and consumer groups of its own.
 What it runs, each worker as a `segflow worker` subprocess like an operator would:
 1. throughput: N events (keyed per SPEC §2) produced to a 4-partition topic first, then one
    worker until idle. Rate = N / (last output publish - first poll with records).
-2. ceilings, on the same machine in the same run: a raw consumer reading the same topic, and
-   the database writing the same rows (processed ids, runs, outbox) in the same batches.
+2. ceilings, on the same machine in the same run: a raw consumer reading the same topic, the
+   database writing the same rows (processed ids, runs, outbox, journeys, counts) in the same
+   batches, and both at once: a set-based consumer that reads and decodes the topic and writes
+   those rows per batch (the worker without its decisions).
 3. naive baseline: the same worker and engine code with one event per transaction.
 4. latency: a worker running while events arrive at a steady rate; produce-to-publish times
    from the records' own timestamps.
@@ -116,7 +118,9 @@ def main() -> None:
             _write(args.json, figures)
             return
         figures["raw_consume_per_s"] = raw_consume_rate(bootstrap, topic, len(events))
-        figures["db_write_events_per_s"] = db_write_rate(admin_url, url, customers, len(events))
+        rows = WorkerRows(url)
+        figures["db_write_events_per_s"] = db_write_rate(rows, admin_url, customers, len(events))
+        figures["set_based_events_per_s"] = set_based_rate(rows, admin_url, customers, bootstrap, topic, len(events))
         baseline_events = sample.events(STORE, customers, args.baseline_events, seed=2, prefix="n")
         baseline_topic = new_topic(bootstrap, "naive")
         produce(bootstrap, baseline_topic, baseline_events)
@@ -437,55 +441,103 @@ def raw_consume_rate(bootstrap: str, topic: str, expected: int) -> int:
         consumer.close()
 
 
-def db_write_rate(admin_url: str, bench_url: str, customers: list[str], events: int) -> int:
-    """Events/s the database takes when written the rows the engine wrote, in the worker's batches."""
-    with psycopg.connect(bench_url, autocommit=True) as bench:
-        outbox = bench.execute(
-            "SELECT event_id, event_type, key, payload::text FROM outbox WHERE store_id = %s", (STORE,)
-        ).fetchall()
-        runs = [
-            Run(key, flow, version, email, node, status, entered, updated, wake, waiting, reason)
-            for key, flow, version, email, node, status, wake, waiting, reason, entered, updated in bench.execute(
-                "SELECT r.key, r.flow_id, r.flow_version, c.email, r.node_id, r.status, r.wake_at, r.waiting_for, "
-                "r.reason, r.entered_at, r.updated_at FROM runs r JOIN customers c ON c.id = r.customer_id "
-                "WHERE r.store_id = %s",
+_INSERT_OUTBOX = sql("insert_outbox")
+
+
+class WorkerRows:
+    """The rows the throughput worker wrote (output events, runs, journeys, flow counts), read
+    back so a ceiling can write the same rows in the same batches without deciding anything."""
+
+    def __init__(self, bench_url: str) -> None:
+        with psycopg.connect(bench_url, autocommit=True) as bench:
+            self.outbox = bench.execute(
+                "SELECT event_id, event_type, key, payload::text FROM outbox WHERE store_id = %s", (STORE,)
+            ).fetchall()
+            self.runs = [
+                Run(key, flow, version, email, node, status, entered, updated, wake, waiting, reason)
+                for key, flow, version, email, node, status, wake, waiting, reason, entered, updated in bench.execute(
+                    "SELECT r.key, r.flow_id, r.flow_version, c.email, r.node_id, r.status, r.wake_at, r.waiting_for, "
+                    "r.reason, r.entered_at, r.updated_at FROM runs r JOIN customers c ON c.id = r.customer_id "
+                    "WHERE r.store_id = %s",
+                    (STORE,),
+                )
+            ]
+            self.journeys = bench.execute(
+                "SELECT c.email, j.entries FROM journeys j JOIN customers c ON c.id = j.customer_id "
+                "WHERE j.store_id = %s",
                 (STORE,),
-            )
-        ]
-        journeys = bench.execute(
-            "SELECT c.email, j.entries FROM journeys j JOIN customers c ON c.id = j.customer_id WHERE j.store_id = %s",
-            (STORE,),
-        ).fetchall()
-        counts = {
-            (flow, version, node, edge): n
-            for flow, version, node, edge, n in bench.execute(
-                "SELECT flow_id, version, node_id, edge, count FROM flow_counts WHERE store_id = %s", (STORE,)
-            )
-        }
-    insert_outbox = sql("insert_outbox")
-    chunks = max(1, events // BATCH)
+            ).fetchall()
+            self.counts = {
+                (flow, version, node, edge): n
+                for flow, version, node, edge, n in bench.execute(
+                    "SELECT flow_id, version, node_id, edge, count FROM flow_counts WHERE store_id = %s", (STORE,)
+                )
+            }
+
+    def write_batch(self, conn: Conn, ids: dict[str, int], i: int, chunks: int, event_ids: list[str]) -> None:
+        """Batch `i` of `chunks`: its share of every kind of row, with the worker's statements,
+        and the input offsets, in one transaction."""
+        out = self.outbox[i::chunks]
+        with conn.transaction():
+            event_rows.claim(conn, STORE, event_ids, maintenance.dedup_width(DEFAULT_DEDUP_WINDOW))
+            run_rows.write(conn, STORE, self.runs[i::chunks], ids, set())
+            conn.execute(
+                _INSERT_OUTBOX,
+                {"store_id": STORE, "size": len(out), "event_ids": [o[0] for o in out],
+                 "event_types": [o[1] for o in out], "keys": [o[2] for o in out], "payloads": [o[3] for o in out]},
+            )  # fmt: skip
+            journey.record(conn, STORE, _now(), {ids[email]: json.loads(e) for email, e in self.journeys[i::chunks]})
+            flow_rows.add_counts(conn, STORE, self.counts)  # about what every batch adds
+            offset_rows.save(conn, "bench-db", "bench", {i % 4: i + 1})
+
+
+@contextmanager
+def _fresh_store(admin_url: str, customers: list[str]) -> Iterator[tuple[Conn, dict[str, int]]]:
     with scratch_database(admin_url) as url, psycopg.connect(url, autocommit=True) as conn:
         set_up_store(conn, customers)
         ids = {
             email: cid for cid, email in conn.execute("SELECT id, email FROM customers WHERE store_id = %s", (STORE,))
         }
+        yield conn, ids
+
+
+def db_write_rate(rows: WorkerRows, admin_url: str, customers: list[str], events: int) -> int:
+    """Events/s the database takes when written the rows the engine wrote, in the worker's batches."""
+    chunks = max(1, events // BATCH)
+    with _fresh_store(admin_url, customers) as (conn, ids):
         started = time.perf_counter()
         for i in range(chunks):
-            out = outbox[i::chunks]
-            with conn.transaction():
-                event_rows.claim(
-                    conn, STORE, [f"w{i}-{n}" for n in range(BATCH)], maintenance.dedup_width(DEFAULT_DEDUP_WINDOW)
-                )
-                run_rows.write(conn, STORE, runs[i::chunks], ids, set())
-                conn.execute(
-                    insert_outbox,
-                    {"store_id": STORE, "size": len(out), "event_ids": [o[0] for o in out],
-                     "event_types": [o[1] for o in out], "keys": [o[2] for o in out], "payloads": [o[3] for o in out]},
-                )  # fmt: skip
-                journey.record(conn, STORE, _now(), {ids[email]: json.loads(e) for email, e in journeys[i::chunks]})
-                flow_rows.add_counts(conn, STORE, counts)  # about what every batch adds
-                offset_rows.save(conn, "bench-db", "bench", {i % 4: i + 1})
+            rows.write_batch(conn, ids, i, chunks, [f"w{i}-{n}" for n in range(BATCH)])
         return round(chunks * BATCH / (time.perf_counter() - started))
+
+
+def set_based_rate(
+    rows: WorkerRows, admin_url: str, customers: list[str], bootstrap: str, topic: str, events: int
+) -> int:
+    """Events/s of a hand-written set-based consumer: it reads the same topic, decodes every
+    event, and per batch of 2,000 writes the rows the worker wrote for them (it knows the
+    answers: no engine, no lookups) with the same statements, offsets in the same transaction.
+    The worker's ceiling on this machine: the same reading, decoding and writing, no deciding."""
+    chunks = max(1, events // BATCH)
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, max_poll_records=BATCH
+    )
+    try:
+        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        with _fresh_store(admin_url, customers) as (conn, ids):
+            started = time.perf_counter()
+            pending: list[Any] = []
+            for i in range(chunks):
+                while len(pending) < BATCH:
+                    pending.extend(r for batch in consumer.poll(timeout_ms=500).values() for r in batch)
+                batch, pending = pending[:BATCH], pending[BATCH:]
+                decoded = [json.loads(record.value) for record in batch]
+                rows.write_batch(conn, ids, i, chunks, [event["event_id"] for event in decoded])
+            return round(chunks * BATCH / (time.perf_counter() - started))
+    finally:
+        consumer.close()
 
 
 def _now() -> datetime:
@@ -593,6 +645,8 @@ def report(f: dict[str, Any]) -> None:
         ("raw consume ceiling", f"{f['raw_consume_per_s']:,}/s", "kafka-python, no processing"),
         ("database write ceiling", f"{f['db_write_events_per_s']:,} events/s", "same rows, same batches"),
         ("engine / lower ceiling", f"{t['events_per_s'] / ceiling:.2f}", ""),
+        ("set-based ceiling", f"{f['set_based_events_per_s']:,} events/s", "reads, decodes, writes the same rows"),
+        ("worker / set-based", f"{t['events_per_s'] / f['set_based_events_per_s']:.2f}", "issue 25: >= 0.75"),
         ("naive baseline", f"{naive['events_per_s']:,} events/s", "one event per transaction"),
         ("batched / naive", f"{t['events_per_s'] / naive['events_per_s']:.1f}x", ""),
     ]
