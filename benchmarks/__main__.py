@@ -425,6 +425,17 @@ def run_worker(env: dict[str, str], topic: str, *extra: str) -> dict[str, Any]:
 
 def raw_consume_rate(bootstrap: str, topic: str, expected: int) -> int:
     """Records/s a kafka-python consumer reads from the same topic, doing nothing with them."""
+    with _from_the_start(bootstrap, topic) as consumer:
+        seen = 0
+        started = time.perf_counter()
+        while seen < expected:
+            seen += sum(len(batch) for batch in consumer.poll(timeout_ms=500).values())
+        return round(seen / (time.perf_counter() - started))
+
+
+@contextmanager
+def _from_the_start(bootstrap: str, topic: str) -> Iterator[KafkaConsumer]:
+    """A consumer of every partition of `topic` from its first record, in the worker's batches."""
     consumer = KafkaConsumer(
         bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, max_poll_records=BATCH
     )
@@ -432,11 +443,7 @@ def raw_consume_rate(bootstrap: str, topic: str, expected: int) -> int:
         partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
         consumer.assign(partitions)
         consumer.seek_to_beginning(*partitions)
-        seen = 0
-        started = time.perf_counter()
-        while seen < expected:
-            seen += sum(len(batch) for batch in consumer.poll(timeout_ms=500).values())
-        return round(seen / (time.perf_counter() - started))
+        yield consumer
     finally:
         consumer.close()
 
@@ -519,25 +526,16 @@ def set_based_rate(
     answers: no engine, no lookups) with the same statements, offsets in the same transaction.
     The worker's ceiling on this machine: the same reading, decoding and writing, no deciding."""
     chunks = max(1, events // BATCH)
-    consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, max_poll_records=BATCH
-    )
-    try:
-        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
-        consumer.assign(partitions)
-        consumer.seek_to_beginning(*partitions)
-        with _fresh_store(admin_url, customers) as (conn, ids):
-            started = time.perf_counter()
-            pending: list[Any] = []
-            for i in range(chunks):
-                while len(pending) < BATCH:
-                    pending.extend(r for batch in consumer.poll(timeout_ms=500).values() for r in batch)
-                batch, pending = pending[:BATCH], pending[BATCH:]
-                decoded = [json.loads(record.value) for record in batch]
-                rows.write_batch(conn, ids, i, chunks, [event["event_id"] for event in decoded])
-            return round(chunks * BATCH / (time.perf_counter() - started))
-    finally:
-        consumer.close()
+    with _from_the_start(bootstrap, topic) as consumer, _fresh_store(admin_url, customers) as (conn, ids):
+        started = time.perf_counter()
+        pending: list[Any] = []
+        for i in range(chunks):
+            while len(pending) < BATCH:
+                pending.extend(r for batch in consumer.poll(timeout_ms=500).values() for r in batch)
+            batch, pending = pending[:BATCH], pending[BATCH:]
+            decoded = [json.loads(record.value) for record in batch]
+            rows.write_batch(conn, ids, i, chunks, [event["event_id"] for event in decoded])
+        return round(chunks * BATCH / (time.perf_counter() - started))
 
 
 def _now() -> datetime:
