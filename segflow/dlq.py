@@ -88,13 +88,22 @@ NOT_AN_EVENT = "not a valid event"
 REPLAYED_BEFORE = "replayed before"
 
 
-def why_not_replayable(letter: Letter, replayed: set[tuple[int, int]]) -> str | None:
-    """Why `dlq replay --all` would not send the letter (SPEC §9), or None when it would."""
+def _left_out(letter: Letter, include_invalid: bool = False) -> str | None:
+    """Why a replay leaves the letter out whatever was replayed before (its original not kept
+    whole, or not an event unless `include_invalid`), or None."""
     if letter.unreplayable is not None:
         return letter.unreplayable
-    if letter.invalid is not None:
+    if letter.invalid is not None and not include_invalid:
+        return NOT_AN_EVENT
+    return None
+
+
+def why_not_replayable(letter: Letter, replayed: set[tuple[int, int]]) -> str | None:
+    """Why `dlq replay --all` would not send the letter (SPEC §9), or None when it would."""
+    left_out = _left_out(letter)
+    if left_out == NOT_AN_EVENT:
         return f"{NOT_AN_EVENT}: {letter.invalid}"
-    return REPLAYED_BEFORE if letter.position in replayed else None
+    return left_out or (REPLAYED_BEFORE if letter.position in replayed else None)
 
 
 def replayed_of(conn: Conn, config: Config, letters: list[Letter]) -> set[tuple[int, int]]:
@@ -164,12 +173,13 @@ def replay(
         letters = [found[p] for p in dict.fromkeys(positions)]
     chosen = matching(letters, reason)
     why: dict[str, int] = {}
+    ready: list[Letter] = []
     for letter in chosen:
-        if letter.unreplayable is not None:
-            why[letter.unreplayable] = why.get(letter.unreplayable, 0) + 1
-        elif letter.invalid is not None and not include_invalid:
-            why[NOT_AN_EVENT] = why.get(NOT_AN_EVENT, 0) + 1
-    ready = [letter for letter in chosen if letter.unreplayable is None and (letter.invalid is None or include_invalid)]
+        left_out = _left_out(letter, include_invalid)
+        if left_out is None:
+            ready.append(letter)
+        else:
+            why[left_out] = why.get(left_out, 0) + 1
     wanted = [letter.position for letter in ready]
     if dry_run:
         before = dlq_rows.replayed(conn, config.dlq_topic, wanted) if wanted else set()
