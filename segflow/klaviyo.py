@@ -278,7 +278,7 @@ def sync_state(conn: Conn, store_id: str, segment: SegmentRow) -> SyncStateOut:
     return SyncStateOut(
         segment=segment.name, state=state, reason=status.error if state == "failed" else None,
         last_synced_at=status.last_synced_at, auto_sync=status.auto_sync,
-        mirrors=wording.mirrored(status.external_type, status.external_id, status.external_name),
+        mirrors=wording.mirrored(status),
     )  # fmt: skip
 
 

@@ -200,10 +200,7 @@ def refuse_hand_edits(conn: Conn, store_id: str, segment: SegmentRow) -> None:
     undone by its next sync without a word, so it is refused."""
     if segment.source != "klaviyo" or not segment.auto_sync:
         return
-    status = segment_rows.sync_status(conn, store_id, segment.id)
-    source = wording.mirrored(
-        *(status.external_type, status.external_id, status.external_name) if status else (None,) * 3
-    )
+    source = wording.mirrored(segment_rows.sync_status(conn, store_id, segment.id))
     raise UserError(
         f'segment "{segment.name}" is synced from {source}: turn auto-sync off to edit it by hand; nothing was changed'
     )
@@ -323,10 +320,9 @@ def delete(conn: Conn, store_id: str, name: str, force: bool = False) -> tuple[S
     """Permanently delete a segment and its memberships; returns it and the flows paused for it."""
     with conn.transaction():
         require_segments(conn, store_id)
-        locked = _find(name, lambda typed: segment_rows.lock_named(conn, store_id, typed))
-        if locked is None:
+        segment = _find(name, lambda typed: segment_rows.lock_named(conn, store_id, typed))
+        if segment is None:
             raise missing_segment(conn, store_id, name)
-        segment = locked
         flows = referencing_flows(conn, store_id, segment.name)
         if flows and not force:
             raise UserError(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
+from db.segments import SyncStatus
 from schemas.reports import ImportReport, JourneyStepOut, SyncReport
 
 SHOWN_INVALID_ROWS = 20
@@ -103,8 +104,10 @@ def effect_text(effect: dict[str, object]) -> str:
     return kind
 
 
-def mirrored(external_type: str | None, external_id: str | None, external_name: str | None) -> str:
+def mirrored(status: SyncStatus | None) -> str:
     """What a Klaviyo segment mirrors: `Klaviyo list "Newsletter" (id Xy12Ab)`."""
-    what = f"Klaviyo {external_type or 'list or segment'}"
-    named = f' "{external_name}"' if external_name else ""
-    return f"{what}{named} (id {external_id})" if external_id else f"{what}{named} (its id not yet found)"
+    kind = status.external_type if status else None
+    name = status.external_name if status else None
+    external_id = status.external_id if status else None
+    what = f"Klaviyo {kind or 'list or segment'}" + (f' "{name}"' if name else "")
+    return f"{what} (id {external_id})" if external_id else f"{what} (its id not yet found)"
