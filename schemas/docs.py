@@ -2,9 +2,9 @@
 
 pydantic's `use_attribute_docstrings` reads a model's source as the class is created: for the
 fifty report models that was ~60 ms of every command's start-up, though only the API's
-OpenAPI document and `events schema` ever show a description. `DESCRIBED` does the same work
-when a schema is generated: the docstring under a field (PEP 257's attribute docstrings) is
-that field's description, cleaned as pydantic cleans it.
+OpenAPI document and the event and flow schemas ever show a description. `describe_fields`
+does the same work when a schema is generated: the docstring under a field (PEP 257's attribute
+docstrings) is that field's description, cleaned as pydantic cleans it.
 """
 
 from __future__ import annotations
