@@ -24,7 +24,7 @@ from engine import step as steps
 from engine.ids import run_key
 from engine.model import Context, Emitted, Event, MembershipView, Run
 from engine.step import CompiledFlow, MemberChange, Step
-from nodes.condition import MissingSegment, evaluate, why_false
+from nodes.condition import MissingSegment, why_false
 
 VISITS = ""
 """The edge label under which `Batch.node_counts` counts a node's visits."""
@@ -158,14 +158,15 @@ class Batch:
         """Why the event does not start a run of the flow for this customer; None when it does."""
         flow = cf.flow
         closed = self._closed(customer, cf)
-        if closed is not None or flow.trigger.where is None:
+        if closed is not None or cf.where is None:
             return closed
         ctx = Context(
             store_id=self.store_id, flow_id=flow.id, email=customer.email, customer=customer.fields,
             event=event, members=self.members, now=now,
         )  # fmt: skip
-        if evaluate(flow.trigger.where, ctx):
+        if cf.where(ctx):
             return None
+        assert flow.trigger.where is not None
         return f"the trigger's where was false: {why_false(flow.trigger.where, ctx)}"
 
     def _record(self, customer: CustomerState, step: Step) -> Step:

@@ -78,10 +78,12 @@ class RequestAction:
 Effect = ChangeMembership | RequestAction
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Outcome:
-    """What a node visit decided. Exactly one of: go to `next` (None ends the run as completed),
-    pause until `wake_at` (optionally also woken by the `waiting_for` event), exit, or fail."""
+    """What a node visit decided (frozen: a node may answer every visit with the same one).
+
+    Exactly one of: go to `next` (None ends the run as completed), pause until `wake_at`
+    (optionally also woken by the `waiting_for` event), exit, or fail."""
 
     next: str | None = None
     edge: str = "next"
@@ -93,12 +95,18 @@ class Outcome:
     failure: str | None = None
 
 
+Visit = Callable[[Context], Outcome]
+"""A node ready to run: what its visits decide, given the context."""
+
+
 @dataclass(frozen=True, slots=True)
 class NodeHandler:
     """One node type: how it runs, how the validator walks it, and what it checks on its own."""
 
     type: str
-    visit: Callable[[Any, Context], Outcome]
+    prepare: Callable[[Any], Visit]
+    """Makes a node's visit, once per deployed version (`engine.step.CompiledFlow`): what does
+    not depend on the visit (a compiled rule, the outcomes to answer with) is made here."""
     successors: Callable[[Any], list[Edge]]
     check: Callable[[Any], list[str]]
     """One-line problems with the node's own fields (references are checked by the graph)."""
@@ -107,6 +115,10 @@ class NodeHandler:
     segments: Callable[[Any], list[tuple[str, bool]]] = lambda _node: []
     """The segments the node refers to, each with whether the node creates it when missing:
     with the trigger's rule, the one definition of a flow's segment references (SPEC §6)."""
+
+    def visit(self, node: Any, ctx: Context) -> Outcome:
+        """One visit of a node not prepared beforehand (tests, one-off questions)."""
+        return self.prepare(node)(ctx)
 
 
 @dataclass(slots=True)

@@ -24,10 +24,12 @@ from engine.model import (
     Outcome,
     RequestAction,
     Run,
+    Visit,
     Wake,
 )
 from engine.refs import segment_references
 from nodes import REGISTRY
+from nodes.condition import Predicate, predicate
 from schemas.events import OutputEventType
 from schemas.flow import MAX_NODES, Flow, Node
 
@@ -43,6 +45,10 @@ class CompiledFlow:
     flow: Flow
     version: int
     nodes: Mapping[str, Node]
+    visits: Mapping[str, Visit]
+    """Each node prepared by its type (`NodeHandler.prepare`)."""
+    where: Predicate | None
+    """The trigger's `where`, compiled."""
     segments: frozenset[str]
     """The names of the segments the version refers to, as written (engine.refs)."""
 
@@ -52,12 +58,26 @@ class CompiledFlow:
             flow=flow,
             version=version,
             nodes={node.id: node for node in flow.nodes},
+            visits={node.id: _prepared(node) for node in flow.nodes},
+            where=predicate(flow.trigger.where) if flow.trigger.where is not None else None,
             segments=frozenset(ref.segment for ref in segment_references(flow)),
         )
 
     @property
     def added_by(self) -> str:
         return f"flow:{self.flow.id}@{self.version}"
+
+
+def _prepared(node: Node) -> Visit:
+    try:
+        return REGISTRY[node.type].prepare(node)
+    except Exception as exc:  # a node bug fails the runs that reach it, never the worker
+        failed = Outcome(failure=_raised(node.type, exc))
+        return lambda _ctx: failed
+
+
+def _raised(node_type: str, exc: Exception) -> str:
+    return f"{node_type} node raised {type(exc).__name__}: {exc}"
 
 
 @dataclass(slots=True)
@@ -217,8 +237,8 @@ def _walk(
         else ctx
     )
     for visit_number in range(MAX_VISITS_PER_STEP):
-        node = cf.nodes.get(node_id)
-        if node is None:
+        visit = cf.visits.get(node_id)
+        if visit is None:
             return _finish(
                 store_id,
                 cf,
@@ -231,9 +251,9 @@ def _walk(
             )
         step.path.append(node_id)
         try:
-            outcome = REGISTRY[node.type].visit(node, first_ctx if visit_number == 0 else ctx)
+            outcome = visit(first_ctx if visit_number == 0 else ctx)
         except Exception as exc:  # a node bug fails this run, never the worker
-            outcome = Outcome(failure=f"{node.type} node raised {type(exc).__name__}: {exc}")
+            outcome = Outcome(failure=_raised(cf.nodes[node_id].type, exc))
         if outcome.failure is not None:
             return _finish(store_id, cf, step, "failed", node_id, driver, now, reason=outcome.failure)
         for effect in outcome.effects:
@@ -279,7 +299,8 @@ def _apply(
         members.remove(email, name)
         kind = "segment.member_removed"
     step.changes.append(MemberChange(email, name, effect.operation, cf.added_by, now))
-    step.events.append(_event(store_id, cf, step.run, driver, kind, node_id, {"segment": name}, now))
+    data = {"segment": name}
+    step.events.append(_event(store_id, cf, step.run, driver, kind, node_id, data, now, name.lower()))
 
 
 def _finish(
@@ -310,25 +331,14 @@ def _event(
     node_id: str | None,
     data: dict[str, Any],
     now: datetime,
+    segment: str = "",
 ) -> Emitted:
+    """An output event of the run; `segment` (lower-cased) is part of a membership event's id."""
     flow_id, version = (cf.flow.id, cf.version) if isinstance(cf, CompiledFlow) else cf
-    if driver.event is not None:
-        cause = EmittedCause(event_id=driver.event.event_id, flow_id=flow_id, flow_version=version, node_id=node_id)
+    event = driver.event
+    if event is not None:
+        cause = EmittedCause(event.event_id, flow_id, version, node_id)
     else:
-        cause = EmittedCause(
-            flow_id=flow_id,
-            flow_version=version,
-            node_id=node_id,
-            operation=driver.operation,
-            operation_id=driver.cause_key,
-        )
-    segment = str(data.get("segment", "")).lower()
-    return Emitted(
-        event_id=event_id(store_id, kind, run.key, driver.cause_key, node_id or "", segment),
-        type=kind,
-        store_id=store_id,
-        occurred_at=now,
-        email=run.email,
-        cause=cause,
-        data=data,
-    )
+        cause = EmittedCause(None, flow_id, version, node_id, driver.operation, driver.cause_key)
+    key = event_id(store_id, kind, run.key, driver.cause_key, node_id or "", segment)
+    return Emitted(key, kind, store_id, now, run.email, cause, data)

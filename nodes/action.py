@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from engine.model import Context, Edge, NodeHandler, Outcome, RequestAction
+from engine.model import Edge, NodeHandler, Outcome, RequestAction, Visit
 from schemas.flow import ActionNode
 
 
-def visit(node: ActionNode, _ctx: Context) -> Outcome:
-    return Outcome(next=node.next, effects=(RequestAction(node.action, node.params),))
+def prepare(node: ActionNode) -> Visit:
+    requested = Outcome(next=node.next, effects=(RequestAction(node.action, node.params),))
+    return lambda _ctx: requested
 
 
 def successors(node: ActionNode) -> list[Edge]:
@@ -18,4 +19,4 @@ def check(_node: ActionNode) -> list[str]:
     return []
 
 
-HANDLER = NodeHandler(type="action", visit=visit, successors=successors, check=check)
+HANDLER = NodeHandler(type="action", prepare=prepare, successors=successors, check=check)

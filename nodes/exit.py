@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from engine.model import Context, Edge, NodeHandler, Outcome
+from engine.model import Edge, NodeHandler, Outcome, Visit
 from schemas.flow import ExitNode
 
+_EXIT = Outcome(exit=True)
 
-def visit(_node: ExitNode, _ctx: Context) -> Outcome:
-    return Outcome(exit=True)
+
+def prepare(_node: ExitNode) -> Visit:
+    return lambda _ctx: _EXIT
 
 
 def successors(_node: ExitNode) -> list[Edge]:
@@ -18,4 +20,4 @@ def check(_node: ExitNode) -> list[str]:
     return []
 
 
-HANDLER = NodeHandler(type="exit", visit=visit, successors=successors, check=check)
+HANDLER = NodeHandler(type="exit", prepare=prepare, successors=successors, check=check)

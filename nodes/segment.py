@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-from engine.model import ChangeMembership, Context, Edge, NodeHandler, Outcome
+from engine.model import ChangeMembership, Context, Edge, NodeHandler, Outcome, Visit
 from schemas.flow import SegmentNode
 
 
-def visit(node: SegmentNode, ctx: Context) -> Outcome:
-    # A segment deleted after deploy cannot be written to; the run fails rather than guess.
-    if not node.create_if_missing and not ctx.members.exists(node.segment):
-        return Outcome(failure=f'segment "{node.segment}" does not exist in store {ctx.store_id}')
-    return Outcome(next=node.next, effects=(ChangeMembership(node.segment, node.operation),))
+def prepare(node: SegmentNode) -> Visit:
+    segment, may_create = node.segment, node.create_if_missing
+    changed = Outcome(next=node.next, effects=(ChangeMembership(segment, node.operation),))
+
+    def visit(ctx: Context) -> Outcome:
+        # A segment deleted after deploy cannot be written to; the run fails rather than guess.
+        if not may_create and not ctx.members.exists(segment):
+            return Outcome(failure=f'segment "{segment}" does not exist in store {ctx.store_id}')
+        return changed
+
+    return visit
 
 
 def successors(node: SegmentNode) -> list[Edge]:
@@ -27,4 +33,4 @@ def segments(node: SegmentNode) -> list[tuple[str, bool]]:
     return [(node.segment, node.create_if_missing)]
 
 
-HANDLER = NodeHandler(type="segment", visit=visit, successors=successors, check=check, segments=segments)
+HANDLER = NodeHandler(type="segment", prepare=prepare, successors=successors, check=check, segments=segments)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
-from engine.model import Context, Edge, NodeHandler, Outcome
+from engine.model import Context, Edge, NodeHandler, Outcome, Visit
 from schemas.flow import SplitNode
 
 
@@ -14,14 +14,22 @@ def bucket(store_id: str, flow_id: str, node_id: str, email: str) -> int:
     return int.from_bytes(digest[:8], "big") % 100
 
 
-def visit(node: SplitNode, ctx: Context) -> Outcome:
-    point = bucket(ctx.store_id, ctx.flow_id, node.id, ctx.email)
+def prepare(node: SplitNode) -> Visit:
+    node_id = node.id
+    bounds: list[tuple[int, Outcome]] = []
     upper = 0
     for index, branch in enumerate(node.branches):
         upper += branch.percent
-        if point < upper:
-            return Outcome(next=branch.next, edge=branch_edge(index))
-    raise AssertionError("validated branch percents sum to 100")
+        bounds.append((upper, Outcome(next=branch.next, edge=branch_edge(index))))
+
+    def visit(ctx: Context) -> Outcome:
+        point = bucket(ctx.store_id, ctx.flow_id, node_id, ctx.email)
+        for bound, outcome in bounds:
+            if point < bound:
+                return outcome
+        raise AssertionError("validated branch percents sum to 100")
+
+    return visit
 
 
 def branch_edge(index: int) -> str:
@@ -37,4 +45,4 @@ def check(node: SplitNode) -> list[str]:
     return [] if total == 100 else [f"branch percents sum to {total}, not 100"]
 
 
-HANDLER = NodeHandler(type="split", visit=visit, successors=successors, check=check)
+HANDLER = NodeHandler(type="split", prepare=prepare, successors=successors, check=check)

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import isodate
 
-from engine.model import Context, Edge, NodeHandler, Outcome
+from engine.model import Context, Edge, NodeHandler, Outcome, Visit
 from schemas.flow import WaitNode
 from schemas.names import EVENT_TYPE_PATTERN
 
@@ -33,14 +33,21 @@ def parse_duration(text: str) -> timedelta:
     return value
 
 
-def visit(node: WaitNode, ctx: Context) -> Outcome:
+def prepare(node: WaitNode) -> Visit:
     """Arriving pauses the run; resuming (ctx.wake) picks the way out."""
-    if ctx.wake is None:
-        length = parse_duration(node.duration if node.duration is not None else node.timeout or "")
-        return Outcome(wake_at=ctx.now + length, waiting_for=node.until_event)
-    if ctx.wake == "timer" and node.until_event is not None:
-        return Outcome(next=node.on_timeout, edge="on_timeout")
-    return Outcome(next=node.next)
+    until_event = node.until_event
+    timed_out = Outcome(next=node.on_timeout, edge="on_timeout")
+    done = Outcome(next=node.next)
+
+    def visit(ctx: Context) -> Outcome:
+        if ctx.wake is None:
+            length = parse_duration(node.duration if node.duration is not None else node.timeout or "")
+            return Outcome(wake_at=ctx.now + length, waiting_for=until_event)
+        if ctx.wake == "timer" and until_event is not None:
+            return timed_out
+        return done
+
+    return visit
 
 
 def successors(node: WaitNode) -> list[Edge]:
@@ -72,4 +79,4 @@ def check(node: WaitNode) -> list[str]:
     return problems
 
 
-HANDLER = NodeHandler(type="wait", visit=visit, successors=successors, check=check, pauses=True)
+HANDLER = NodeHandler(type="wait", prepare=prepare, successors=successors, check=check, pauses=True)

@@ -1,10 +1,12 @@
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engine.model import Context, Event, MembershipView
-from nodes.condition import MissingSegment, evaluate, visit
-from schemas.flow import ConditionNode
+from nodes.condition import HANDLER, MissingSegment, evaluate
+from schemas.flow import ConditionNode, FieldRule
 
 NOW = datetime(2026, 11, 26, tzinfo=UTC)
 
@@ -79,9 +81,57 @@ def test_a_rule_on_a_segment_the_store_does_not_have_is_neither_true_nor_false(r
     with pytest.raises(MissingSegment, match='segment "Gone" does not exist in store acme'):
         evaluate(rule(raw), ctx({}))
     node = ConditionNode.model_validate({"id": "c", "type": "condition", "if": raw, "then": "a", "else": "b"})
-    outcome = visit(node, ctx({}))
+    outcome = HANDLER.visit(node, ctx({}))
     assert (None, 'segment "Gone" does not exist in store acme') == (outcome.next, outcome.failure)
 
 
 def test_timer_woken_run_has_no_event_data():
     assert not evaluate(rule({"field": "data.total", "op": "exists", "value": True}), ctx(None))
+
+
+# SPEC §4's comparison rules written out plainly, as the oracle for the compiled tests the engine
+# runs (`comparison`): a missing value fails every op but exists; ordering compares numbers with
+# numbers and strings with strings, never across; `in` needs a list.
+def _spec_compare(actual, op, expected):
+    if op == "exists":
+        return (actual is not None) == bool(expected)
+    if actual is None:
+        return False
+    if op == "eq":
+        return actual == expected
+    if op == "ne":
+        return actual != expected
+    if op in ("in", "not_in"):
+        inside = isinstance(expected, list) and actual in expected
+        return inside if op == "in" else not inside
+    if op == "contains":
+        if isinstance(actual, str) and isinstance(expected, str):
+            return expected in actual
+        return isinstance(actual, list) and expected in actual
+    number = lambda v: isinstance(v, int | float) and not isinstance(v, bool)  # noqa: E731
+    if not ((number(actual) and number(expected)) or (isinstance(actual, str) and isinstance(expected, str))):
+        return False
+    return {"gt": actual > expected, "gte": actual >= expected, "lt": actual < expected, "lte": actual <= expected}[op]
+
+
+_SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-3, 3),
+    st.floats(-3, 3, allow_nan=False),
+    st.sampled_from(["", "a", "b", "ab"]),
+)
+_VALUES = st.one_of(_SCALARS, st.lists(_SCALARS, max_size=3))
+
+
+@settings(max_examples=3000, deadline=None)
+@given(
+    actual=_VALUES,
+    op=st.sampled_from(["exists", "eq", "ne", "in", "not_in", "contains", "gt", "gte", "lt", "lte"]),
+    expected=_VALUES,
+)
+def test_compiled_comparisons_follow_the_rules(actual, op, expected):
+    data = {} if actual is None else {"v": actual}  # absent and null are the same: missing
+    raw = {"field": "data.v", "op": op, "value": expected}
+    compiled = FieldRule.model_validate(raw, context={"as_deployed": True})
+    assert evaluate(compiled, ctx(data)) is _spec_compare(actual, op, expected)
