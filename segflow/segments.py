@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import psycopg
 
@@ -29,8 +29,11 @@ from engine.ids import event_id
 from engine.model import Emitted, EmittedCause
 from schemas.email import normalise_email
 from schemas.names import canonical, segment_name_problem
-from schemas.reports import ImportReport, InvalidRow
 from segflow import csvfile, stores, wording
+
+if TYPE_CHECKING:
+    from schemas.reports import ImportReport
+
 from segflow.errors import AlreadyExists, ImportTooLarge, InvalidInput, NotFound, PlanRequired, UserError
 
 MAX_IMPORT_ROWS = 8_900  # SPEC §6: per upload; a larger file is refused whole
@@ -260,6 +263,8 @@ def import_csv(
             f"{shown_as or path} has {rows:,} rows; the limit is {MAX_IMPORT_ROWS:,} customers per import; "
             "nothing was imported"
         )
+    from schemas.reports import ImportReport, InvalidRow  # pydantic: loaded by the commands that report
+
     read = csvfile.email_rows(parsed)
     emails = [email for _row, email in read.first]
     report = ImportReport(

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from db.segments import SyncStatus
-from schemas.reports import ImportReport, JourneyStepOut, SyncReport
+
+if TYPE_CHECKING:
+    from schemas.reports import ImportReport, JourneyStepOut, SyncReport
 
 SHOWN_INVALID_ROWS = 20
 

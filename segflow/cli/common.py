@@ -6,15 +6,17 @@ import json
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-from pydantic import BaseModel
 
 from db import Conn
 from segflow.config import Config
 from segflow.database import connect
 from segflow.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -44,12 +46,14 @@ pass_app = click.make_pass_decorator(AppContext)
 
 
 def print_json(value: BaseModel | Sequence[BaseModel] | dict[str, Any]) -> None:
-    if isinstance(value, BaseModel):
-        data: Any = value.model_dump(mode="json", by_alias=True)
-    elif isinstance(value, list):
+    # By shape, not isinstance: a command that prints no model need not load pydantic.
+    data: Any
+    if isinstance(value, dict):
+        data = value
+    elif isinstance(value, Sequence):
         data = [item.model_dump(mode="json", by_alias=True) for item in value]
     else:
-        data = value
+        data = value.model_dump(mode="json", by_alias=True)
     click.echo(json.dumps(data, ensure_ascii=False))
 
 

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any, Literal
 import click
 
 from db.segments import SegmentRow
-from schemas.reports import Deleted, ImportReport, MemberOut, MembershipReport, SegmentOut, SegmentShow, SyncReport
 from segflow import segments as segment_service
 from segflow import wording
 from segflow.cli.common import AppContext, json_option, pass_app, print_json, print_table, store_option
@@ -19,11 +18,16 @@ from segflow.errors import InvalidInput
 if TYPE_CHECKING:
     from tqdm import tqdm
 
-# The Klaviyo service (httpx, the client) and tqdm are loaded by the commands that use them:
-# `segments list` and `show` start in a fraction of the time without them (benchmarks.commands).
+    from schemas.reports import ImportReport, SegmentOut, SyncReport
+
+# The Klaviyo service (httpx, the client), tqdm and the report models (pydantic) are loaded by
+# the commands that use them: `segments list` prints its table without any of them, in a
+# fraction of the time (benchmarks.commands).
 
 
 def segment_out(row: SegmentRow) -> SegmentOut:
+    from schemas.reports import SegmentOut
+
     return SegmentOut.model_validate(row, from_attributes=True)
 
 
@@ -54,9 +58,9 @@ def create(app: AppContext, name: str, store_id: str, as_json: bool) -> None:
 def list_(app: AppContext, store_id: str, as_json: bool) -> None:
     """List a store's segments with member counts and sync status."""
     with app.db() as conn:
-        rows = [segment_out(r) for r in segment_service.list_all(conn, store_id)]
+        rows = segment_service.list_all(conn, store_id)
     if as_json:
-        print_json(rows)
+        print_json([segment_out(r) for r in rows])
     elif not rows:
         click.echo(f"store {store_id} has no segments yet: segflow segments create NAME --store {store_id}")
     else:
@@ -66,7 +70,7 @@ def list_(app: AppContext, store_id: str, as_json: bool) -> None:
         )
 
 
-def sync_status(segment: SegmentOut) -> str:
+def sync_status(segment: SegmentRow | SegmentOut) -> str:
     if segment.source != "klaviyo":
         return "-"
     last = f"{segment.last_synced_at:%Y-%m-%d %H:%M}" if segment.last_synced_at else "never"
@@ -81,6 +85,8 @@ def sync_status(segment: SegmentOut) -> str:
 @pass_app
 def show(app: AppContext, name: str, store_id: str, limit: int, as_json: bool) -> None:
     """Show a segment and its most recently added members."""
+    from schemas.reports import MemberOut, SegmentShow
+
     with app.db() as conn:
         row, members = segment_service.show(conn, store_id, name, limit)
     out = SegmentShow(
@@ -118,6 +124,8 @@ def _membership_command(operation: segment_service.Operation) -> click.Command:
     @json_option
     @pass_app
     def command(app: AppContext, name: str, emails: tuple[str, ...], store_id: str, as_json: bool) -> None:
+        from schemas.reports import MembershipReport
+
         with app.db() as conn:
             result = segment_service.change_by_email(conn, store_id, name, operation, emails)
         report = MembershipReport(changed=result.changed, unchanged=result.unchanged, unknown=result.unknown)
@@ -205,6 +213,8 @@ def delete(app: AppContext, name: str, store_id: str, force: bool, yes: bool, as
             click.confirm(f'Permanently delete segment "{row.name}" and its {row.members} memberships?', abort=True)
         segment, paused = segment_service.delete(conn, store_id, name, force=force)
     if as_json:
+        from schemas.reports import Deleted
+
         print_json(Deleted(deleted=segment.name, members_removed=segment.members, paused_flows=paused))
         return
     for flow_id in paused:
