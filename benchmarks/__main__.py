@@ -57,16 +57,17 @@ from db.customers import CustomerFields, upsert
 from db.queries import sql
 from engine.model import Run
 from engine.validate import validate
-from segflow import flows as flow_service
-from segflow import sample, segments, stores
-from segflow.config import (
+from segflow import sample
+from segflow.infra.config import (
     DEFAULT_DEDUP_WINDOW,
     DEFAULT_JOURNEY_RETENTION,
     DEFAULT_OUTBOX_RETENTION,
     DEFAULT_PRUNE_EVERY,
     DEFAULT_RUN_RETENTION,
 )
-from segflow.embedded import EmbeddedBroker, free_port, port_answers, start_postgres
+from segflow.infra.embedded import EmbeddedBroker, free_port, port_answers, start_postgres
+from segflow.services import flows as flow_service
+from segflow.services import segments, stores
 
 ROOT = Path(__file__).resolve().parents[1]
 STORE = "bench"

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from benchmarks.import_csv import import_arguments, store_and_file, summary
-from segflow.embedded import EmbeddedBroker, free_port
+from segflow.infra.embedded import EmbeddedBroker, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 

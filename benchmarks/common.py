@@ -10,8 +10,8 @@ import psycopg
 from psycopg.conninfo import make_conninfo
 
 from db.migrate import migrate
-from segflow.config import Config
-from segflow.database import ensure_partitions
+from segflow.infra.config import Config
+from segflow.infra.database import ensure_partitions
 
 
 @contextmanager

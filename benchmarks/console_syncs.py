@@ -28,9 +28,9 @@ import uvicorn
 
 from benchmarks.common import scratch_database
 from db import segments as segment_rows
-from segflow import access, klaviyo, stores
-from segflow.config import Config
-from segflow.database import database_url
+from segflow.infra.config import Config
+from segflow.infra.database import database_url
+from segflow.services import access, klaviyo, stores
 from segflow.web.app import create_app
 from tests.fakes.klaviyo import FakeKlaviyo, Group
 

@@ -24,9 +24,9 @@ import psycopg
 from benchmarks.common import scratch_database
 from db import Conn
 from db.customers import CustomerFields, upsert
-from segflow import segments, stores
-from segflow.config import Config
-from segflow.database import database_url
+from segflow.infra.config import Config
+from segflow.infra.database import database_url
+from segflow.services import segments, stores
 
 
 @contextmanager

@@ -19,9 +19,9 @@ from pydantic import SecretStr
 from benchmarks.common import scratch_database
 from db import credentials
 from db.customers import CustomerFields, upsert
-from segflow import klaviyo, stores
-from segflow.config import Config
-from segflow.database import database_url
+from segflow.infra.config import Config
+from segflow.infra.database import database_url
+from segflow.services import klaviyo, stores
 from tests.fakes.klaviyo import FakeKlaviyo, Group
 
 

@@ -25,7 +25,7 @@ from consumers import kafka as kafka_clients
 from consumers.publish import ConfluentPublisher, Publisher
 from consumers.relay import Relay
 from db.queries import sql
-from segflow import stores
+from segflow.services import stores
 
 STORE = "bench"
 BATCH = 2_000  # events per outbox row, as the worker's transactions write them

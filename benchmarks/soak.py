@@ -26,7 +26,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from benchmarks.__main__ import STORE, _producer, _start_worker, new_topic, send_paced, wait_assigned
 from consumers.kafka import read_all
 from segflow import sample
-from segflow.embedded import free_port
+from segflow.infra.embedded import free_port
 
 SAMPLE_EVERY_S = 5.0
 LATENCY_WINDOW_S = 30.0

@@ -102,7 +102,7 @@ DEDUP_PARTS = 2
 
 
 DEFAULT_RETENTIONS = retentions(timedelta(days=8), timedelta(days=31), timedelta(days=31), timedelta(hours=1))
-"""SPEC §8's defaults (segflow.config reads the configured ones), for tests and tools that
+"""SPEC §8's defaults (segflow.infra.config reads the configured ones), for tests and tools that
 write without a configuration."""
 DEFAULT_PRUNE_EVERY = timedelta(minutes=5)
 

@@ -4,7 +4,7 @@ Every problem is reported at once, each as (node id or None, one-line message in
 words): what the JSON text holds that no parser agrees on or the database cannot store
 (`parse_definition`), then the flow's own fields and each node on its own, so a bad node hides
 nothing else, then the graph. Store-aware rules (the store exists, its plan, segment names)
-are segflow.flows.store_errors, run on whatever parts are valid.
+are segflow.services.flows.store_errors, run on whatever parts are valid.
 """
 
 from __future__ import annotations

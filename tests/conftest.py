@@ -25,8 +25,8 @@ from psycopg.conninfo import make_conninfo
 from db import Conn, maintenance
 from db.migrate import migrate
 from segflow.cli import main
-from segflow.config import Config
-from segflow.embedded import EmbeddedBroker, free_port, start_postgres
+from segflow.infra.config import Config
+from segflow.infra.embedded import EmbeddedBroker, free_port, start_postgres
 from tests.support.kafka_io import create_topic
 from tests.support.worker_process import kill_leftovers
 

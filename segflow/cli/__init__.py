@@ -89,8 +89,8 @@ def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> 
 def cli(ctx: click.Context) -> None:
     """segflow: customer events in, segment memberships and flow events out."""
     from segflow.cli.common import AppContext
-    from segflow.config import Config
-    from segflow.logging import configure
+    from segflow.infra.config import Config
+    from segflow.infra.logging import configure
 
     config = Config.from_env()
     configure(config.log_format)

@@ -8,7 +8,7 @@ from types import FrameType
 import click
 
 from segflow.cli.common import json_option, print_json
-from segflow.embedded import EmbeddedBroker
+from segflow.infra.embedded import EmbeddedBroker
 
 
 @click.command()

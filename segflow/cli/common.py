@@ -10,10 +10,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from db import Conn
-from segflow.config import Config
-from segflow.database import connect
 from segflow.errors import InvalidInput
+from segflow.infra.config import Config
+from segflow.infra.database import Conn, connect
 
 if TYPE_CHECKING:
     from pydantic import BaseModel

@@ -7,9 +7,9 @@ from pathlib import Path
 import click
 
 from schemas.reports import CustomerRunOut, ExplainOut, ImportReport
-from segflow import customers as customer_service
-from segflow import wording
 from segflow.cli.common import AppContext, json_option, pass_app, print_json, print_table, store_option
+from segflow.services import customers as customer_service
+from segflow.services import wording
 
 
 @click.group()

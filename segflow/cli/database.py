@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import click
 
-from db import maintenance
-from db import migrate as migrations
 from segflow.cli.common import AppContext, json_option, pass_app, print_json
-from segflow.database import database_url, ensure_partitions, open_connection, retentions_of
-from segflow.embedded import stop_postgres
+from segflow.infra.database import database_url, open_connection
+from segflow.infra.embedded import stop_postgres
+from segflow.services import storage
 
 
 @click.group("db")
@@ -23,10 +22,8 @@ def migrate(app: AppContext, as_json: bool) -> None:
     """Apply pending schema migrations (safe to run twice, or from two processes at once)."""
     conn = open_connection(database_url(app.config))
     try:
-        applied = migrations.migrate(conn)
-        version = max(migrations.applied(conn), default=0)
-        ensure_partitions(conn, app.config)  # the time partitions rows go to, for this configuration
-        from segflow.flows import refused_in_every_store  # the flow model and engine: only this command
+        applied, version = storage.migrate(conn, app.config)
+        from segflow.services.flows import refused_in_every_store  # the flow model and engine: only this command
 
         refused = refused_in_every_store(conn)
     finally:
@@ -77,7 +74,7 @@ def stop(app: AppContext, as_json: bool) -> None:
 def prune(app: AppContext, as_json: bool) -> None:
     """Remove what is past its retention now, as a worker does every SEGFLOW_PRUNE_EVERY."""
     with app.db() as conn:
-        result = maintenance.prune(conn, retentions_of(app.config), None, app.config.prune_every)
+        result = storage.prune(conn, app.config)
     if result.skipped:
         raise click.ClickException("another process is pruning this database now; try again when it is done")
     removed = result.removed  # every retention's kind, then flow_counts (db.maintenance.prune)
@@ -95,7 +92,7 @@ def prune(app: AppContext, as_json: bool) -> None:
 def size(app: AppContext, as_json: bool) -> None:
     """The database's bytes on disk, total and by kind (indexes and partitions included)."""
     with app.db() as conn:
-        total, kinds = maintenance.sizes(conn)
+        total, kinds = storage.sizes(conn)
     if as_json:
         print_json({"total_bytes": total, "kinds": kinds})
         return

@@ -23,23 +23,22 @@ from typing import Any
 import click
 
 from consumers import kafka as kafka_clients
-from db import Conn, outbox
-from db import runs as run_rows
 from engine.ids import customer_key
 from engine.validate import validate
 from schemas.email import normalise_email
-from segflow import access, sample
-from segflow import customers as customer_service
-from segflow import flows as flow_service
-from segflow import segments as segment_service
-from segflow import stores as store_service
+from segflow import sample
 from segflow.cli.common import AppContext, json_option, pass_app, print_json, print_table
 from segflow.cli.serve import serve_until_stopped
-from segflow.config import Config
-from segflow.database import connect, database_url
-from segflow.embedded import EmbeddedBroker, free_port, start_postgres
 from segflow.errors import AlreadyExists
-from segflow.logging import configure
+from segflow.infra.config import Config
+from segflow.infra.database import Conn, connect, database_url
+from segflow.infra.embedded import EmbeddedBroker, free_port, start_postgres
+from segflow.infra.logging import configure
+from segflow.services import access
+from segflow.services import customers as customer_service
+from segflow.services import flows as flow_service
+from segflow.services import segments as segment_service
+from segflow.services import stores as store_service
 from segflow.worker import Worker, vars_of
 
 DEMO_STORE = "demo"
@@ -169,7 +168,7 @@ def _produce(config: Config, events: list[dict[str, Any]]) -> None:
 def _report(conn: Conn, config: Config, emails: list[str]) -> dict[str, Any]:
     click.echo("\nflows (all runs in the store):")
     by_flow: dict[str, dict[str, int]] = {}
-    for flow_id, status, count in run_rows.counts(conn, DEMO_STORE):
+    for flow_id, status, count in flow_service.run_counts(conn, DEMO_STORE):
         by_flow.setdefault(flow_id, {})[status] = count
     print_table(
         ["flow", "entered", "completed", "waiting", "exited", "failed"],
@@ -182,7 +181,7 @@ def _report(conn: Conn, config: Config, emails: list[str]) -> dict[str, Any]:
     segments = segment_service.list_all(conn, DEMO_STORE)
     print_table(["segment", "source", "members"], [[s.name, s.source, str(s.members)] for s in segments])
     click.echo("\na few journeys:")
-    journeys = [(email, outbox.for_customer(conn, DEMO_STORE, email)) for email in emails]
+    journeys = [(email, customer_service.output_events(conn, DEMO_STORE, email)) for email in emails]
 
     # The customers who went through the most different flows tell the most.
     def variety(journey: tuple[str, list[dict[str, Any]]]) -> tuple[int, int]:

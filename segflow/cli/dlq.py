@@ -7,9 +7,9 @@ from typing import Any
 import click
 
 from schemas.reports import Report
-from segflow import dlq as dlq_service
 from segflow.cli.common import AppContext, json_option, pass_app, print_json, print_table
 from segflow.errors import InvalidInput
+from segflow.services import dlq as dlq_service
 
 
 class SourceOut(Report):

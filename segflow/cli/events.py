@@ -10,9 +10,9 @@ from pathlib import Path
 
 import click
 
-from segflow import eventsfile
 from segflow.cli.common import AppContext, json_option, pass_app, write_file
 from segflow.errors import ServiceUnavailable
+from segflow.services import eventsfile
 
 
 @click.group()
@@ -34,7 +34,7 @@ def produce(app: AppContext, file: Path, topic: str | None, skip_invalid: bool, 
 
     from consumers import kafka as kafka_clients
     from engine.ids import customer_key
-    from segflow.embedded import require_broker
+    from segflow.infra.embedded import require_broker
 
     lines, bad = eventsfile.scan(file)
     if bad and not skip_invalid:

@@ -21,11 +21,11 @@ from schemas.reports import (
     FlowVersionOut,
     Report,
 )
-from segflow import eventsfile
-from segflow import flows as flow_service
 from segflow.cli.common import AppContext, json_option, pass_app, print_json, print_table, store_option, write_file
 from segflow.errors import InvalidInput
-from segflow.flows import StatusChange
+from segflow.services import eventsfile
+from segflow.services import flows as flow_service
+from segflow.services.flows import StatusChange
 
 
 class ErrorOut(Report):
@@ -358,7 +358,7 @@ class FlowTestsOut(Report):
 def test_(files: tuple[Path, ...], junit_file: Path | None, as_json: bool) -> None:
     """Check golden paths: per customer, what a flow must do with given events (SPEC §12).
     Runs on the simulator in memory; exit 1 naming file, customer, field and the first difference."""
-    from segflow import flowtests  # only this command needs it
+    from segflow.services import flowtests
 
     results = [case for path in files for case in flowtests.run_file(path)]
     failed = [case for case in results if not case.ok]

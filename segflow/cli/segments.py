@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import click
 
-from db.segments import SegmentRow
-from segflow import segments as segment_service
-from segflow import wording
 from segflow.cli.common import AppContext, json_option, pass_app, print_json, print_table, store_option
 from segflow.errors import InvalidInput
+from segflow.services import segments as segment_service
+from segflow.services import wording
+from segflow.services.segments import SegmentRow
 
 if TYPE_CHECKING:
     from tqdm import tqdm
@@ -251,7 +251,7 @@ def import_external(
     """Create segment NAME from a Klaviyo list or segment; it then syncs daily (auto-sync)."""
     if (external_id is None) == (external_name is None):
         raise click.UsageError("give exactly one of --external-id or --external-name")
-    from segflow import klaviyo
+    from segflow.services import klaviyo
 
     with app.db() as conn, _progress_bar(" profiles") as bar:
         segment, report = klaviyo.import_external(
@@ -268,7 +268,7 @@ def import_external(
 @pass_app
 def sync(app: AppContext, name: str, store_id: str, dry_run: bool, as_json: bool) -> None:
     """Make a Klaviyo segment mirror its list or segment now."""
-    from segflow import klaviyo
+    from segflow.services import klaviyo
 
     with app.db() as conn, _progress_bar(" profiles") as bar:
         report = klaviyo.sync(conn, app.config, store_id, name, progress=_advance(bar), dry_run=dry_run)
@@ -283,7 +283,7 @@ def sync(app: AppContext, name: str, store_id: str, dry_run: bool, as_json: bool
 @pass_app
 def set_(app: AppContext, name: str, store_id: str, auto_sync: str, as_json: bool) -> None:
     """Change a segment's settings."""
-    from segflow import klaviyo
+    from segflow.services import klaviyo
 
     with app.db() as conn:
         segment = klaviyo.set_auto_sync(conn, store_id, name, auto_sync == "on")

@@ -8,8 +8,8 @@ from types import FrameType
 import click
 
 from segflow.cli.common import AppContext, json_option, pass_app, print_json
-from segflow.config import Config
 from segflow.errors import InvalidInput
+from segflow.infra.config import Config
 
 
 @click.command()

@@ -7,8 +7,8 @@ import sys
 import click
 
 from schemas.reports import StoreOut
-from segflow import stores as store_service
 from segflow.cli.common import AppContext, json_option, pass_app, print_json, print_table
+from segflow.services import stores as store_service
 
 
 @click.group()
@@ -60,7 +60,7 @@ def set_klaviyo_key(app: AppContext, store_id: str, as_json: bool) -> None:
     """
     interactive = sys.stdin.isatty()
     key = click.prompt("Klaviyo private API key", hide_input=True, err=True) if interactive else sys.stdin.read()
-    from segflow import klaviyo  # and its HTTP client: only this command of the group
+    from segflow.services import klaviyo
 
     with app.db() as conn:
         klaviyo.set_key(conn, store_id, key)
@@ -77,7 +77,7 @@ def set_klaviyo_key(app: AppContext, store_id: str, as_json: bool) -> None:
 @pass_app
 def token(app: AppContext, store_id: str, revoke_prefix: str | None, as_json: bool) -> None:
     """Make an access token for STORE_ID's console and API (shown once), or revoke one."""
-    from segflow import access
+    from segflow.services import access
 
     with app.db() as conn:
         if revoke_prefix is not None:

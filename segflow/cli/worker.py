@@ -10,7 +10,7 @@ import click
 
 from consumers.kafka import MAX_POLL_RECORDS
 from segflow.cli.common import AppContext, json_option, pass_app
-from segflow.database import connect, database_url
+from segflow.infra.database import connect, database_url
 from segflow.worker import Worker, tune_gc, vars_of
 
 

@@ -16,7 +16,6 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
-from db import Conn
 from schemas.reports import (
     CustomerShow,
     Deleted,
@@ -31,12 +30,13 @@ from schemas.reports import (
     SegmentShow,
     SyncStateOut,
 )
-from segflow import access, klaviyo
-from segflow import customers as customer_service
-from segflow import flows as flow_service
-from segflow import segments as segment_service
-from segflow.config import Config
 from segflow.errors import InvalidInput, SegflowError
+from segflow.infra.config import Config
+from segflow.infra.database import Conn
+from segflow.services import access, klaviyo
+from segflow.services import customers as customer_service
+from segflow.services import flows as flow_service
+from segflow.services import segments as segment_service
 from segflow.web.app import API_PREFIX, BackgroundSyncs, connection, error_json, import_upload, malformed, status_of
 
 PREFIX = API_PREFIX

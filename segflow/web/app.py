@@ -1,6 +1,6 @@
 """`segflow serve`: the console's pages and the JSON API as one ASGI application (SPEC §10).
 
-Both call the services the CLI calls (segflow.segments, .flows, .customers, .klaviyo), so a rule
+Both call the services the CLI calls (segflow.services.segments, .flows, .customers, .klaviyo), so a rule
 and its message exist once. Every request opens its own autocommit connection, as a CLI command
 does, and every service call is scoped by the store the token or session belongs to: another
 store's segment, flow or customer is not found (404), never forbidden, so its existence leaks
@@ -23,12 +23,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from db import Conn
 from schemas.reports import ImportReport
-from segflow import segments as segment_service
-from segflow.config import Config
-from segflow.database import check_schema, database_url, ensure_partitions, open_connection
 from segflow.errors import InvalidInput, NotFound, SegflowError, ServiceUnavailable
+from segflow.infra.config import Config
+from segflow.infra.database import Conn, check_schema, database_url, ensure_partitions, open_connection
+from segflow.services import segments as segment_service
 from segflow.web.paths import App, Message, Receive, Scope, Send, StepsAsSent
 
 log = structlog.get_logger()
@@ -105,8 +104,8 @@ class BackgroundSyncs:
     queues one (and wakes these), so no page or API answer waits on Klaviyo."""
 
     def __init__(self, config: Config, url: str, slots: int = SYNC_SLOTS) -> None:
-        from segflow import klaviyo
-        from segflow.worker.sync import SyncLoop
+        from segflow.services import klaviyo
+        from segflow.services.syncs import SyncLoop
 
         def now() -> datetime:
             return datetime.now(UTC)

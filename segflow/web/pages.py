@@ -21,15 +21,14 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse,
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException
 
-from db import Conn
 from engine.graph import NodeCounts
-from segflow import access, klaviyo, wording
-from segflow import customers as customer_service
-from segflow import flows as flow_service
-from segflow import segments as segment_service
-from segflow.config import Config
-from segflow.database import open_connection
 from segflow.errors import InvalidInput, PlanRequired, SegflowError
+from segflow.infra.config import Config
+from segflow.infra.database import Conn, open_connection
+from segflow.services import access, klaviyo, wording
+from segflow.services import customers as customer_service
+from segflow.services import flows as flow_service
+from segflow.services import segments as segment_service
 from segflow.web.app import connection, import_upload, malformed, status_of
 from segflow.web.graph import flow_svg
 from segflow.web.paths import part

@@ -5,7 +5,7 @@ batch and apply it in one transaction whose offsets commit with its effects; now
 due waits and purge old duplicate claims; check that the relay process lives.
 
 What happens when something fails is the point of this module; what counts as what is decided in
-segflow.failures (by SQLSTATE and by which service failed):
+segflow.infra.failures (by SQLSTATE and by which service failed):
 - An outage (the database or the broker away or busy, a transaction that lost a race): the
   transaction rolls back, every partition is parked, and the worker backs off and tries again
   from the stored offsets. The back-off grows per failure site, with jitter, from 0.2 s to 10 s,
@@ -44,17 +44,17 @@ from consumers.dlq import DeadLetterSender
 from consumers.events import Applier, BatchResult, OffsetGap, Record
 from consumers.input import InputConsumer
 from db import Conn, maintenance
-from segflow.config import DEDUP_WINDOW_PROMISED, Config
-from segflow.database import open_connection, retentions_of, widen_send_buffer, worker_limits
-from segflow.embedded import require_broker
 from segflow.errors import ServiceUnavailable
-from segflow.failures import Backoff, back_off, is_outage, one_line
+from segflow.infra.config import DEDUP_WINDOW_PROMISED, Config
+from segflow.infra.database import open_connection, retentions_of, widen_send_buffer, worker_limits
+from segflow.infra.embedded import require_broker
+from segflow.infra.failures import Backoff, back_off, is_outage, one_line
+from segflow.services.syncs import SyncLoop
 from segflow.worker import metrics as worker_metrics
 from segflow.worker.maintenance import Pruner
 from segflow.worker.metrics import Metrics, MetricsServer
 from segflow.worker.process import current_rss_mb, peak_rss_mb, utc_now
 from segflow.worker.relay import RelayProcess
-from segflow.worker.sync import SyncLoop
 
 log = structlog.get_logger()
 
@@ -117,7 +117,7 @@ class Worker:
         self._halt = threading.Event()
         """Set with `_stopping`: cuts a back-off wait short."""
         self.backoff = Backoff()
-        """Per failure site; reset only by a committed batch (segflow.failures)."""
+        """Per failure site; reset only by a committed batch (segflow.infra.failures)."""
         self._resting: dict[str, tuple[float, int]] = {}
         """Stores the scheduler leaves out: store id -> (monotonic time the rest ends, failures)."""
         self.first_event_at: float | None = None

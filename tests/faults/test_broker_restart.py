@@ -9,7 +9,7 @@ import pytest
 from kafka import KafkaAdminClient
 from kafka.errors import TopicAlreadyExistsError
 
-from segflow.embedded import free_port
+from segflow.infra.embedded import free_port
 from tests.faults.toggle import applied, check, events, prepare, produce, with_duplicates
 from tests.support.kafka_io import create_topic, read_all
 from tests.support.services import OwnBroker

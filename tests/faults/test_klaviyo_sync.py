@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from structlog.testing import capture_logs
 
-from segflow.config import Config
+from segflow.infra.config import Config
 from segflow.worker import Worker
 from tests.fakes.klaviyo import Group
 from tests.support.klaviyo import import_list, profiles

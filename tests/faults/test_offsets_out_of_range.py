@@ -12,7 +12,7 @@ from kafka import KafkaProducer, TopicPartition
 from structlog.testing import capture_logs
 
 from consumers import kafka as kafka_clients
-from segflow.config import Config
+from segflow.infra.config import Config
 from segflow.worker import Worker
 from tests.faults.toggle import check, events, prepare, produce
 

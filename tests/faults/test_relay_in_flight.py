@@ -13,8 +13,8 @@ from consumers import publish
 from consumers.relay import Relay
 from db import outbox
 from engine.model import Emitted, EmittedCause
-from segflow import stores
-from segflow.embedded import free_port
+from segflow.infra.embedded import free_port
+from segflow.services import stores
 from tests.support.kafka_io import create_topic, read_all
 from tests.support.services import HoldingProxy, OwnBroker
 

@@ -20,8 +20,9 @@ from typing import Any
 
 from db import Conn
 from schemas.flow import Flow
-from segflow import flows as flow_service
-from segflow import sample, segments, stores
+from segflow import sample
+from segflow.services import flows as flow_service
+from segflow.services import segments, stores
 from tests.support.kafka_io import create_topic, produce_events, read_all
 from tests.support.worker_process import worker_env
 

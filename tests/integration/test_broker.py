@@ -7,7 +7,7 @@ import time
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
 
-from segflow.embedded import free_port, port_answers
+from segflow.infra.embedded import free_port, port_answers
 
 
 def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:

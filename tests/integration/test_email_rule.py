@@ -5,7 +5,7 @@ import json
 import uuid
 from dataclasses import replace
 
-from segflow.config import Config
+from segflow.infra.config import Config
 from segflow.worker import Worker
 from tests.support.kafka_io import create_topic, produce, read_all
 

@@ -86,7 +86,7 @@ def test_db_stop_stops_the_server(home):
 
 def test_a_pidfile_held_by_another_commands_initdb_is_left_alone(tmp_path):
     # A standalone backend (initdb's bootstrap) writes its pid negated; it is not a stale file.
-    from segflow.embedded import _clear_stale_pidfile
+    from segflow.infra.embedded import _clear_stale_pidfile
 
     pgdata = tmp_path / "pgdata"
     pgdata.mkdir()

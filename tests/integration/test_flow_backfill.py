@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from db.customers import CustomerFields, upsert
 from schemas.flow import Flow
-from segflow import flows as flow_service
+from segflow.services import flows as flow_service
 from tests.support.examples import deploy, run_worker, store
 from tests.support.kafka_io import produce_events, read_all
 

@@ -6,7 +6,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from db import segments as segment_rows
-from segflow.config import Config
+from segflow.infra.config import Config
 from segflow.worker import Worker
 from tests.fakes.klaviyo import Group
 from tests.support.klaviyo import KEY, import_list, outbox, profiles

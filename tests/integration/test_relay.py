@@ -11,7 +11,7 @@ from consumers.publish import ConfluentPublisher
 from consumers.relay import Relay
 from db import outbox
 from engine.model import Emitted, EmittedCause
-from segflow import stores
+from segflow.services import stores
 from tests.support.kafka_io import create_topic, produce
 from tests.support.kafka_io import read_all as read_topic
 

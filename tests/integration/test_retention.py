@@ -18,7 +18,7 @@ import pytest
 
 from db import Conn, maintenance
 from db import events as event_rows
-from segflow import customers as customer_service
+from segflow.services import customers as customer_service
 from tests.support.examples import deploy, load_flow, run_worker, store
 from tests.support.kafka_io import produce_events
 

@@ -120,7 +120,7 @@ def test_human_report(cli, store, write_file):
 
 def test_import_is_atomic_when_the_database_fails_midway(cli, db, store, write_file, monkeypatch):
     """A failure after some chunks were written leaves no member and no outbox row behind."""
-    from segflow import segments as service
+    from segflow.services import segments as service
 
     calls = {"n": 0}
     real = service.change_members

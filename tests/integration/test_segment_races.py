@@ -13,8 +13,8 @@ import pytest
 from db import segments as segment_rows
 from db import stores as store_rows
 from db.customers import CustomerFields, insert_new
-from segflow import segments as segment_service
 from segflow.errors import NotFound
+from segflow.services import segments as segment_service
 
 
 @pytest.fixture

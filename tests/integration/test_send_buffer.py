@@ -3,7 +3,7 @@
 import socket
 from pathlib import Path
 
-from segflow.database import WORKER_SEND_BUFFER, open_connection, widen_send_buffer
+from segflow.infra.database import WORKER_SEND_BUFFER, open_connection, widen_send_buffer
 
 
 def send_buffer(conn) -> int:

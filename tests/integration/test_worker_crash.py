@@ -18,8 +18,8 @@ from db.customers import CustomerFields, upsert
 from engine.simulate import simulate
 from schemas.events import InputEvent
 from schemas.flow import Flow
-from segflow import flows as flow_service
 from segflow import sample
+from segflow.services import flows as flow_service
 from tests.support.kafka_io import create_topic, produce_events, read_all
 from tests.support.worker_process import start_worker as start_process
 from tests.support.worker_process import wait_for

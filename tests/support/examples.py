@@ -10,8 +10,8 @@ from typing import Any
 from db import Conn
 from db.customers import CustomerFields, upsert
 from schemas.flow import Flow
-from segflow import flows as flow_service
-from segflow.config import Config
+from segflow.infra.config import Config
+from segflow.services import flows as flow_service
 from segflow.worker import Summary, Worker
 from tests.support.kafka_io import produce_events
 

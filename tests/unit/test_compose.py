@@ -6,7 +6,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from segflow.config import DEFAULT_KAFKA_BOOTSTRAP, ENV_VARS, Config
+from segflow.infra.config import DEFAULT_KAFKA_BOOTSTRAP, ENV_VARS, Config
 
 ROOT = Path(__file__).resolve().parents[2]
 

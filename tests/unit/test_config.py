@@ -3,8 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from segflow.config import Config
 from segflow.errors import InvalidInput
+from segflow.infra.config import Config
 
 
 def test_defaults_follow_the_spec():

@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from segflow import csvfile
 from segflow.errors import InvalidInput, NotFound
+from segflow.services import csvfile
 
 COLUMNS = ("email", "first_name", "last_name", "phone")
 

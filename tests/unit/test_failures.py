@@ -10,7 +10,7 @@ from kafka import errors as kafka_errors
 
 from consumers.dlq import DeadLetterRefused
 from segflow.errors import ServiceUnavailable
-from segflow.failures import FIRST_DELAY_S, MAX_DELAY_S, Backoff, Decision, decide
+from segflow.infra.failures import FIRST_DELAY_S, MAX_DELAY_S, Backoff, Decision, decide
 
 pytestmark = pytest.mark.unit
 

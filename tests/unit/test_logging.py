@@ -2,7 +2,7 @@ import json
 
 import structlog
 
-from segflow.logging import configure
+from segflow.infra.logging import configure
 
 
 def test_json_lines_carry_bound_context_and_mask_secrets(capsys):
@@ -53,7 +53,7 @@ def test_structlog_is_configured_when_something_first_imports_it():
 
     probe = (
         "import sys\n"
-        "from segflow.logging import configure\n"
+        "from segflow.infra.logging import configure\n"
         "configure('json')\n"
         "print('structlog' in sys.modules)\n"
         "import structlog\n"

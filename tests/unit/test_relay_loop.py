@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from segflow import failures
+from segflow.infra import failures
 from segflow.worker.relay import RelayLoop
 
 

@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 from db.customers import CustomerFields, upsert
-from segflow import access, stores
-from segflow.config import Config
+from segflow.infra.config import Config
+from segflow.services import access, stores
 from segflow.web.app import create_app
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -48,7 +48,7 @@ def shop(db) -> str:
 @pytest.fixture
 def other(db) -> str:
     """Another pro store, with a segment of its own."""
-    from segflow import segments
+    from segflow.services import segments
 
     stores.create(db, "other", "pro")
     upsert(db, "other", [CustomerFields(email="zoe@other.example")])

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from engine.validate import validate
-from segflow import flows as flow_service
+from segflow.services import flows as flow_service
 from tests.web.conftest import token_for
 from tests.web.test_security import members
 
@@ -72,7 +72,7 @@ def test_rules_refuse_with_409_and_the_cli_message(api, db, shop):
 
 
 def test_a_standard_plan_store_gets_the_plan_message(client, db):
-    from segflow import stores
+    from segflow.services import stores
 
     stores.create(db, "basic", "standard")
     client.headers["Authorization"] = f"Bearer {token_for(db, 'basic')}"

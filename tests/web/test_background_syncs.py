@@ -11,7 +11,7 @@ import pytest
 
 from db import segments as segment_rows
 from db.customers import CustomerFields, upsert
-from segflow import klaviyo, stores
+from segflow.services import klaviyo, stores
 from tests.fakes.klaviyo import Group
 from tests.support.klaviyo import KEY
 from tests.support.worker_process import wait_for

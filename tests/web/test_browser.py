@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from db.customers import CustomerFields, upsert
-from segflow import flows as flow_service
-from segflow import klaviyo
+from segflow.services import flows as flow_service
+from segflow.services import klaviyo
 from tests.fakes.klaviyo import Group
 from tests.support.klaviyo import KEY
 from tests.support.worker_process import wait_for
@@ -157,7 +157,7 @@ def test_a_merchant_manages_segments(page, fake, db, shop, live_console, tmp_pat
 
 
 def test_a_merchant_reads_a_flow_and_pauses_it(page, db, shop, live_console, tmp_path):
-    from segflow import segments
+    from segflow.services import segments
 
     raw = json.loads((ROOT / "examples" / "flows" / "winback-split.json").read_text())
     raw["store_id"] = shop
@@ -249,7 +249,7 @@ GEOMETRY = """() => {
 def test_a_merchant_reaches_names_with_slashes_by_clicking(page, db, shop, live_console):
     """Issue 24, item 2: links to a segment whose name reads like a route, and to a customer
     whose email holds a `/`, reach those and nothing else, and the delete form deletes that one."""
-    from segflow import segments
+    from segflow.services import segments
 
     tricky, slashed = "Team/members/ann@shop.example", "a/b@shop.example"
     upsert(db, shop, [CustomerFields(email=slashed, first_name="Slash")])

@@ -10,7 +10,7 @@ import tempfile
 import httpx
 import pytest
 
-from segflow import segments
+from segflow.services import segments
 from tests.web.conftest import csrf_of, sign_in, token_for
 from tests.web.test_security import members
 

@@ -12,7 +12,7 @@ import sys
 import httpx
 
 from db.customers import CustomerFields, upsert
-from segflow import segments, stores
+from segflow.services import segments, stores
 from tests.web.conftest import csrf_of, sign_in, token_for
 
 
@@ -88,7 +88,7 @@ def test_segflow_serve_serves_until_ctrl_c(database_url, db, shop, tmp_path):
 
 
 def test_klaviyo_import_by_id_sync_now_and_auto_sync(fake, client, db, shop):
-    from segflow import klaviyo
+    from segflow.services import klaviyo
     from tests.fakes.klaviyo import Group
     from tests.support.klaviyo import KEY
     from tests.support.worker_process import wait_for

@@ -9,7 +9,7 @@ from urllib.parse import quote
 import pytest
 
 from db.customers import CustomerFields, upsert
-from segflow import segments
+from segflow.services import segments
 from tests.web.conftest import csrf_of, sign_in, token_for
 from tests.web.test_security import members, segment_names
 

@@ -83,7 +83,7 @@ def test_an_upload_over_5_mib_is_refused_and_nothing_is_written(client, db, shop
 
 
 def test_a_segment_name_with_markup_is_shown_as_text(client, db, shop):
-    from segflow import segments
+    from segflow.services import segments
 
     name = '<script>alert("x")</script>'
     segments.create(db, shop, name)

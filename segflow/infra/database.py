@@ -18,11 +18,12 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import psycopg.conninfo
 
-from db import Conn, maintenance
+from db import Conn as Conn  # the connection type the front doors hold
+from db import maintenance
 from db import migrate as migrations
-from segflow.config import Config
-from segflow.embedded import start_postgres
 from segflow.errors import InvalidInput, SchemaOutOfDate, ServiceUnavailable
+from segflow.infra.config import Config
+from segflow.infra.embedded import start_postgres
 
 
 def database_url(config: Config) -> str:

@@ -10,8 +10,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from itertools import islice
 from pathlib import Path
+from typing import Any
 
-from db import Conn, journey
+from db import Conn, journey, outbox
 from db import customers as customer_rows
 from db import flows as flow_rows
 from db import runs as run_rows
@@ -33,10 +34,10 @@ from schemas.reports import (
     StepCause,
     VerdictOut,
 )
-from segflow import csvfile, stores
-from segflow import segments as segment_service
-from segflow.config import DEFAULT_JOURNEY_RETENTION
 from segflow.errors import InvalidInput, NotFound
+from segflow.infra.config import DEFAULT_JOURNEY_RETENTION
+from segflow.services import csvfile, stores
+from segflow.services import segments as segment_service
 
 COLUMNS = ("email", "external_id", "first_name", "last_name", "phone")
 
@@ -103,6 +104,11 @@ def list_customers(
         CustomerOut(email=email, external_id=external_id, first_name=first, last_name=last, phone=phone)
         for email, external_id, first, last, phone in rows
     ]
+
+
+def output_events(conn: Conn, store_id: str, email: str) -> list[dict[str, Any]]:
+    """The customer's output events still in the outbox, oldest first, as published (JSON)."""
+    return outbox.for_customer(conn, store_id, email)
 
 
 def _customer(conn: Conn, store_id: str, email: str) -> CustomerRecord:

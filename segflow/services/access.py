@@ -15,8 +15,8 @@ from typing import Any
 from db import Conn
 from db import access as access_rows
 from db.access import Session, TokenOwner
-from segflow import stores
 from segflow.errors import InvalidInput, NotFound
+from segflow.services import stores
 
 TOKEN_PREFIX = "sf_"  # noqa: S105 - a marker, not a secret
 NAME_LENGTH = 12

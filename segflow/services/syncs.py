@@ -19,10 +19,10 @@ from prometheus_client import Counter
 
 from db import Conn
 from schemas.reports import SyncReport
-from segflow import klaviyo
-from segflow.config import Config
-from segflow.database import open_connection, worker_limits
-from segflow.failures import is_outage, one_line
+from segflow.infra.config import Config
+from segflow.infra.database import open_connection, worker_limits
+from segflow.infra.failures import is_outage, one_line
+from segflow.services import klaviyo
 
 log = structlog.get_logger()
 

@@ -29,10 +29,17 @@ from integrations.klaviyo import Client, KlaviyoAuthError, KlaviyoError, Klaviyo
 from integrations.klaviyo.client import DEADLINE_S
 from schemas.email import normalise_email
 from schemas.reports import SyncReport, SyncStateOut
-from segflow import stores, wording
-from segflow.config import Config
 from segflow.errors import AlreadyExists, InvalidInput, NotFound, SegflowError, ServiceUnavailable, UserError
-from segflow.segments import change_members, check_name, get, missing_segment, operation_cause, require_segments
+from segflow.infra.config import Config
+from segflow.services import stores, wording
+from segflow.services.segments import (
+    change_members,
+    check_name,
+    get,
+    missing_segment,
+    operation_cause,
+    require_segments,
+)
 
 log = structlog.get_logger()
 

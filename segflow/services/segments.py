@@ -23,13 +23,14 @@ import psycopg
 from db import Conn, journey, outbox
 from db import flows as flow_rows
 from db import segments as segment_rows
-from db.segments import MemberRow, SegmentRow
+from db.segments import MemberRow
+from db.segments import SegmentRow as SegmentRow  # what the front doors get back
 from db.stores import StoreRow
 from engine.ids import event_id
 from engine.model import Emitted, EmittedCause
 from schemas.email import normalise_email
 from schemas.names import canonical, segment_name_problem
-from segflow import csvfile, stores, wording
+from segflow.services import csvfile, stores, wording
 
 if TYPE_CHECKING:
     from schemas.reports import ImportReport

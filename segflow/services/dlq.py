@@ -26,9 +26,9 @@ from consumers import kafka as kafka_clients
 from db import Conn
 from db import dlq as dlq_rows
 from schemas.events import check_value
-from segflow.config import Config
-from segflow.embedded import require_broker
 from segflow.errors import InvalidInput
+from segflow.infra.config import Config
+from segflow.infra.embedded import require_broker
 
 log = structlog.get_logger()
 

@@ -19,6 +19,7 @@ import psycopg
 from consumers.events import Applier
 from db import Conn, journey, outbox
 from db import flows as flow_rows
+from db import runs as run_rows
 from db import segments as segment_rows
 from db import stores as store_rows
 from db.flows import FlowSummary, FlowVersionRow
@@ -32,9 +33,9 @@ from engine.validate import FlowError, validate
 from nodes import REGISTRY
 from schemas.flow import Flow, deployed_flow
 from schemas.reports import DiffOut
-from segflow import stores
 from segflow.errors import InvalidInput, NotFound
-from segflow.segments import SEGMENT_PLANS
+from segflow.services import stores
+from segflow.services.segments import SEGMENT_PLANS
 
 StatusChange = Literal["pause", "resume", "archive"]
 _NEW_STATUS = {"pause": "paused", "resume": "active", "archive": "archived"}
@@ -380,3 +381,8 @@ def backfill(conn: Conn, store_id: str, flow_id: str, segment: str, dry_run: boo
             return Backfill(entered, seen + len(emails) - entered, dry_run)
         seen += len(emails)
         after = emails[-1]
+
+
+def run_counts(conn: Conn, store_id: str) -> list[tuple[str, str, int]]:
+    """(flow id, status, runs) of every run the store still keeps."""
+    return run_rows.counts(conn, store_id)

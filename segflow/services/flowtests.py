@@ -26,8 +26,8 @@ from engine.simulate import Traced, simulate
 from engine.validate import parse_definition, validate
 from schemas.events import InputEvent, describe, parse_event
 from schemas.flow import Flow
-from segflow import eventsfile
 from segflow.errors import InvalidInput, NotFound
+from segflow.services import eventsfile
 
 
 class Expectation(BaseModel):

@@ -20,7 +20,7 @@ from collections.abc import Callable, MutableMapping, Sequence
 from types import ModuleType, TracebackType
 from typing import TYPE_CHECKING, Any
 
-from segflow.config import LogFormat
+from segflow.infra.config import LogFormat
 
 if TYPE_CHECKING:
     import structlog
