@@ -29,9 +29,11 @@ from segflow.services import access, klaviyo, wording
 from segflow.services import customers as customer_service
 from segflow.services import flows as flow_service
 from segflow.services import segments as segment_service
-from segflow.web.app import connection, import_upload, malformed, status_of
+from segflow.web.deps import connection
+from segflow.web.errors import malformed, status_of
 from segflow.web.graph import flow_svg
 from segflow.web.paths import part
+from segflow.web.uploads import import_upload
 
 SESSION_COOKIE = "segflow_session"
 LOGIN_COOKIE = "segflow_login"

@@ -7,16 +7,18 @@ it cannot skip the store check or answer 500."""
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 import pytest
 from fastapi import FastAPI
-from fastapi.routing import APIRoute
-from starlette.routing import Mount
+from fastapi.routing import APIRoute, APIRouter
+from starlette.routing import BaseRoute, Mount
 
-from segflow.web.app import create_app, site_of
+from segflow.web.app import create_app
+from segflow.web.uploads import site_of
 from tests.web.conftest import sign_in, token_for
 from tests.web.test_api import deploy, vip_flow
 
@@ -26,12 +28,19 @@ FORM_ACTIONS = ("add", "remove", "import", "sync", "auto_sync", "delete", "pause
 
 def routes(app: FastAPI, prefix: str = "") -> list[tuple[str, str]]:
     """(method, path template) of every route, mounted applications' included."""
+    return _routes(app.routes, prefix)
+
+
+def _routes(table: Sequence[BaseRoute], prefix: str) -> list[tuple[str, str]]:
     found: list[tuple[str, str]] = []
-    for route in app.routes:
+    for route in table:
         if isinstance(route, Mount) and isinstance(route.app, FastAPI):
             found += routes(route.app, prefix + route.path)
         elif isinstance(route, APIRoute):
             found += [(method, prefix + route.path) for method in sorted(route.methods or ())]
+        elif isinstance(included := getattr(route, "original_router", None), APIRouter):
+            # FastAPI 0.16x keeps an included router whole in the table, its routes inside it.
+            found += _routes(included.routes, prefix + route.include_context.prefix)  # type: ignore[attr-defined]
     return found
 
 
