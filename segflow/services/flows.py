@@ -38,6 +38,7 @@ from segflow.services import stores
 from segflow.services.segments import SEGMENT_PLANS
 
 StatusChange = Literal["pause", "resume", "archive"]
+STATUS_CHANGES: tuple[StatusChange, ...] = ("pause", "resume", "archive")
 _NEW_STATUS = {"pause": "paused", "resume": "active", "archive": "archived"}
 
 

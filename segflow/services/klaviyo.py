@@ -49,6 +49,7 @@ AUTO_SYNC_FROM = datetime(2025, 1, 23, tzinfo=UTC)
 SYNC_EVERY = timedelta(hours=24)
 
 Kind = Literal["list", "segment"]
+KINDS: tuple[Kind, ...] = ("list", "segment")
 Progress = Callable[[int], None]
 """Called with the number of profiles read so far."""
 

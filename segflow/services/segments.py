@@ -44,6 +44,7 @@ SEGMENT_PLANS = ("pro", "custom")
 IMPORT_CHUNK = 1_000
 
 Operation = Literal["add", "remove"]
+OPERATIONS: tuple[Operation, ...] = ("add", "remove")
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from fastapi import APIRouter, Depends
 
 from schemas.reports import FlowOut, FlowStatusOut, FlowVersionOut
@@ -23,16 +21,12 @@ def show_flow(conn: Db, store: Store, flow_id: str, version: int | None = None) 
     return FlowVersionOut.model_validate(flow_service.show(conn, store, flow_id, version), from_attributes=True)
 
 
-Change = Literal["pause", "resume", "archive"]
-CHANGES: tuple[Change, ...] = ("pause", "resume", "archive")
-
-
-def _status_route(change: Change) -> None:
+def _status_route(change: flow_service.StatusChange) -> None:
     @router.post(f"/flows/{{flow_id:part}}/{change}", response_model=FlowStatusOut, name=f"{change}_flow")
     def changed(conn: Db, store: Store, flow_id: str) -> FlowStatusOut:
         status, exited = flow_service.change_status(conn, store, flow_id, change)
         return FlowStatusOut(id=flow_id, store_id=store, status=status, exited_runs=exited)
 
 
-for _change in CHANGES:
+for _change in flow_service.STATUS_CHANGES:
     _status_route(_change)
