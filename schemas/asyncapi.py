@@ -50,12 +50,6 @@ def _message(
 
 def document(input_topic: str, output_topic: str, dlq_topic: str) -> dict[str, Any]:
     """The document for these topic names (the defaults in the committed file)."""
-    customer_key = {
-        "type": "string",
-        "pattern": KEY_PATTERN,
-        "description": "`<store_id>:<email>`: one customer's events stay in order on one partition.",
-    }
-    original_key = {"type": ["string", "null"], "description": "The original record's key, cut to 16 KiB."}
     return {
         "asyncapi": ASYNCAPI_VERSION,
         "info": {
@@ -68,48 +62,53 @@ def document(input_topic: str, output_topic: str, dlq_topic: str) -> dict[str, A
             ),
         },
         "defaultContentType": "application/json",
-        "channels": {
-            "customerEvents": {
-                "address": input_topic,
-                "title": "Customer events (input)",
-                "description": "Producers send here; at most 1 MiB a value. Bad records go to the dead letters.",
-                "messages": {
-                    "customerEvent": _message(
-                        "customerEvent", "Customer event", "Something a customer did, in one store.",
-                        "InputEvent", INPUT_EXAMPLE, customer_key,
-                    )
-                },
-            },
-            "flowEvents": {
-                "address": output_topic,
-                "title": "Flow events (output)",
-                "description": "What flows did: entries, exits, actions requested, segment changes. Exactly once.",
-                "messages": {
-                    "flowEvent": _message(
-                        "flowEvent", "Flow event", "An effect of an input event, a timer or a merchant's operation.",
-                        "OutputEvent", OUTPUT_EXAMPLE, customer_key,
-                    )
-                },
-            },
-            "deadLetters": {
-                "address": dlq_topic,
-                "title": "Dead letters",
-                "description": "Input records that could not be applied, and why; `segflow dlq replay` resends them.",
-                "messages": {
-                    "deadLetter": _message(
-                        "deadLetter", "Dead letter", "An input record that could not be applied, and why.",
-                        "DeadLetterRecord", DEAD_LETTER_EXAMPLE, original_key,
-                    )
-                },
-            },
-        },
+        "channels": _channels(input_topic, output_topic, dlq_topic),
         "operations": {
             "consumeCustomerEvents": _operation("receive", "customerEvents", "customerEvent"),
             "publishFlowEvents": _operation("send", "flowEvents", "flowEvent"),
             "publishDeadLetters": _operation("send", "deadLetters", "deadLetter"),
         },
         "components": {"schemas": schemas_of(REF)},
+    }
+
+
+def _channels(input_topic: str, output_topic: str, dlq_topic: str) -> dict[str, Any]:
+    customer_key = {
+        "type": "string",
+        "pattern": KEY_PATTERN,
+        "description": "`<store_id>:<email>`: one customer's events stay in order on one partition.",
+    }
+    original_key = {"type": ["string", "null"], "description": "The original record's key, cut to 16 KiB."}
+    return {
+        "customerEvents": _channel(
+            input_topic, "Customer events (input)",
+            "Producers send here; at most 1 MiB a value. Bad records go to the dead letters.",
+            _message(
+                "customerEvent", "Customer event", "Something a customer did, in one store.",
+                "InputEvent", INPUT_EXAMPLE, customer_key,
+            ),
+        ),
+        "flowEvents": _channel(
+            output_topic, "Flow events (output)",
+            "What flows did: entries, exits, actions requested, segment changes. Exactly once.",
+            _message(
+                "flowEvent", "Flow event", "An effect of an input event, a timer or a merchant's operation.",
+                "OutputEvent", OUTPUT_EXAMPLE, customer_key,
+            ),
+        ),
+        "deadLetters": _channel(
+            dlq_topic, "Dead letters",
+            "Input records that could not be applied, and why; `segflow dlq replay` resends them.",
+            _message(
+                "deadLetter", "Dead letter", "An input record that could not be applied, and why.",
+                "DeadLetterRecord", DEAD_LETTER_EXAMPLE, original_key,
+            ),
+        ),
     }  # fmt: skip
+
+
+def _channel(address: str, title: str, description: str, message: dict[str, Any]) -> dict[str, Any]:
+    return {"address": address, "title": title, "description": description, "messages": {message["name"]: message}}
 
 
 def _operation(action: str, channel: str, message: str) -> dict[str, Any]:

@@ -258,16 +258,9 @@ def import_csv(
     cleaned = check_name(name)
     if not create and segment_rows.get(conn, store_id, cleaned) is None:  # before reading the file
         raise _not_there(conn, store_id, cleaned)
-    parsed = csvfile.read(path, required=("email",), allowed=TEMPLATE_COLUMNS, shown_as=shown_as)
-    rows = len(parsed.rows) + len(parsed.bad_rows)
-    if rows > MAX_IMPORT_ROWS:
-        raise ImportTooLarge(
-            f"{shown_as or path} has {rows:,} rows; the limit is {MAX_IMPORT_ROWS:,} customers per import; "
-            "nothing was imported"
-        )
+    rows, read = _import_file(path, shown_as)
     from schemas.reports import ImportReport, InvalidRow  # pydantic: loaded by the commands that report
 
-    read = csvfile.email_rows(parsed)
     emails = [email for _row, email in read.first]
     report = ImportReport(
         rows=rows,
@@ -277,18 +270,7 @@ def import_csv(
     cause = operation_cause("csv")
     now = datetime.now(UTC)
     with conn.transaction():
-        # Decided again under the segment's lock: a delete that committed since the check above
-        # must not see its segment come back.
-        segment = segment_rows.lock_named(conn, store_id, cleaned)
-        if segment is None and not create:
-            raise _not_there(conn, store_id, cleaned)
-        if segment is not None:
-            refuse_hand_edits(conn, store_id, segment)
-        if segment is None:
-            segment = segment_rows.insert(conn, store_id, cleaned, "csv")
-            if segment is None:  # created by someone else between the two statements
-                raise UserError(f'segment "{cleaned}" was created concurrently; run the import again')
-            report.created = True
+        segment = _import_target(conn, store_id, cleaned, create, report)
         for start in range(0, len(emails), IMPORT_CHUNK):
             chunk = emails[start : start + IMPORT_CHUNK]
             customers = segment_rows.resolve_customers(conn, store_id, chunk)
@@ -301,6 +283,35 @@ def import_csv(
             report.dry_run = True
             raise psycopg.Rollback()
     return segment, report
+
+
+def _import_file(path: Path, shown_as: str | None) -> tuple[int, csvfile.EmailRows]:
+    """The file's data records counted (at most MAX_IMPORT_ROWS) and its emails read."""
+    parsed = csvfile.read(path, required=("email",), allowed=TEMPLATE_COLUMNS, shown_as=shown_as)
+    rows = len(parsed.rows) + len(parsed.bad_rows)
+    if rows > MAX_IMPORT_ROWS:
+        raise ImportTooLarge(
+            f"{shown_as or path} has {rows:,} rows; the limit is {MAX_IMPORT_ROWS:,} customers per import; "
+            "nothing was imported"
+        )
+    return rows, csvfile.email_rows(parsed)
+
+
+def _import_target(conn: Conn, store_id: str, name: str, create: bool, report: ImportReport) -> SegmentRow:
+    """The segment an import fills, locked until its transaction ends (created with `create`).
+    Decided again under the lock: a delete that committed since the first look must not see its
+    segment come back."""
+    segment = segment_rows.lock_named(conn, store_id, name)
+    if segment is None and not create:
+        raise _not_there(conn, store_id, name)
+    if segment is not None:
+        refuse_hand_edits(conn, store_id, segment)
+        return segment
+    created = segment_rows.insert(conn, store_id, name, "csv")
+    if created is None:  # created by someone else between the two statements
+        raise UserError(f'segment "{name}" was created concurrently; run the import again')
+    report.created = True
+    return created
 
 
 def _not_there(conn: Conn, store_id: str, name: str) -> NotFound:

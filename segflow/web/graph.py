@@ -54,66 +54,21 @@ class _Shape:
     count: str
 
 
+Link = tuple[str, str, str]
+"""(source key, target key, label) of an edge as drawn."""
+
+
 def flow_svg(flow: Flow, counts: Mapping[str, NodeCounts] | None = None, entered: int | None = None) -> str:
     """The flow as one <svg> element: a <g class="node" data-node=ID> per flow node, the trigger
     and "completed" as their own kinds, each edge with its label and (with counts) how often
     runs took it."""
-    shapes = [_Shape("trigger", "trigger", trigger_label(flow), "" if entered is None else f"{entered} entered")]
-    for node in flow.nodes:
-        here = counts.get(node.id) if counts is not None else None
-        count = ""
-        if here is not None:
-            count = f"{here.visits} visits" + (f" · {here.waiting} waiting" if node.type == "wait" else "")
-        shapes.append(_Shape(node.id, node.type, node_label(node), count))
-    edges: list[tuple[str, str, str]] = [("trigger", flow.start, "" if entered is None else str(entered))]
-    for node in flow.nodes:
-        for edge in REGISTRY[node.type].successors(node):
-            words = "" if edge.label == "next" else edge_label(node, edge.label)
-            if counts is not None and node.id in counts:
-                taken = str(counts[node.id].edges.get(edge.label, 0))
-                words = f"{words}: {taken}" if words else taken
-            edges.append((node.id, edge.target if edge.target is not None else "done", words))
+    shapes, edges = _shapes(flow, counts, entered), _links(flow, counts, entered)
     if any(target == "done" for _source, target, _words in edges):
         shapes.append(_Shape("done", "done", "completed", ""))
-
     lines = {shape.key: _wrapped(shape.title) for shape in shapes}
-    vertices = {shape.key: Vertex(shape.key) for shape in shapes}
-    for shape in shapes:
-        chars = max(len(shape.count), *(len(line) for line in lines[shape.key]))
-        rows = len(lines[shape.key]) + (1 if shape.count else 0)
-        vertices[shape.key].view = _Box(w=max(80.0, chars * CHAR_W + 20), h=max(NODE_H, rows * LINE_H + 12))
-    links = []
-    for source, target, _words in edges:
-        link = Edge(vertices[source], vertices[target])
-        link.view = _Route()
-        links.append(link)
-    graph = Graph(list(vertices.values()), links)
-    for component in graph.C:
-        layout = SugiyamaLayout(component)
-        roots = [vertices["trigger"]] if vertices["trigger"] in component.sV else None
-        layout.init_all(roots=roots, optimize=True)
-        layout.yspace = 36
-        layout.xspace = 24
-        layout.draw(3)
-
-    boxes = {key: vertex.view for key, vertex in vertices.items()}
-    routes = [
-        _clipped(link.view.points, boxes[source], boxes[target])
-        for (source, target, _w), link in zip(edges, links, strict=True)
-    ]
+    boxes, routes = _laid_out(shapes, edges, lines)
     labels = [_label_at(points) if words else None for (_s, _t, words), points in zip(edges, routes, strict=True)]
-    # Everything drawn is inside the picture: boxes, routed edges, and labels beside them.
-    xs = [x for b in boxes.values() for x in (b.xy[0] - b.w / 2, b.xy[0] + b.w / 2)]
-    ys = [y for b in boxes.values() for y in (b.xy[1] - b.h / 2, b.xy[1] + b.h / 2)]
-    xs += [x for points in routes for x, _y in points]
-    ys += [y for points in routes for _x, y in points]
-    for (_s, _t, words), at in zip(edges, labels, strict=True):
-        if at is not None:
-            xs += [at[0], at[0] + len(words) * CHAR_W]
-            ys += [at[1] - LINE_H, at[1] + 4]
-    left, top = min(xs) - MARGIN, min(ys) - MARGIN
-    width, height = max(xs) - left + MARGIN, max(ys) - top + MARGIN
-
+    left, top, width, height = _bounds(boxes, routes, edges, labels)
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="flow-graph" viewBox="{left:.0f} {top:.0f} '
         f'{width:.0f} {height:.0f}" width="{width:.0f}" height="{height:.0f}" role="img" '
@@ -134,6 +89,83 @@ def flow_svg(flow: Flow, counts: Mapping[str, NodeCounts] | None = None, entered
         out.extend(_node(shape, boxes[shape.key], lines[shape.key]))
     out.append("</svg>")
     return "\n".join(out)
+
+
+def _shapes(flow: Flow, counts: Mapping[str, NodeCounts] | None, entered: int | None) -> list[_Shape]:
+    """The trigger and every node, with their counts when given."""
+    shapes = [_Shape("trigger", "trigger", trigger_label(flow), "" if entered is None else f"{entered} entered")]
+    for node in flow.nodes:
+        here = counts.get(node.id) if counts is not None else None
+        count = ""
+        if here is not None:
+            count = f"{here.visits} visits" + (f" · {here.waiting} waiting" if node.type == "wait" else "")
+        shapes.append(_Shape(node.id, node.type, node_label(node), count))
+    return shapes
+
+
+def _links(flow: Flow, counts: Mapping[str, NodeCounts] | None, entered: int | None) -> list[Link]:
+    """The trigger's edge to the start and every node's edges ("done" where a run completes),
+    labelled with the edge's name and, with counts, how often runs took it."""
+    edges: list[Link] = [("trigger", flow.start, "" if entered is None else str(entered))]
+    for node in flow.nodes:
+        for edge in REGISTRY[node.type].successors(node):
+            words = "" if edge.label == "next" else edge_label(node, edge.label)
+            if counts is not None and node.id in counts:
+                taken = str(counts[node.id].edges.get(edge.label, 0))
+                words = f"{words}: {taken}" if words else taken
+            edges.append((node.id, edge.target if edge.target is not None else "done", words))
+    return edges
+
+
+def _laid_out(
+    shapes: list[_Shape], edges: list[Link], lines: Mapping[str, list[str]]
+) -> tuple[dict[str, _Box], list[list[tuple[float, float]]]]:
+    """Each shape's box (sized for its lines) placed by a layered layout, and each edge's route,
+    ending on the border of its target's box."""
+    vertices = {shape.key: Vertex(shape.key) for shape in shapes}
+    for shape in shapes:
+        chars = max(len(shape.count), *(len(line) for line in lines[shape.key]))
+        rows = len(lines[shape.key]) + (1 if shape.count else 0)
+        vertices[shape.key].view = _Box(w=max(80.0, chars * CHAR_W + 20), h=max(NODE_H, rows * LINE_H + 12))
+    links = []
+    for source, target, _words in edges:
+        link = Edge(vertices[source], vertices[target])
+        link.view = _Route()
+        links.append(link)
+    graph = Graph(list(vertices.values()), links)
+    for component in graph.C:
+        layout = SugiyamaLayout(component)
+        roots = [vertices["trigger"]] if vertices["trigger"] in component.sV else None
+        layout.init_all(roots=roots, optimize=True)
+        layout.yspace = 36
+        layout.xspace = 24
+        layout.draw(3)
+    boxes = {key: vertex.view for key, vertex in vertices.items()}
+    routes = [
+        _clipped(link.view.points, boxes[source], boxes[target])
+        for (source, target, _w), link in zip(edges, links, strict=True)
+    ]
+    return boxes, routes
+
+
+def _bounds(
+    boxes: Mapping[str, _Box],
+    routes: list[list[tuple[float, float]]],
+    edges: list[Link],
+    labels: list[tuple[float, float] | None],
+) -> tuple[float, float, float, float]:
+    """(left, top, width, height) of the picture: everything drawn is inside it, boxes, routed
+    edges, and labels beside them."""
+    xs = [x for b in boxes.values() for x in (b.xy[0] - b.w / 2, b.xy[0] + b.w / 2)]
+    ys = [y for b in boxes.values() for y in (b.xy[1] - b.h / 2, b.xy[1] + b.h / 2)]
+    xs += [x for points in routes for x, _y in points]
+    ys += [y for points in routes for _x, y in points]
+    for (_s, _t, words), at in zip(edges, labels, strict=True):
+        if at is not None:
+            xs += [at[0], at[0] + len(words) * CHAR_W]
+            ys += [at[1] - LINE_H, at[1] + 4]
+    left, top = min(xs) - MARGIN, min(ys) - MARGIN
+    return left, top, max(xs) - left + MARGIN, max(ys) - top + MARGIN
 
 
 def _node(shape: _Shape, box: _Box, lines: list[str]) -> list[str]:
