@@ -8,7 +8,8 @@ every effect, and finally the offsets. The groups' statements are pipelined so P
 on the groups around the one the engine is computing. The caller owns the transaction; nothing
 here commits.
 
-The scheduler's wakes go through the same loading and writing (`wake`).
+`Applier` owns what is particular to consumer batches (offsets, claims, customer locks);
+`StoreWork` loads, runs and writes, for batches and for the scheduler's wakes and backfills alike.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any
 
 import structlog
 
-from db import Conn, Pending, journey, maintenance, outbox
+from db import Conn, Pending, journey, outbox
 from db import customers as customer_rows
 from db import events as event_rows
 from db import flows as flow_rows
@@ -40,8 +41,6 @@ from schemas.flow import deployed_flow
 
 log = structlog.get_logger()
 
-DEFAULT_DEDUP_WIDTH = maintenance.dedup_width(timedelta(days=8))
-"""Claim buckets when no dedup window is given (backfill and the scheduler claim no events)."""
 GROUP_EVENTS = 500
 """Events per group of a batch: small enough that PostgreSQL's reads and writes for the groups
 around one overlap the engine's work on it, large enough to keep each statement set-based."""
@@ -206,14 +205,17 @@ class _Store:
 
 
 class Applier:
-    """Loads, runs and writes batches; shared by the consumer loop and the scheduler."""
+    """Applies the consumer's batches: each fenced by its partitions' stored offsets, its events
+    claimed once and their customers locked, the engine run and its effects written (`StoreWork`)
+    with the offsets, in the caller's transaction."""
 
-    def __init__(self, group_id: str, topic: str, dedup_width: timedelta = DEFAULT_DEDUP_WIDTH) -> None:
+    def __init__(self, group_id: str, topic: str, dedup_width: timedelta, work: StoreWork | None = None) -> None:
         self.group_id = group_id
         self.topic = topic
         self.dedup_width = dedup_width
         """Of processed_events' partitions: the buckets event ids are claimed in (db.events.claim)."""
-        self.flows = FlowCache()
+        self.work = work if work is not None else StoreWork()
+        """Loading, running and writing, shared with the scheduler's wakes."""
 
     # --- input events ------------------------------------------------------------------------
 
@@ -277,7 +279,7 @@ class Applier:
         first_seen: dict[str, InputEvent] = {}
         for _record, event in items:
             first_seen.setdefault(event.event_id, event)
-        store = self._store(conn, store_id)
+        store = self.work.begin(conn, store_id)
         groups = customer_groups(first_seen.values())
         applied = 0
         # Pipeline mode, and the order of what is sent when, keep PostgreSQL busy while the engine
@@ -287,18 +289,18 @@ class Applier:
         # previous round's results are read.
         with conn.pipeline():
             upcoming = self._lock(conn, store, store_id, self._send_locks(conn, store_id, groups[0], now))
-            loads = self._send_loads(conn, store, store_id, upcoming.states)
+            loads = self.work.send_loads(conn, store, store_id, upcoming.states)
             locks = self._send_locks(conn, store_id, groups[1], now) if len(groups) > 1 else None
             for index in range(len(groups)):
                 current = upcoming
-                self._take_loads(conn, store, store_id, loads, current.states)
+                self.work.take_loads(conn, store, store_id, loads, current.states)
                 if locks is not None:
                     upcoming = self._lock(conn, store, store_id, locks)
                 if index:
-                    result.output_events += self._write(conn, store_id, store, now)
+                    result.output_events += self.work.write(conn, store_id, store, now)
                 locks = None
                 if index + 1 < len(groups):
-                    loads = self._send_loads(conn, store, store_id, upcoming.states)
+                    loads = self.work.send_loads(conn, store, store_id, upcoming.states)
                     if index + 2 < len(groups):
                         locks = self._send_locks(conn, store_id, groups[index + 2], now)
                 for event in current.events:
@@ -306,7 +308,7 @@ class Applier:
                     state.fields.update(event.customer.known_fields())  # this event's own values, for its rules
                     store.batch.on_event(state, Event(event.event_id, event.type, event.occurred_at, event.data), now)
                 applied += len(current.events)
-            result.output_events += self._write(conn, store_id, store, now)
+            result.output_events += self.work.write(conn, store_id, store, now)
         result.applied += applied
         result.duplicates += len(items) - applied
 
@@ -347,6 +349,15 @@ class Applier:
         store.customer_ids.update((email, locked[email].id) for email in incoming)
         return _Locked(events, {email: CustomerState(email, _fields(locked[email])) for email in incoming})
 
+
+class StoreWork:
+    """Loads what the engine needs of a store's customers (their live runs, past flows and
+    memberships), runs it, and writes what it did: for the consumer's batches (`Applier`), the
+    scheduler's wakes and backfills. Keeps the compiled flow versions between calls."""
+
+    def __init__(self) -> None:
+        self.flows = FlowCache()
+
     # --- timers ------------------------------------------------------------------------------
 
     def wake(self, conn: Conn, store_id: str, due: dict[int, list[str]], now: datetime) -> int:
@@ -354,16 +365,16 @@ class Applier:
         customers = customer_rows.lock_by_id_skip_locked(conn, store_id, list(due))
         if not customers:
             return 0
-        store = self._store(conn, store_id)
+        store = self.begin(conn, store_id)
         states = {c.email: CustomerState(c.email, _fields(c)) for c in customers}
         store.customer_ids.update((c.email, c.id) for c in customers)
-        self._take_loads(conn, store, store_id, self._send_loads(conn, store, store_id, states), states)
+        self.take_loads(conn, store, store_id, self.send_loads(conn, store, store_id, states), states)
         moved = 0
         for customer in customers:
             for key in due[customer.id]:
                 if store.batch.on_timer(states[customer.email], key, now) is not None:
                     moved += 1
-        self._write(conn, store_id, store, now)
+        self.write(conn, store_id, store, now)
         return moved
 
     # --- backfill ----------------------------------------------------------------------------
@@ -374,23 +385,24 @@ class Applier:
         """Enter these customers (a page of a segment's members) into the flow as if its trigger
         fired now; returns how many entered. Those a run of this backfill already has are left."""
         customers = customer_rows.lock_by_email(conn, store_id, emails).result()
-        store = self._store(conn, store_id)
+        store = self.begin(conn, store_id)
         cf = store.batch.flows.latest[flow_id]
         keys = {c.email: run_key(store_id, flow_id, c.email, operation_id) for c in customers}
         done = run_rows.existing_keys(conn, store_id, flow_id, {c.id: keys[c.email] for c in customers})
         customers = [c for c in customers if keys[c.email] not in done]
         states = {c.email: CustomerState(c.email, _fields(c)) for c in customers}
         store.customer_ids.update((c.email, c.id) for c in customers)
-        self._take_loads(conn, store, store_id, self._send_loads(conn, store, store_id, states), states)
+        self.take_loads(conn, store, store_id, self.send_loads(conn, store, store_id, states), states)
         entered = sum(
             isinstance(store.batch.on_backfill(states[c.email], cf, operation_id, now), Step) for c in customers
         )
-        self._write(conn, store_id, store, now)
+        self.write(conn, store_id, store, now)
         return entered
 
     # --- shared ------------------------------------------------------------------------------
 
-    def _store(self, conn: Conn, store_id: str) -> _Store:
+    def begin(self, conn: Conn, store_id: str) -> _Store:
+        """A store's part of a batch: its flows at their latest versions and the segments they name."""
         flows = self.flows.latest(conn, store_id)
         once = [flow_id for flow_id, cf in flows.latest.items() if cf.flow.reentry == "once"]
         store = _Store(Batch(store_id, flows, MembershipView()), {}, once)
@@ -408,7 +420,7 @@ class Applier:
             for _segment_id, name in found.values():
                 store.batch.members.create(name)
 
-    def _send_loads(self, conn: Conn, store: _Store, store_id: str, states: dict[str, CustomerState]) -> _Loads:
+    def send_loads(self, conn: Conn, store: _Store, store_id: str, states: dict[str, CustomerState]) -> _Loads:
         emails = {store.customer_ids[email]: email for email in states}
         return _Loads(
             emails=emails,
@@ -417,7 +429,7 @@ class Applier:
             memberships=segment_rows.memberships_of(conn, store_id, list(emails)),
         )
 
-    def _take_loads(
+    def take_loads(
         self, conn: Conn, store: _Store, store_id: str, loads: _Loads, states: dict[str, CustomerState]
     ) -> None:
         """Give the states their live runs, past flows and memberships."""
@@ -434,7 +446,7 @@ class Applier:
         for customer_id, name in memberships:
             store.batch.members.add(loads.emails[customer_id], name)
 
-    def _write(self, conn: Conn, store_id: str, store: _Store, now: datetime) -> int:
+    def write(self, conn: Conn, store_id: str, store: _Store, now: datetime) -> int:
         """Write what the batch did since the last call, then forget it (so the next call writes only the rest)."""
         batch, segments, customer_ids = store.batch, store.segments, store.customer_ids
         # The outbox row first: its parameters are the big ones, and in pipeline mode a statement

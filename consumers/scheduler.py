@@ -18,7 +18,7 @@ from datetime import datetime
 
 import structlog
 
-from consumers.events import Applier
+from consumers.events import StoreWork
 from db import Conn
 from db import runs as run_rows
 
@@ -35,7 +35,7 @@ class Tick:
     """Stores whose wake failed (rolled back), with why."""
 
 
-def tick(conn: Conn, applier: Applier, now: datetime, resting: Collection[str] = ()) -> Tick:
+def tick(conn: Conn, work: StoreWork, now: datetime, resting: Collection[str] = ()) -> Tick:
     """Wake what is due at `now`, up to DUE_PER_TICK runs, in one transaction, store by store
     (the longest overdue first). Each store's due runs are read from its own index range, so a
     resting store's waits cost nothing however many there are."""
@@ -54,7 +54,7 @@ def tick(conn: Conn, applier: Applier, now: datetime, resting: Collection[str] =
                         for run in due:
                             customers.setdefault(run.customer_id, []).append(run.key)
                         if customers:
-                            done.moved += applier.wake(conn, store_id, customers, now)
+                            done.moved += work.wake(conn, store_id, customers, now)
                 except Exception as exc:
                     if conn.broken or conn.closed:
                         raise  # the connection is gone: no store could go on

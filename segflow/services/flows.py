@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 import psycopg
 
-from consumers.events import Applier
+from consumers.events import StoreWork
 from db import Conn, journey, outbox
 from db import flows as flow_rows
 from db import runs as run_rows
@@ -368,14 +368,14 @@ def backfill(conn: Conn, store_id: str, flow_id: str, segment: str, dry_run: boo
     if row is None:
         raise NotFound(f'segment "{segment}" not found in store {store_id}')
     operation_id = f"backfill:{flow_id}:{row.id}"
-    applier = Applier("backfill", "")
+    work = StoreWork()
     entered = seen = 0
     after = ""
     while True:
         with conn.transaction() as tx:
             emails = segment_rows.member_emails_after(conn, store_id, row.id, after, BACKFILL_PAGE)
             if emails:
-                entered += applier.backfill(conn, store_id, flow_id, emails, operation_id, datetime.now(UTC))
+                entered += work.backfill(conn, store_id, flow_id, emails, operation_id, datetime.now(UTC))
             if dry_run:
                 raise psycopg.Rollback(tx)
         if len(emails) < BACKFILL_PAGE:

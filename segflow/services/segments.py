@@ -4,7 +4,7 @@
 segment": membership rows that never duplicate, `added_by` recorded, and one outbox event per
 real change, all in the caller's transaction. The CLI, CSV import and Klaviyo sync go through
 it. Segment nodes do not: the worker writes a whole batch's membership changes set-based
-(consumers.events.Applier._write), with the same rows, `added_by` and events.
+(consumers.events.StoreWork.write), with the same rows, `added_by` and events.
 """
 
 from __future__ import annotations

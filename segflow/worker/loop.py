@@ -296,7 +296,7 @@ class Worker:
         """Wake due runs, leaving out stores whose last wake failed until their rest is over."""
         now = time.monotonic()
         resting = {store for store, (until, _) in self._resting.items() if until > now}
-        done = scheduler.tick(self.conn, self.applier, self.clock(), resting)
+        done = scheduler.tick(self.conn, self.applier.work, self.clock(), resting)
         for store_id, exc in done.failed.items():
             failures = self._resting.get(store_id, (0.0, 0))[1]
             delay = STORE_REST_S[min(failures, len(STORE_REST_S) - 1)]
