@@ -43,12 +43,12 @@ from consumers import scheduler
 from consumers.dlq import DeadLetterSender
 from consumers.events import Applier, BatchResult, OffsetGap, Record
 from consumers.input import InputConsumer
-from db import Conn, maintenance
 from segflow.errors import ServiceUnavailable
 from segflow.infra.config import DEDUP_WINDOW_PROMISED, Config
-from segflow.infra.database import open_connection, retentions_of, widen_send_buffer, worker_limits
+from segflow.infra.database import Conn, open_connection, widen_send_buffer, worker_limits
 from segflow.infra.embedded import require_broker
 from segflow.infra.failures import Backoff, back_off, is_outage, one_line
+from segflow.services import storage
 from segflow.services.syncs import SyncLoop
 from segflow.worker import metrics as worker_metrics
 from segflow.worker.maintenance import Pruner
@@ -107,10 +107,9 @@ class Worker:
         self.clock = clock
         self.stop_when_idle = stop_when_idle
         self.summary = Summary()
-        self.applier = Applier(config.group_id, config.input_topic, maintenance.dedup_width(config.dedup_window))
-        self.retentions = retentions_of(config)
-        self._covered_until = maintenance.EPOCH
-        self._partitions_margin = min(PARTITIONS_MARGIN, maintenance.ahead(config.prune_every) / 2)
+        self.applier = Applier(config.group_id, config.input_topic, storage.dedup_width(config))
+        self._covered_until = storage.EPOCH
+        self._partitions_margin = min(PARTITIONS_MARGIN, storage.partitions_ahead(config) / 2)
         """How far ahead the partitions rows are written to exist (db.maintenance)."""
         self.max_batch = max_batch
         self._stopping = False
@@ -289,7 +288,7 @@ class Worker:
     def _ensure_partitions(self) -> int:
         """The pruner keeps partitions created ahead; should it fall behind (stuck, or failing),
         the loop creates them itself before rows would have nowhere to go."""
-        self._covered_until = maintenance.ensure_partitions(self.conn, self.retentions, None, self.config.prune_every)
+        self._covered_until = storage.partitions_until(self.conn, self.config)
         return 0
 
     def _wake_due(self) -> int:
@@ -356,7 +355,7 @@ class Worker:
     def _failed(self, what: str, exc: Exception) -> None:
         """Consuming failed: fetch nothing until sought back to the stored offsets, and retry later."""
         self.input.park_all()
-        self._covered_until = maintenance.EPOCH  # look again at the partitions (cheap) before the retry
+        self._covered_until = storage.EPOCH  # look again at the partitions (cheap) before the retry
         self._retry_later(what, exc)
 
     def _retry_later(self, what: str, exc: Exception) -> None:

@@ -14,10 +14,11 @@ import threading
 import structlog
 from prometheus_client import Counter
 
-from db import Conn, maintenance
 from segflow.infra.config import Config
-from segflow.infra.database import open_connection, retentions_of, worker_limits
+from segflow.infra.database import Conn, open_connection, worker_limits
 from segflow.infra.failures import is_outage, one_line
+from segflow.services import storage
+from segflow.services.storage import Pruned
 
 log = structlog.get_logger()
 
@@ -32,7 +33,6 @@ class Pruner(threading.Thread):
         self.database_url = database_url
         self.pruned = pruned
         """Rows removed by kind, for the worker's metrics."""
-        self.retentions = retentions_of(config)
         self._halt = threading.Event()
 
     def run(self) -> None:
@@ -54,8 +54,8 @@ class Pruner(threading.Thread):
         if conn is not None:
             conn.close()
 
-    def prune_once(self, conn: Conn) -> maintenance.Pruned:
-        result = maintenance.prune(conn, self.retentions, None, self.config.prune_every)
+    def prune_once(self, conn: Conn) -> Pruned:
+        result = storage.prune(conn, self.config)
         if result.skipped:
             log.info("prune_skipped", why="another process is pruning")
             return result

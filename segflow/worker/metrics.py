@@ -21,9 +21,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from db import maintenance, outbox
 from segflow.errors import InvalidInput
 from segflow.infra.failures import one_line
+from segflow.services import storage
 from segflow.worker.process import current_rss_mb
 
 log = structlog.get_logger()
@@ -128,8 +128,8 @@ class _Scraped(Collector):
         )
         try:
             with psycopg.connect(self.database_url, autocommit=True, connect_timeout=DATABASE_TIMEOUT_S) as conn:
-                rows, oldest = outbox.backlog(conn)
-                _total, kinds = maintenance.sizes(conn)
+                rows, oldest = storage.backlog(conn)
+                _total, kinds = storage.sizes(conn)
         except psycopg.Error as exc:  # the database away: the other figures still answer
             log.warning("metrics_outbox_unreadable", error=one_line(exc))
             return

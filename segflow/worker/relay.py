@@ -25,10 +25,9 @@ import structlog
 from consumers import kafka as kafka_clients
 from consumers.publish import ConfluentPublisher
 from consumers.relay import Relay
-from db import Conn
 from segflow.errors import ServiceUnavailable
 from segflow.infra.config import Config
-from segflow.infra.database import open_connection, worker_limits
+from segflow.infra.database import Conn, open_connection, worker_limits
 from segflow.infra.failures import Backoff, back_off
 from segflow.infra.logging import configure as configure_logging
 from segflow.worker.process import die_with_parent, tune_gc, utc_now
