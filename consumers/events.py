@@ -209,12 +209,12 @@ class Applier:
     claimed once and their customers locked, the engine run and its effects written (`StoreWork`)
     with the offsets, in the caller's transaction."""
 
-    def __init__(self, group_id: str, topic: str, dedup_width: timedelta, work: StoreWork | None = None) -> None:
+    def __init__(self, group_id: str, topic: str, dedup_width: timedelta) -> None:
         self.group_id = group_id
         self.topic = topic
         self.dedup_width = dedup_width
         """Of processed_events' partitions: the buckets event ids are claimed in (db.events.claim)."""
-        self.work = work if work is not None else StoreWork()
+        self.work = StoreWork()
         """Loading, running and writing, shared with the scheduler's wakes."""
 
     # --- input events ------------------------------------------------------------------------

@@ -173,10 +173,6 @@ _ORDERINGS: dict[str, Callable[[Any, Any], bool]] = {
 }  # fmt: skip
 
 
-def compare(actual: Any, op: str, expected: Any) -> bool:
-    return comparison(op, expected)(actual)
-
-
 def comparison(op: str, expected: Any) -> Callable[[Any], bool]:
     """`op` with `expected` as a test of a field's value (_MISSING when absent or null: false for
     every op but `exists`). Ordering compares numbers with numbers and strings with strings;

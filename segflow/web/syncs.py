@@ -6,6 +6,8 @@ import time
 from datetime import UTC, datetime
 
 from segflow.infra.config import Config
+from segflow.services import klaviyo
+from segflow.services.syncs import SyncLoop
 
 SYNC_SLOTS = 4
 """Klaviyo syncs the console runs at once, one per store at most (SPEC §10: bounded)."""
@@ -16,9 +18,6 @@ class BackgroundSyncs:
     queues one (and wakes these), so no page or API answer waits on Klaviyo."""
 
     def __init__(self, config: Config, url: str, slots: int = SYNC_SLOTS) -> None:
-        from segflow.services import klaviyo
-        from segflow.services.syncs import SyncLoop
-
         def now() -> datetime:
             return datetime.now(UTC)
 

@@ -27,6 +27,7 @@ from segflow.infra.database import connect
 from segflow.services import access
 
 CSRF = re.compile(r'(name="csrf_token" value=")[^"]+(")')
+CSRF_VALUE = re.compile(r'name="csrf_token" value="([^"]+)"')
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -39,16 +40,22 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     names = _names(config, args.store)
     _commands(args.out / "cli", args.store, names)
-    _console(args.out / "web", config, args.store, names)
+    _console(args.out / "web", config, names, _token(config, args.store))
     print(f"wrote {sum(1 for p in args.out.rglob('*') if p.is_file())} files to {args.out}")
 
 
-def _names(config: Config, store: str) -> dict[str, list[str]]:
-    """The store's segments, flows and some customers, and the access token both sides use."""
-    with connect(config) as conn:
-        token_file = config.home / f"snapshot-token-{store}"
-        if not token_file.exists():
+def _token(config: Config, store: str) -> str:
+    """The access token both sides use: made the first time, then kept in the home."""
+    token_file = config.home / f"snapshot-token-{store}"
+    if not token_file.exists():
+        with connect(config) as conn:
             token_file.write_text(access.new_token(conn, store).token)
+    return token_file.read_text()
+
+
+def _names(config: Config, store: str) -> dict[str, list[str]]:
+    """The store's segments, flows and some customers."""
+    with connect(config) as conn:
         return {
             "segments": [
                 r[0] for r in conn.execute("SELECT name FROM segments WHERE store_id = %s ORDER BY name", (store,))
@@ -60,7 +67,6 @@ def _names(config: Config, store: str) -> dict[str, list[str]]:
                     "SELECT email FROM customers WHERE store_id = %s ORDER BY email LIMIT 6", (store,)
                 )
             ],
-            "token": [token_file.read_text()],
         }
 
 
@@ -100,7 +106,7 @@ def _commands(out: Path, store: str, names: dict[str, list[str]]) -> None:
             )
 
 
-def _console(out: Path, config: Config, store: str, names: dict[str, list[str]]) -> None:
+def _console(out: Path, config: Config, names: dict[str, list[str]], token: str) -> None:
     from fastapi.testclient import TestClient
 
     from segflow.web.app import create_app
@@ -126,12 +132,11 @@ def _console(out: Path, config: Config, store: str, names: dict[str, list[str]])
     paths += [f"/customers/{quote(e, safe='')}" for e in names["customers"]]
     for email in names["customers"]:
         paths += [f"/api/v1/customers/{quote(email, safe='')}", f"/api/v1/customers/{quote(email, safe='')}/explain"]
-    token = names["token"][0]
     with TestClient(app, base_url="http://console.test", follow_redirects=False) as client:
         login = client.get("/login")
-        csrf = CSRF.search(login.text)
+        csrf = CSRF_VALUE.search(login.text)
         assert csrf is not None, "the login page has no form"
-        client.post("/login", data={"token": token, "csrf_token": csrf.group(0).split('value="')[1][:-1]})
+        client.post("/login", data={"token": token, "csrf_token": csrf.group(1)})
         for index, path in enumerate(paths):
             headers = {"Authorization": f"Bearer {token}"} if path.startswith("/api/") else {}
             answer = client.get(path, headers=headers)

@@ -12,7 +12,7 @@ from segflow.errors import InvalidInput, PlanRequired, SegflowError
 from segflow.services import customers as customer_service
 from segflow.services import klaviyo, wording
 from segflow.services import segments as segment_service
-from segflow.web.deps import Db
+from segflow.web.deps import Db, Syncs
 from segflow.web.pages.session import (
     PAGE_SIZE,
     Csrf,
@@ -40,7 +40,7 @@ def segments_page(request: Request, conn: Db, session: Session) -> Response:
 
 @router.post("/segments")
 def segments_form(
-    request: Request, conn: Db, session: Session, csrf_token: Csrf = "", action: Annotated[str, Form()] = "create",
+    syncs: Syncs, conn: Db, session: Session, csrf_token: Csrf = "", action: Annotated[str, Form()] = "create",
     name: Annotated[str, Form()] = "", kind: Annotated[str, Form()] = "list",
     external: Annotated[str, Form()] = "", by: Annotated[str, Form()] = "name",
 ) -> Response:  # fmt: skip
@@ -55,7 +55,7 @@ def segments_form(
                 conn, session.store_id, name, source,
                 external if by == "id" else None, external if by != "id" else None,
             )  # fmt: skip
-            request.app.state.syncs.wake()
+            syncs.wake()
             text = f'importing Klaviyo {kind} into "{segment.name}" in the background; this page shows how it went'
             return after_form(conn, session, segment_path(segment.name), "ok", text)
         raise InvalidInput(f"unknown action {action!r}")
@@ -89,7 +89,7 @@ def segment_page(request: Request, conn: Db, session: Session, name: str, q: str
 
 @router.post("/segments/{name:part}")
 def segment_form(
-    request: Request, conn: Db, session: Session, name: str, csrf_token: Csrf = "",
+    syncs: Syncs, conn: Db, session: Session, name: str, csrf_token: Csrf = "",
     action: Annotated[str, Form()] = "", emails: Annotated[str, Form()] = "", email: Annotated[str, Form()] = "",
     file: Annotated[UploadFile | None, File()] = None, confirm_name: Annotated[str, Form()] = "",
     auto_sync: Annotated[str, Form()] = "",
@@ -117,7 +117,7 @@ def segment_form(
             return after_form(conn, session, back, "ok", heading, report=[line.strip() for line in lines])
         if action == "sync":
             klaviyo.queue_sync(conn, store, segment.name)
-            request.app.state.syncs.wake()
+            syncs.wake()
             text = f'sync of "{segment.name}" queued; this page shows when it has run'
             return after_form(conn, session, back, "ok", text)
         if action == "auto_sync":

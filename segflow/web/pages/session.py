@@ -14,7 +14,6 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
 from segflow.errors import InvalidInput
-from segflow.infra.config import Config
 from segflow.infra.database import Conn, open_connection
 from segflow.services import access
 from segflow.web.deps import Db
@@ -31,14 +30,6 @@ _ENVIRONMENT = jinja2.Environment(
 )
 _ENVIRONMENT.filters["part"] = part  # a name as one step of a link's path, its "/" included
 TEMPLATES = Jinja2Templates(env=_ENVIRONMENT)
-
-
-def settings(request: Request) -> Config:
-    config: Config = request.app.state.config
-    return config
-
-
-Settings = Annotated[Config, Depends(settings)]
 
 
 class SignInRequired(Exception):
