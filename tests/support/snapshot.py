@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 from urllib.parse import quote
 
+from segflow.errors import SegflowError
 from segflow.infra.config import Config
 from segflow.infra.database import connect
 from segflow.services import access
@@ -37,10 +38,14 @@ def main() -> None:
     parser.add_argument("--store", default="demo")
     args = parser.parse_args()
     config = Config.from_env(dict(os.environ))
+    try:
+        token = _token(config, args.store)  # the store is checked here, before anything is written
+        names = _names(config, args.store)
+    except SegflowError as exc:
+        raise SystemExit(f"error: {exc}") from None
     args.out.mkdir(parents=True, exist_ok=True)
-    names = _names(config, args.store)
     _commands(args.out / "cli", args.store, names)
-    _console(args.out / "web", config, names, _token(config, args.store))
+    _console(args.out / "web", config, names, token)
     print(f"wrote {sum(1 for p in args.out.rglob('*') if p.is_file())} files to {args.out}")
 
 
