@@ -2,10 +2,13 @@
 delete decides, it decides under the segment's lock, so a delete is never undone by an import
 that started before it, and a delete reports the members it really removed."""
 
+import errno
 import os
 import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TextIO
 
 import psycopg
 import pytest
@@ -42,10 +45,11 @@ def test_an_import_that_began_before_a_delete_does_not_bring_the_segment_back(ac
 
     thread = threading.Thread(target=importing)
     thread.start()
+    feed = open_when_read(pipe, thread)  # the import has found "Team" and opened its file
     with psycopg.connect(database_url, autocommit=True) as conn:
         deleted, _flows = segment_service.delete(conn, "acme", "Team")
     assert 1 == deleted.members
-    with pipe.open("w") as feed:
+    with feed:
         feed.write("email\n" + "".join(f"user{i:03}@shop.test\n" for i in range(1, 231)))
     thread.join(30)
     assert not thread.is_alive()
@@ -56,6 +60,24 @@ def test_an_import_that_began_before_a_delete_does_not_bring_the_segment_back(ac
         assert segment_rows.get(conn, "acme", "Team") is None
         added = conn.execute("SELECT count(*) FROM segment_members WHERE store_id = 'acme'").fetchone()
         assert (0,) == added
+
+
+def open_when_read(pipe: Path, reader: threading.Thread) -> TextIO:
+    """The pipe's writing end, once a reader has opened it: opening it without blocking fails
+    (ENXIO) until then, so the delete cannot slip in before the import has read the segment."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            fd = os.open(pipe, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError as exc:
+            if exc.errno != errno.ENXIO:
+                raise
+            assert reader.is_alive(), "the import ended without opening its file"
+            assert time.monotonic() < deadline, "the import never opened its file"
+            time.sleep(0.01)
+            continue
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "w")
 
 
 def test_a_delete_counts_the_members_it_removed_not_those_it_saw_first(acme, database_url):
