@@ -18,6 +18,7 @@ from kafka import KafkaProducer
 from kafka.errors import KafkaError, RetriableError
 
 from consumers.events import DeadLetter
+from consumers.failure import one_line
 
 log = structlog.get_logger()
 
@@ -75,7 +76,7 @@ class DeadLetterSender:
             except RetriableError:
                 raise
             except KafkaError as exc:  # refused before sending: over the producer's own size limit
-                refused.append((letter, _describe(exc)))
+                refused.append((letter, one_line(exc)))
         producer.flush(timeout=SEND_TIMEOUT_S)  # raises KafkaTimeoutError (an outage) when the broker is away
         for letter, future in sent:
             try:
@@ -83,7 +84,7 @@ class DeadLetterSender:
             except RetriableError:
                 raise
             except KafkaError as exc:  # the broker's answer: too large, invalid record
-                refused.append((letter, _describe(exc)))
+                refused.append((letter, one_line(exc)))
         for letter, error in refused:
             record = letter.record
             log.warning(
@@ -98,8 +99,4 @@ class DeadLetterSender:
             try:
                 producer.close(timeout=5)
             except KafkaError as exc:
-                log.warning("dead_letter_producer_close_failed", error=_describe(exc))
-
-
-def _describe(exc: Exception) -> str:
-    return f"{type(exc).__name__}: {exc}".splitlines()[0]
+                log.warning("dead_letter_producer_close_failed", error=one_line(exc))

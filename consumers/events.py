@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -36,7 +35,7 @@ from engine.batch import Batch, CustomerState, FlowSet, net_changes
 from engine.ids import run_key
 from engine.model import Event, MembershipView, Run
 from engine.step import CompiledFlow, Step
-from schemas.events import InputEvent, check_value, unknown_store
+from schemas.events import DeadLetterRecord, DeadLetterSource, InputEvent, check_value, unknown_store
 from schemas.flow import deployed_flow
 
 log = structlog.get_logger()
@@ -79,20 +78,22 @@ class DeadLetter:
         however large the message was; `original_size` and `original_sha256` describe all of it.
         """
         original = self.record.value or b""
-        document: dict[str, object] = {
-            "reason": self.reason,
-            "source": {"topic": self.record.topic, "partition": self.record.partition, "offset": self.record.offset},
-            "original": base64.b64encode(original[:max_original]).decode("ascii"),
-            "original_size": len(original),
-            "original_sha256": hashlib.sha256(original).hexdigest(),
-            "original_truncated": len(original) > max_original,
-            "failed_at": failed_at.isoformat(),
-        }
         key = self.record.key
-        if key is not None and len(key) > MAX_DEAD_KEY_BYTES:
-            document["key_size"] = len(key)
-            document["key_sha256"] = hashlib.sha256(key).hexdigest()
-        return json.dumps(document).encode()
+        cut = key is not None and len(key) > MAX_DEAD_KEY_BYTES
+        letter = DeadLetterRecord(
+            reason=self.reason,
+            source=DeadLetterSource(
+                topic=self.record.topic, partition=self.record.partition, offset=self.record.offset
+            ),
+            original=base64.b64encode(original[:max_original]).decode("ascii"),
+            original_size=len(original),
+            original_sha256=hashlib.sha256(original).hexdigest(),
+            original_truncated=len(original) > max_original,
+            failed_at=failed_at,
+            key_size=len(key) if key is not None and cut else None,
+            key_sha256=hashlib.sha256(key).hexdigest() if key is not None and cut else None,
+        )
+        return letter.wire()
 
 
 class OffsetGap(Exception):

@@ -30,6 +30,7 @@ from kafka.errors import NoOffsetForPartitionError, OffsetOutOfRangeError
 
 from consumers import kafka as kafka_clients
 from consumers.events import Record
+from consumers.failure import one_line
 from db import Conn
 from db import offsets as offset_rows
 
@@ -159,7 +160,7 @@ class InputConsumer:
             view["group_state"] = described.get("group_state") or described.get("state")
             view["members"] = len(described.get("members") or ())
         except Exception as exc:  # a broker without the API, or busy: say what is known
-            view["admin_error"] = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            view["admin_error"] = one_line(exc)
         return view
 
     def _admin_client(self) -> KafkaAdminClient:

@@ -208,6 +208,22 @@ class DeadLetterRecord(BaseModel):
     """Set when the key was cut: its whole size and hash."""
     key_sha256: str | None = None
 
+    def wire(self) -> bytes:
+        """The record's value as the worker writes it: JSON with `json.dumps`'s spacing, the fields
+        in the order above, unset ones left out, `failed_at` as Python's ISO 8601 (`+00:00`), as
+        every release has written it."""
+        document = self.model_dump(mode="json", exclude_none=True)
+        document["failed_at"] = self.failed_at.isoformat()
+        return json.dumps(document).encode()
+
+    @classmethod
+    def parse(cls, value: bytes | None) -> DeadLetterRecord | None:
+        """A value of the dead-letter topic, or None when it is not a segflow dead letter."""
+        try:
+            return cls.model_validate_json(value or b"")
+        except ValidationError:
+            return None
+
 
 def describe(exc: ValidationError) -> str:
     """One line for the first problem of an input event: `customer.email: ...` or what the JSON lacks."""

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
 
 from schemas.reports import Report
@@ -43,13 +41,12 @@ def dlq() -> None:
 
 
 def _out(letter: dlq_service.Letter, replayed: set[tuple[int, int]]) -> LetterOut:
-    source: Any = letter.source
+    where = letter.source
+    source = None if where is None else SourceOut(topic=where.topic, partition=where.partition, offset=where.offset)
     why_not = dlq_service.why_not_replayable(letter, replayed)
     return LetterOut(
         offset=letter.offset, partition=letter.partition, failed_at=letter.failed_at, reason=letter.reason,
-        source=None if source is None else SourceOut(
-            topic=source.get("topic"), partition=source.get("partition"), offset=source.get("offset")
-        ),
+        source=source,
         key=None if letter.key is None else letter.key.decode("utf-8", "replace"),
         replayable=why_not is None, why_not_replayable=why_not,
     )  # fmt: skip

@@ -25,6 +25,7 @@ import structlog
 from confluent_kafka import KafkaException
 from kafka.errors import KafkaError
 
+from consumers.failure import one_line
 from segflow.errors import ServiceUnavailable
 
 log = structlog.get_logger()
@@ -58,11 +59,6 @@ MESSAGE_SQLSTATE_CLASSES = {
     "23": "integrity constraint violation: a check or key the record breaks",
     "54": "program limit exceeded: a value too large to index, a statement too complex",
 }
-
-
-def one_line(exc: BaseException) -> str:
-    """A failure as a log field: its type and the first line of its message."""
-    return f"{type(exc).__name__}: {exc}".splitlines()[0]
 
 
 def decide(exc: BaseException) -> Decision:

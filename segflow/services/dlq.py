@@ -15,17 +15,15 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 import structlog
 
 from consumers import kafka as kafka_clients
 from db import Conn
 from db import dlq as dlq_rows
-from schemas.events import check_value
+from schemas.events import DeadLetterRecord, DeadLetterSource, check_value
 from segflow.errors import InvalidInput
 from segflow.infra.config import Config
 from segflow.infra.embedded import require_broker
@@ -40,8 +38,8 @@ class Letter:
     """Where the letter is on the dead-letter topic."""
     failed_at: str | None
     reason: str
-    source: dict[str, Any] | None
-    """{"topic", "partition", "offset"} of the original message."""
+    source: DeadLetterSource | None
+    """Where the original message was."""
     key: bytes | None
     original: bytes | None
     """The original message, or None when it was not kept whole."""
@@ -58,29 +56,25 @@ class Letter:
 
 def parse(partition: int, offset: int, key: bytes | None, value: bytes | None) -> Letter:
     """One record of the dead-letter topic; a value that is not a dead letter is listed as such."""
-    try:
-        document = json.loads(value or b"")
-        if not isinstance(document, dict):
-            raise ValueError("not an object")
-    except ValueError:
+    document = DeadLetterRecord.parse(value)
+    if document is None:
         return Letter(partition, offset, None, "not a segflow dead letter", None, key, None, "it is not a dead letter")
     original: bytes | None = None
     why = None
-    if document.get("original_truncated") or "original" not in document:
+    if document.original_truncated:
         why = "its original was not kept whole"
-    elif "key_size" in document:
+    elif document.key_size is not None:
         why = "its key was cut"
     else:
         try:
-            original = base64.b64decode(str(document["original"]), validate=True)
+            original = base64.b64decode(document.original, validate=True)
         except (binascii.Error, ValueError):
             why = "its original is not base64"
-    source = document.get("source")
     checked = check_value(original) if original is not None else None
     return Letter(
-        partition=partition, offset=offset, failed_at=_text(document.get("failed_at")),
-        reason=str(document.get("reason", "")), source=source if isinstance(source, dict) else None,
-        key=key, original=original, unreplayable=why, invalid=checked if isinstance(checked, str) else None,
+        partition=partition, offset=offset, failed_at=document.failed_at.isoformat(),
+        reason=document.reason, source=document.source, key=key, original=original,
+        unreplayable=why, invalid=checked if isinstance(checked, str) else None,
     )  # fmt: skip
 
 
@@ -109,10 +103,6 @@ def why_not_replayable(letter: Letter, replayed: set[tuple[int, int]]) -> str | 
 def replayed_of(conn: Conn, config: Config, letters: list[Letter]) -> set[tuple[int, int]]:
     """Which of the letters were replayed before."""
     return dlq_rows.replayed(conn, config.dlq_topic, [letter.position for letter in letters]) if letters else set()
-
-
-def _text(value: Any) -> str | None:
-    return None if value is None else str(value)
 
 
 def read(config: Config) -> list[Letter]:

@@ -22,6 +22,7 @@ import psycopg
 import structlog
 from pydantic import SecretStr
 
+from consumers.failure import one_line
 from db import Conn, credentials
 from db import segments as segment_rows
 from db.segments import DueSync, SegmentRow
@@ -221,7 +222,7 @@ def _run_claimed(conn: Conn, config: Config, due: DueSync, now: datetime) -> tup
         except Exception as exc:  # a bug one segment's data triggers must not stop the others' syncs
             if not isinstance(exc, SegflowError):
                 log.exception("klaviyo_sync_crashed", segment_id=due.segment_id)
-            reason = str(exc) if isinstance(exc, SegflowError) else f"{type(exc).__name__}: {exc}".splitlines()[0]
+            reason = str(exc) if isinstance(exc, SegflowError) else one_line(exc)
             with contextlib.suppress(psycopg.Error):
                 segment_rows.mark_sync_failed(conn, due.store_id, due.segment_id, reason, now + RETRY_FAILED_AFTER)
             raise SyncFailed(due.segment_id, reason) from None

@@ -17,11 +17,12 @@ from datetime import datetime
 import structlog
 from prometheus_client import Counter
 
+from consumers.failure import one_line
 from db import Conn
 from schemas.reports import SyncReport
 from segflow.infra.config import Config
 from segflow.infra.database import open_connection, worker_limits
-from segflow.infra.failures import is_outage, one_line
+from segflow.infra.failures import is_outage
 from segflow.services import klaviyo
 
 log = structlog.get_logger()

@@ -42,12 +42,13 @@ from consumers import kafka as kafka_clients
 from consumers import scheduler
 from consumers.dlq import DeadLetterSender
 from consumers.events import Applier, BatchResult, OffsetGap, Record
+from consumers.failure import one_line
 from consumers.input import InputConsumer
 from segflow.errors import ServiceUnavailable
 from segflow.infra.config import DEDUP_WINDOW_PROMISED, Config
 from segflow.infra.database import Conn, open_connection, widen_send_buffer, worker_limits
 from segflow.infra.embedded import require_broker
-from segflow.infra.failures import Backoff, back_off, is_outage, one_line
+from segflow.infra.failures import Backoff, back_off, is_outage
 from segflow.services import storage
 from segflow.services.syncs import SyncLoop
 from segflow.worker import metrics as worker_metrics

@@ -14,9 +14,10 @@ import threading
 import structlog
 from prometheus_client import Counter
 
+from consumers.failure import one_line
 from segflow.infra.config import Config
 from segflow.infra.database import Conn, open_connection, worker_limits
-from segflow.infra.failures import is_outage, one_line
+from segflow.infra.failures import is_outage
 from segflow.services import storage
 from segflow.services.storage import Pruned
 

@@ -21,8 +21,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from consumers.failure import one_line
 from segflow.errors import InvalidInput
-from segflow.infra.failures import one_line
 from segflow.services import storage
 from segflow.worker.process import current_rss_mb
 
