@@ -102,6 +102,10 @@ class SyncLoop(threading.Thread):
         self._halt.set()
         self._wake.set()
 
-    def finish(self, timeout_s: float = 30) -> None:
+    @property
+    def alive(self) -> bool:
+        return self.is_alive()
+
+    def stop(self, timeout_s: float = 30) -> None:
         self.halt()
         self.join(timeout_s)

@@ -1,8 +1,9 @@
-"""The worker's main thread: consume, apply, commit; wake due waits; watch the relay (SPEC §5).
+"""The worker's main thread: consume, apply, commit; wake due waits; watch its parts (SPEC §5).
 
 Each turn: seek partitions that are parked (consumers.input) back to their stored offsets; poll a
 batch and apply it in one transaction whose offsets commit with its effects; now and then, wake
-due waits and purge old duplicate claims; check that the relay process lives.
+due waits and purge old duplicate claims; look that the parts beside the loop (the relay child,
+the Klaviyo syncs, the pruner, the metrics server: segflow.worker.parts) still run.
 
 What happens when something fails is the point of this module; what counts as what is decided in
 segflow.infra.failures (by SQLSTATE and by which service failed):
@@ -18,10 +19,11 @@ segflow.infra.failures (by SQLSTATE and by which service failed):
   fails is split again, until the records that fail on their own are found and dead-lettered
   (`processing failed: ...`). So one bad message costs about 2·log2(batch) transactions, and
   cannot stall its partition.
-- The relay process died (kill -9, the OOM killer): a new one is started, which recovers.
+- A part died (the relay by kill -9 or the OOM killer, a thread by a bug): a new one is
+  started; a new relay recovers what the dead one left half done.
 
 A stop request (SIGTERM, SIGINT) ends the loop between batches and cuts any back-off short, so
-the batch in hand is committed or never started; the relay then gets STOP_GRACE_S to publish
+the batch in hand is committed or never started; the relay then gets its STOP_GRACE_S to publish
 what is queued. The worker exits only on a stop request or `--stop-when-idle`.
 """
 
@@ -54,6 +56,7 @@ from segflow.services.syncs import SyncLoop
 from segflow.worker import metrics as worker_metrics
 from segflow.worker.maintenance import Pruner
 from segflow.worker.metrics import Metrics, MetricsServer
+from segflow.worker.parts import Parts, Running
 from segflow.worker.process import current_rss_mb, peak_rss_mb, utc_now
 from segflow.worker.relay import RelayProcess
 
@@ -65,12 +68,6 @@ POLL_MS = 100
 SCHEDULER_BUSY_EVERY_S = 1.0
 PROGRESS_EVERY = 100_000  # events between `progress` log lines (with the current RSS)
 INPUT_PARTITIONS = 4  # only used when the worker has to create the input topic itself
-# After a stop request, how long the relay may take to publish what is queued before it is
-# killed (its successor recovers the rest). Under Docker's default 10 s between SIGTERM and
-# SIGKILL, with room for the batch in hand.
-STOP_GRACE_S = 8.0
-# A relay that keeps dying is started again at most this often.
-RELAY_RESTART_EVERY_S = 5.0
 # A store whose due runs failed to wake is left out of the scheduler's ticks this long, longer
 # after each failure in a row (SPEC §5: one store's unreadable data never stops another's waits).
 STORE_REST_S = (5.0, 30.0, 120.0, 600.0)
@@ -124,11 +121,13 @@ class Worker:
         """Wall time of the first non-empty poll (for the benchmark's end-to-end rate)."""
         self._next_progress = PROGRESS_EVERY
         self._published_by_dead_relays = 0
-        self._relay_started_at = 0.0
-        self.metrics = Metrics(lambda: self._published_by_dead_relays + self.relay.published, database_url)
+        self.metrics = Metrics(self._published, database_url)
         self.metrics_port = metrics_port
-        self.metrics_server: MetricsServer | None = None
-        """Serving once `run` has bound `metrics_port`."""
+        self.parts = Parts(self.metrics.restarted)
+        """What runs beside the loop: relay, Klaviyo syncs, pruner, metrics server."""
+        self._relay: Running[RelayProcess] | None = None
+        self._metrics_server: Running[MetricsServer] | None = None
+        self._syncs: Running[SyncLoop] | None = None
         self._peak_rss_mb: float | None = None
         self._started = False
 
@@ -148,13 +147,31 @@ class Worker:
             self._peak_rss_mb = peak_rss_mb()  # before shutdown, which is not the working set
         return self.summary
 
+    @property
+    def relay(self) -> RelayProcess:
+        assert self._relay is not None, "the relay starts in run()"
+        return self._relay.part
+
+    @property
+    def metrics_server(self) -> MetricsServer | None:
+        """Serving once `run` has bound `metrics_port`."""
+        return None if self._metrics_server is None else self._metrics_server.part
+
+    @property
+    def _syncs_idle(self) -> bool:
+        return self._syncs is None or self._syncs.part.idle
+
+    def _published(self) -> int:
+        return self._published_by_dead_relays + (0 if self._relay is None else self._relay.part.published)
+
     def _open(self, opened: contextlib.ExitStack) -> None:
-        """What the loop needs, each closed by `opened` from the last opened to the first: the
-        metrics port first (a taken one is the operator's to fix, before anything starts)."""
+        """What the loop needs, each closed by `opened` from the last opened to the first; the
+        parts beside the loop stop after it all (`Parts.stop`), the metrics server last. The
+        metrics port is bound first: a taken one is the operator's to fix, before anything starts."""
         opened.callback(self._stopped)
+        opened.callback(self.parts.stop)
         if self.metrics_port is not None:
-            self.metrics_server = MetricsServer.bind(self.metrics, self.database_url, self.metrics_port)
-            opened.callback(self.metrics_server.stop)
+            self._metrics_server = self.parts.start("metrics_server", self._serve_metrics)
         bootstrap = self.config.kafka_bootstrap
         require_broker(bootstrap)
         topics = [(self.config.input_topic, INPUT_PARTITIONS), (self.config.output_topic, INPUT_PARTITIONS)]
@@ -172,22 +189,30 @@ class Worker:
         self._ensure_partitions()
         self.input = InputConsumer(bootstrap, self.config.group_id, self.config.input_topic)
         opened.callback(_closing, "consumer", self.input.close)
-        self.relay = self._start_relay()
-        # Whatever the last batch queued goes out before we leave (the relay running then).
-        opened.callback(lambda: self.relay.finish(STOP_GRACE_S))
-        self.sync_loop = SyncLoop(self.config, self.database_url, self.clock, self.metrics.syncs)
-        self.sync_loop.start()
-        opened.callback(self.sync_loop.finish)
-        pruner = Pruner(self.config, self.database_url, self.metrics.pruned)
-        pruner.start()
-        opened.callback(pruner.finish)
-        if self.metrics_server is not None:
-            self.metrics_server.start()
+        # Stopped in reverse: the pruner and the syncs first, then the relay, which publishes
+        # whatever the last batch queued before it ends.
+        self._relay = self.parts.start("relay", self._new_relay, self._relay_died)
+        self._syncs = self.parts.start(
+            "klaviyo_sync", lambda: SyncLoop(self.config, self.database_url, self.clock, self.metrics.syncs)
+        )
+        self.parts.start("pruner", lambda: Pruner(self.config, self.database_url, self.metrics.pruned))
+
+    def _serve_metrics(self) -> MetricsServer:
+        """The metrics server on `metrics_port`, or after a death on the port the first one got."""
+        port = self.metrics_port if self._metrics_server is None else self._metrics_server.part.port
+        assert port is not None
+        return MetricsServer.bind(self.metrics, self.database_url, port)
+
+    def _new_relay(self) -> RelayProcess:
+        return RelayProcess(self.config, self.database_url)
+
+    def _relay_died(self, dead: RelayProcess) -> None:
+        self._published_by_dead_relays += dead.published
 
     def _stopped(self) -> None:
         """The last thing `run` does, however it ends."""
-        relay = getattr(self, "relay", None)
-        self.summary.published = self._published_by_dead_relays + (relay.published if relay is not None else 0)
+        relay = None if self._relay is None else self._relay.part
+        self.summary.published = self._published()
         if not self._started:
             return  # nothing to report of a start that failed: its error says why
         log.info(
@@ -210,9 +235,9 @@ class Worker:
             elif time.monotonic() >= next_unassigned_warning:
                 self._warn_unassigned()
                 next_unassigned_warning = time.monotonic() + worker_metrics.NO_PARTITIONS_WARN_AFTER_S
-            self._watch_relay()
+            self.parts.watch()
             applied = self._turn()
-            busy = applied or self.input.parked or not self.relay.idle or not self.sync_loop.idle
+            busy = applied or self.input.parked or not self.relay.idle or not self._syncs_idle
             if not applied or time.monotonic() - last_tick >= SCHEDULER_BUSY_EVERY_S:
                 last_tick = time.monotonic()
                 woken = self._guard("scheduler", self._wake_due)
@@ -384,23 +409,6 @@ class Worker:
         except Exception as exc:
             self._retry_later(f"{what}_failed", exc)
             return 0
-
-    # --- the relay process -------------------------------------------------------------------
-
-    def _start_relay(self) -> RelayProcess:
-        relay = RelayProcess(self.config, self.database_url)
-        relay.start()
-        self._relay_started_at = time.monotonic()
-        return relay
-
-    def _watch_relay(self) -> None:
-        """Start a new relay when the one running died (at most every RELAY_RESTART_EVERY_S)."""
-        if self.relay.alive or time.monotonic() - self._relay_started_at < RELAY_RESTART_EVERY_S:
-            return
-        log.error("relay_died", exitcode=self.relay.exitcode, published=self.relay.published)
-        self._published_by_dead_relays += self.relay.published
-        self.relay.finish(0)
-        self.relay = self._start_relay()
 
 
 def _closing(what: str, close: Callable[[], object]) -> None:

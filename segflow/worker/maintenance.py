@@ -4,7 +4,8 @@ Every SEGFLOW_PRUNE_EVERY the thread drops the partitions past their retention, 
 counts and creates the partitions ahead (db.maintenance.prune). It never uses the batches'
 connection and takes no lock a batch waits for, so the consumer goes on while millions of
 expired rows go. Of several workers, one prunes at a time (an advisory lock); the others skip
-that round. A failure is logged and tried again next round; the thread outlives anything.
+that round. A failure is logged and tried again next round; should the thread still end, the
+worker's owner of its parts starts another (segflow.worker.parts).
 """
 
 from __future__ import annotations
@@ -66,6 +67,10 @@ class Pruner(threading.Thread):
         log.info("pruned", seconds=result.seconds, **{f"removed_{k}": n for k, n in result.removed.items()})
         return result
 
-    def finish(self) -> None:
+    @property
+    def alive(self) -> bool:
+        return self.is_alive()
+
+    def stop(self) -> None:
         self._halt.set()
         self.join(30)

@@ -31,6 +31,7 @@ log = structlog.get_logger()
 OUTCOMES = ("applied", "duplicate", "dead_lettered", "stale")
 SYNC_OUTCOMES = ("synced", "failed")
 PRUNED_KINDS = ("event_ids", "runs", "journey_steps", "outbox_events", "flow_counts")
+PARTS = ("metrics_server", "relay", "klaviyo_sync", "pruner")
 STALE_AFTER_S = 15.0
 """`/healthz` answers 503 once the consumer loop has not turned for this long."""
 NO_PARTITIONS_WARN_AFTER_S = 30.0
@@ -74,6 +75,14 @@ class Metrics:
         )
         for kind in PRUNED_KINDS:
             self.pruned.labels(kind)
+        self.restarted = Counter(
+            "segflow_parts_restarted",
+            "Parts of the worker (relay, klaviyo_sync, pruner, metrics_server) started again after dying.",
+            ["part"],
+            registry=self.registry,
+        )
+        for part in PARTS:
+            self.restarted.labels(part)
         rss = Gauge("segflow_process_rss_bytes", "Resident memory of the worker process.", registry=self.registry)
         rss.set_function(lambda: current_rss_mb() * 2**20)
         self.registry.register(_Scraped(published, database_url))
@@ -184,6 +193,10 @@ class MetricsServer:
     def start(self) -> None:
         self.thread.start()
         log.info("metrics_serving", port=self.port)
+
+    @property
+    def alive(self) -> bool:
+        return self.thread.is_alive()
 
     def stop(self) -> None:
         if self.thread.is_alive():  # shutdown() waits for a serving loop that never started

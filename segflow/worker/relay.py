@@ -103,11 +103,18 @@ class _PipeWake:
         self._reader.poll(timeout)
 
 
-class RelayProcess:
-    """One relay child process and what the worker knows of it. A dead one is replaced by a new
-    RelayProcess, never restarted."""
+STOP_GRACE_S = 8.0
+"""After a stop request, how long the relay may take to publish what is queued before it is
+killed (its successor recovers the rest). Under Docker's default 10 s between SIGTERM and
+SIGKILL, with room for the batch in hand."""
 
-    def __init__(self, config: Config, database_url: str) -> None:
+
+class RelayProcess:
+    """One relay child process and what the worker knows of it (a part of the worker:
+    segflow.worker.parts). A dead one is replaced by a new RelayProcess, never restarted."""
+
+    def __init__(self, config: Config, database_url: str, grace_s: float = STOP_GRACE_S) -> None:
+        self.grace_s = grace_s
         context = multiprocessing.get_context("spawn")
         self._reader, self._writer = context.Pipe(duplex=False)
         self._finishing = context.RawValue("b", 0)  # written by the worker
@@ -167,14 +174,14 @@ class RelayProcess:
     def last_published_at(self) -> float | None:
         return float(self._last_published_at.value) or None
 
-    def finish(self, grace_s: float) -> None:
-        """Publish what is queued, then stop; a relay still at it after `grace_s` is killed (the
+    def stop(self) -> None:
+        """Publish what is queued, then stop; a relay still at it after its grace is killed (the
         next one recovers what it left half done)."""
         self._finishing.value = 1
         self.wake()
-        self._process.join(grace_s)
+        self._process.join(self.grace_s)
         if self._process.is_alive():
-            log.warning("relay_killed_after_grace", grace_s=grace_s)
+            log.warning("relay_killed_after_grace", grace_s=self.grace_s)
             self._process.kill()
             self._process.join(5)
         self._writer.close()

@@ -8,7 +8,7 @@ from functools import partial
 
 import psutil
 
-from segflow.worker.loop import STOP_GRACE_S
+from segflow.worker.relay import STOP_GRACE_S
 from tests.faults.toggle import applied, check, events, prepare, stream_paced, with_duplicates
 from tests.support.worker_process import start_worker, wait_for
 

@@ -65,7 +65,8 @@ def read_back(dead: DeadLetter, max_original: int = 1024) -> dlq.Letter:
 def test_a_letter_reads_back_as_written_and_can_be_replayed():
     event = b'{"event_id": "e1"}'
     got = read_back(letter(event))
-    assert (event, "in", 2, 41) == (got.original, *(got.source.topic, got.source.partition, got.source.offset))
+    assert got.source is not None
+    assert (event, "in", 2, 41) == (got.original, got.source.topic, got.source.partition, got.source.offset)
     assert (letter(event).reason, AT.isoformat(), None) == (got.reason, got.failed_at, got.unreplayable)
 
 
