@@ -175,8 +175,8 @@ def _enter(
     step = Step(run, driver, now)
     step.events.append(_event(store_id, cf, run, driver, "flow.entered", None, {}, now))
     if failure is not None:
-        return _finish(store_id, cf, step, "failed", None, driver, now, reason=failure)
-    return _walk(store_id, cf, step, cf.flow.start, customer, driver, members, now)
+        return _finish(store_id, cf, step, "failed", None, reason=failure)
+    return _walk(store_id, cf, step, cf.flow.start, customer, members)
 
 
 def resume(
@@ -196,13 +196,13 @@ def resume(
         driver = Driver(
             cause_key=f"timer:{run.key}:{run.wake_at.isoformat() if run.wake_at else ''}", event=None, wake="timer"
         )
-    return _walk(store_id, cf, Step(run, driver, now), run.node_id, customer, driver, members, now)
+    return _walk(store_id, cf, Step(run, driver, now), run.node_id, customer, members)
 
 
 def end(store_id: str, cf: CompiledFlow, run: Run, reason: str, cause_key: str, now: datetime) -> Step:
     """Exit a live run from outside the graph (its flow was archived)."""
     driver = Driver(cause_key=cause_key, event=None, wake=None, operation="archive")
-    return _finish(store_id, cf, Step(run, driver, now), "exited", run.node_id, driver, now, reason=reason)
+    return _finish(store_id, cf, Step(run, driver, now), "exited", run.node_id, reason=reason)
 
 
 def archived(store_id: str, flow_id: str, version: int, run: Run, operation_id: str, now: datetime) -> Emitted:
@@ -215,16 +215,11 @@ def archived(store_id: str, flow_id: str, version: int, run: Run, operation_id: 
 
 
 def _walk(
-    store_id: str,
-    cf: CompiledFlow,
-    step: Step,
-    node_id: str,
-    customer: Mapping[str, Any],
-    driver: Driver,
-    members: MembershipView,
-    now: datetime,
+    store_id: str, cf: CompiledFlow, step: Step, node_id: str, customer: Mapping[str, Any], members: MembershipView
 ) -> Step:
-    email = step.run.email
+    """Visit nodes from `node_id` until the run waits, ends or fails (the step's driver and time
+    are the visits' event and now)."""
+    email, driver, now = step.run.email, step.driver, step.at
     # One context for the whole walk; only the node a paused run resumes at sees `wake`, so that
     # node gets a context of its own.
     ctx = Context(
@@ -240,14 +235,7 @@ def _walk(
         visit = cf.visits.get(node_id)
         if visit is None:
             return _finish(
-                store_id,
-                cf,
-                step,
-                "failed",
-                node_id,
-                driver,
-                now,
-                reason=f"node {node_id!r} is not in version {cf.version}",
+                store_id, cf, step, "failed", node_id, reason=f"node {node_id!r} is not in version {cf.version}"
             )
         step.path.append(node_id)
         try:
@@ -255,21 +243,19 @@ def _walk(
         except Exception as exc:  # a node bug fails this run, never the worker
             outcome = Outcome(failure=_raised(cf.nodes[node_id].type, exc))
         if outcome.failure is not None:
-            return _finish(store_id, cf, step, "failed", node_id, driver, now, reason=outcome.failure)
+            return _finish(store_id, cf, step, "failed", node_id, reason=outcome.failure)
         for effect in outcome.effects:
-            _apply(store_id, cf, step, node_id, effect, driver, members, now)
+            _apply(store_id, cf, step, node_id, effect, members)
         if outcome.exit:
-            return _finish(store_id, cf, step, "exited", node_id, driver, now)
+            return _finish(store_id, cf, step, "exited", node_id)
         if outcome.wake_at is not None:
             step.run = step.run.moved(node_id, "waiting", now, outcome.wake_at, outcome.waiting_for, step.run.reason)
             return step
         step.edges.append((node_id, outcome.edge))
         if outcome.next is None:
-            return _finish(store_id, cf, step, "completed", node_id, driver, now)
+            return _finish(store_id, cf, step, "completed", node_id)
         node_id = outcome.next
-    return _finish(
-        store_id, cf, step, "failed", node_id, driver, now, reason=f"no wait after {MAX_VISITS_PER_STEP} nodes"
-    )
+    return _finish(store_id, cf, step, "failed", node_id, reason=f"no wait after {MAX_VISITS_PER_STEP} nodes")
 
 
 def _apply(
@@ -278,11 +264,9 @@ def _apply(
     step: Step,
     node_id: str,
     effect: ChangeMembership | RequestAction,
-    driver: Driver,
     members: MembershipView,
-    now: datetime,
 ) -> None:
-    email = step.run.email
+    email, driver, now = step.run.email, step.driver, step.at
     if isinstance(effect, RequestAction):
         data = {"action": effect.action, "params": dict(effect.params)}
         step.events.append(_event(store_id, cf, step.run, driver, "action.requested", node_id, data, now))
@@ -309,10 +293,9 @@ def _finish(
     step: Step,
     status: Literal["completed", "exited", "failed"],
     node_id: str | None,
-    driver: Driver,
-    now: datetime,
     reason: str | None = None,
 ) -> Step:
+    driver, now = step.driver, step.at
     step.run = step.run.moved(node_id, status, now, reason=reason)
     data = {"reason": reason} if reason is not None else {}
     kind: OutputEventType = (
