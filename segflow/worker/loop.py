@@ -162,7 +162,10 @@ class Worker:
         return self._syncs is None or self._syncs.part.idle
 
     def _published(self) -> int:
-        return self._published_by_dead_relays + (0 if self._relay is None else self._relay.part.published)
+        relay = self._relay
+        if relay is None or relay.buried:  # a dead relay's count is in _published_by_dead_relays already
+            return self._published_by_dead_relays
+        return self._published_by_dead_relays + relay.part.published
 
     def _open(self, opened: contextlib.ExitStack) -> None:
         """What the loop needs, each closed by `opened` from the last opened to the first; the

@@ -54,7 +54,10 @@ class Running(Generic[P]):
     """Called with the dead instance before its successor starts (to keep its figures, say)."""
     part: P
     started_at: float
+    """When the part running now was started, or its replacement last tried."""
     deaths: int = 0
+    buried: bool = False
+    """The part running now died, and was stopped and accounted for, but no replacement started."""
 
 
 class Parts:
@@ -73,18 +76,27 @@ class Parts:
         return running
 
     def watch(self) -> int:
-        """Replace the parts that died since the last look; returns how many were."""
+        """Replace the parts that died since the last look; returns how many were. A part whose
+        replacement cannot be made or started (its port taken meanwhile, no thread to be had) is
+        logged and tried again after the same rest: the loop goes on either way."""
         replaced = 0
         for running in self._running:
             if running.part.alive or self._clock() - running.started_at < RESTART_EVERY_S:
                 continue
-            running.deaths += 1
-            log.error(f"{running.name}_died", part=running.name, deaths=running.deaths, **_how(running.part))
-            running.on_death(running.part)
-            _stopping(running.name, running.part.stop)  # whatever it holds is let go before the next starts
-            running.part = running.make()
+            if not running.buried:
+                running.deaths += 1
+                log.error(f"{running.name}_died", part=running.name, deaths=running.deaths, **_how(running.part))
+                running.on_death(running.part)
+                _stopping(running.name, running.part.stop)  # whatever it holds is let go before the next starts
+                running.buried = True
             running.started_at = self._clock()
-            running.part.start()
+            try:
+                part = running.make()
+                part.start()
+            except Exception as exc:
+                log.error(f"{running.name}_restart_failed", part=running.name, error=one_line(exc))
+                continue
+            running.part, running.buried = part, False
             if self._restarted is not None:
                 self._restarted.labels(running.name).inc()
             replaced += 1

@@ -147,6 +147,8 @@ class RelayProcess:
 
     def wake(self) -> None:
         """Tell the relay there is something to publish. Never blocks."""
+        if self._writer.closed:
+            return  # stopped after it died, its successor not started yet: that one starts by looking
         self._asked.value += 1
         # A full pipe already holds a wake-up; a broken one means the relay died, which the
         # worker's watch notices.

@@ -70,3 +70,29 @@ def test_a_dead_part_is_replaced_once_its_rest_is_over():
     assert 0 == parts.watch()
     parts.stop()
     assert ["stop sync", "stop relay1"] == journal[-2:]  # the replacement keeps its place in the order
+
+
+def test_a_replacement_that_cannot_start_is_tried_again_and_the_dead_one_counted_once():
+    clock = [0.0]
+    journal: list[str] = []
+    buried: list[Fake] = []
+    attempts: list[int] = []
+
+    def make() -> Fake:
+        attempts.append(len(attempts))
+        if len(attempts) == 2:  # the first replacement: its port was taken meanwhile, say
+            raise OSError("address already in use")
+        return Fake(f"metrics{len(attempts)}", journal)
+
+    parts = Parts(clock=lambda: clock[0])
+    running = parts.start("metrics", make, on_death=buried.append)
+    first = running.part
+    first.alive = False
+    clock[0] += parts_module.RESTART_EVERY_S
+    assert 0 == parts.watch()  # the replacement failed: logged, not raised
+    assert ([first], running.part, 1) == (buried, first, running.deaths)
+    assert 0 == parts.watch()  # resting again before the next try
+    clock[0] += parts_module.RESTART_EVERY_S
+    assert 1 == parts.watch()
+    assert running.part.alive and ([first], 1) == (buried, running.deaths)
+    assert ["start metrics1", "stop metrics1", "start metrics3"] == journal
