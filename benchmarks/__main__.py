@@ -2,6 +2,7 @@
 
     .venv/bin/python -m benchmarks [--events 200000] [--customers 20000] [--baseline-events 5000]
                                    [--rate 2000] [--latency-seconds 15] [--skip-latency] [--json FILE]
+                                   [--rounds N]
 
 Uses SEGFLOW_DATABASE_URL and SEGFLOW_KAFKA_BOOTSTRAP when set, else starts the embedded
 PostgreSQL (in a temporary directory) and the embedded broker. Everything it creates is
@@ -13,7 +14,9 @@ What it runs, each worker as a `segflow worker` subprocess like an operator woul
 2. ceilings, on the same machine in the same run: a raw consumer reading the same topic, the
    database writing the same rows (processed ids, runs, outbox, journeys, counts) in the same
    batches, and both at once: a set-based consumer that reads and decodes the topic and writes
-   those rows per batch (the worker without its decisions).
+   those rows per batch (the worker without its decisions). With `--rounds N` the worker and
+   the set-based consumer run N times in turn, and the ratio is reported per round and as
+   their median: a ratio from two neighbouring runs.
 3. naive baseline: the same worker and engine code with one event per transaction.
 4. latency: a worker running while events arrive at a steady rate; produce-to-publish times
    from the records' own timestamps.
@@ -28,6 +31,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -86,6 +90,11 @@ def main() -> None:
     parser.add_argument("--skip-latency", action="store_true")
     parser.add_argument("--skip-import", action="store_true")
     parser.add_argument("--only-throughput", action="store_true", help="just the worker run (for long memory runs)")
+    parser.add_argument(
+        "--rounds", type=int, default=1, metavar="N",
+        help="the worker and the set-based ceiling N times in turn (each worker round on a fresh database): "
+        "the ratio from neighbouring runs, and its median",
+    )  # fmt: skip
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     parser.add_argument(
         "--soak", type=float, metavar="MINUTES", help="instead: one worker for this long at --rate, plotted"
@@ -122,6 +131,10 @@ def main() -> None:
         rows = WorkerRows(url)
         figures["db_write_events_per_s"] = db_write_rate(rows, admin_url, customers, len(events))
         figures["set_based_events_per_s"] = set_based_rate(rows, admin_url, customers, bootstrap, topic, len(events))
+        if args.rounds > 1:
+            figures["ratio_rounds"] = ratio_rounds(
+                figures, rows, admin_url, customers, bootstrap, topic, len(events), args.rounds
+            )
         baseline_events = sample.events(STORE, customers, args.baseline_events, seed=2, prefix="n")
         baseline_topic = new_topic(bootstrap, "naive")
         produce(bootstrap, baseline_topic, baseline_events)
@@ -295,6 +308,14 @@ def new_topic(bootstrap: str, prefix: str, partitions: int = 4) -> str:
     return name
 
 
+def delete_topic(bootstrap: str, name: str) -> None:
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        admin.delete_topics([name])
+    finally:
+        admin.close()
+
+
 def _producer(bootstrap: str) -> KafkaProducer:
     return KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, batch_size=256 * 1024)
 
@@ -322,12 +343,14 @@ def worker_env(url: str, bootstrap: str) -> dict[str, str]:
     }
 
 
-def _start_worker(env: dict[str, str], topic: str, log_path: Path, *extra: str) -> subprocess.Popen[bytes]:
+def _start_worker(
+    env: dict[str, str], topic: str, log_path: Path, *extra: str, output: str | None = None
+) -> subprocess.Popen[bytes]:
     run_env = {
         **env,
         "SEGFLOW_GROUP_ID": f"bench-{uuid.uuid4().hex[:6]}",
         "SEGFLOW_INPUT_TOPIC": topic,
-        "SEGFLOW_OUTPUT_TOPIC": f"{topic}-out",
+        "SEGFLOW_OUTPUT_TOPIC": output or f"{topic}-out",
         "SEGFLOW_DLQ_TOPIC": f"{topic}-dlq",
     }
     # SEGFLOW_BENCH_PROFILE=FILE: the worker's main process under cProfile, its statistics to
@@ -389,11 +412,12 @@ class ServicesCpu:
         return used
 
 
-def run_worker(env: dict[str, str], topic: str, *extra: str) -> dict[str, Any]:
+def run_worker(env: dict[str, str], topic: str, *extra: str, output: str | None = None) -> dict[str, Any]:
+    """The worker over `topic` until idle, publishing to `output` (default `<topic>-out`)."""
     with tempfile.TemporaryDirectory() as tmp:
         log_path = Path(tmp) / "worker.log"
         services_cpu = ServicesCpu()
-        worker = _start_worker(env, topic, log_path, *extra)
+        worker = _start_worker(env, topic, log_path, *extra, output=output)
         # wait4, not wait: it also says how much CPU the worker used, its relay child included.
         _pid, status, usage = os.wait4(worker.pid, 0)
         services = services_cpu.stop()
@@ -539,6 +563,44 @@ def set_based_rate(
         return round(chunks * BATCH / (time.perf_counter() - started))
 
 
+def ratio_rounds(
+    figures: dict[str, Any],
+    rows: WorkerRows,
+    admin_url: str,
+    customers: list[str],
+    bootstrap: str,
+    topic: str,
+    events: int,
+    rounds: int,
+) -> dict[str, Any]:
+    """Worker / set-based ceiling from neighbouring runs, `rounds` times (the first is the main
+    run's): how busy the machine is moves both, so a ratio is only as good as its two runs are
+    close in time. Each further worker round runs on a fresh database and publishes to a topic
+    of its own, deleted after it (the embedded broker keeps every record in memory)."""
+    first = figures["throughput"]
+    each = [_round(first, figures["set_based_events_per_s"])]
+    for number in range(2, rounds + 1):
+        print(f"  round {number} of {rounds}: the worker, then the set-based ceiling", file=sys.stderr)
+        output = new_topic(bootstrap, "out")
+        with scratch_database(admin_url) as url:
+            with psycopg.connect(url, autocommit=True) as conn:
+                set_up_store(conn, customers)
+            run = run_worker(worker_env(url, bootstrap), topic, output=output)
+        delete_topic(bootstrap, output)
+        each.append(_round(run, set_based_rate(rows, admin_url, customers, bootstrap, topic, events)))
+    ratios = [r["ratio"] for r in each]
+    return {"rounds": each, "ratios": ratios, "median": round(statistics.median(ratios), 3)}
+
+
+def _round(run: dict[str, Any], ceiling: int) -> dict[str, Any]:
+    return {
+        "events_per_s": run["events_per_s"], "set_based_events_per_s": ceiling,
+        "ratio": round(run["events_per_s"] / ceiling, 3), "worker_cpu_us_per_event": run["worker_cpu_us_per_event"],
+        "postgres_cpu_us_per_event": run["postgres_cpu_us_per_event"],
+        "tansu_cpu_us_per_event": run["tansu_cpu_us_per_event"],
+    }  # fmt: skip
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -632,6 +694,13 @@ def _rss_rows(rss: dict[Any, float]) -> list[tuple[str, str, str]]:
     ]
 
 
+def _rounds_row(rounds: dict[str, Any] | None) -> list[tuple[str, str, str]]:
+    if rounds is None:
+        return []
+    each = ", ".join(f"{r:.2f}" for r in rounds["ratios"])
+    return [("  median of rounds", f"{rounds['median']:.2f}", f"{len(rounds['ratios'])} rounds: {each}")]
+
+
 def report(f: dict[str, Any]) -> None:
     t = f["throughput"]
     naive = f["naive_baseline"]
@@ -646,6 +715,7 @@ def report(f: dict[str, Any]) -> None:
         ("engine / lower ceiling", f"{t['events_per_s'] / ceiling:.2f}", ""),
         ("set-based ceiling", f"{f['set_based_events_per_s']:,} events/s", "reads, decodes, writes the same rows"),
         ("worker / set-based", f"{t['events_per_s'] / f['set_based_events_per_s']:.2f}", "issue 25: >= 0.75"),
+        *_rounds_row(f.get("ratio_rounds")),
         ("naive baseline", f"{naive['events_per_s']:,} events/s", "one event per transaction"),
         ("batched / naive", f"{t['events_per_s'] / naive['events_per_s']:.1f}x", ""),
     ]
