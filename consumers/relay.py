@@ -12,7 +12,9 @@ relay after a failure) first fences (no request of an earlier send can land any 
 consumers.publish), then reads the output topic from the recorded positions to its true end
 (consumers.kafka.read_topic: end offsets, never a count of empty polls; committed records only,
 keeping their event ids, not the records), finishes the interrupted slice (sending only the
-events that are not there yet, in order) and marks it, before sending anything new. A recorded
+events that are not there yet, in order) and marks it, before sending anything new. (With
+nothing unpublished there is no such slice, and nothing is read: marking and recording happen in
+one transaction, so whatever a relay sent is either marked or still unpublished.) A recorded
 position beyond its partition's end means the topic restarted empty (the memory-only embedded
 broker restarted, or the topic was recreated): that partition is read from its beginning, and
 the positions recorded afterwards are where the reading ended, lower than before.
@@ -100,12 +102,18 @@ class Relay:
         return self._send(batches, already_there=set())
 
     def recover(self) -> None:
-        """Finish the slice a previous relay sent (all or part of) but did not mark."""
+        """Finish the slice a previous relay sent (all or part of) but did not mark. With nothing
+        unpublished there is no such slice, and the topic is not read: on a fresh database over
+        an old topic (no positions recorded) that would be the whole topic, every id in memory."""
         self.sender.fence()  # before reading: a request of a failed send landing later would be a second copy
-        positions = offset_rows.relay_positions(self.conn, self.topic)
         # A recreated topic may have another partition count: ask again before sending.
         self._partitions = None
         self._partition_of.clear()
+        if outbox.unpublished_count(self.conn) == 0:
+            self.needs_recovery = False
+            log.info("relay_recovered", read=0, batches=0, resent=0)
+            return
+        positions = offset_rows.relay_positions(self.conn, self.topic)
         found: set[str] = set()
 
         def note(record: Any) -> None:

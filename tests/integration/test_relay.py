@@ -70,3 +70,34 @@ def test_a_large_operation_is_queued_in_bounded_batches_in_order(db):
     assert [outbox.MAX_BATCH_EVENTS, outbox.MAX_BATCH_EVENTS, 7] == sizes
     queued = [event_id for (event_id,) in db.execute("SELECT event_id FROM outbox ORDER BY id, position")]
     assert [e.event_id for e in events] == queued
+
+
+def test_a_relay_with_nothing_unpublished_reads_none_of_an_old_topic(db, kafka_bootstrap, topics):
+    # A fresh database (no positions recorded) over an output topic that already holds events:
+    # with nothing in flight there is nothing to finish, so the topic is not read at all.
+    create_topic(kafka_bootstrap, topics.output, 2)
+    stores.create(db, "acme", "pro")
+    old = [emitted(f"old{n}", f"c{n}@example.com") for n in range(2_000)]
+    produce(kafka_bootstrap, topics.output, [(b"acme:" + e.email.encode(), e.payload_json().encode()) for e in old])
+    handed: list[Any] = []
+    starting = relay(db, kafka_bootstrap, topics.output)
+    reading = starting.read_output
+
+    def counted(start: Mapping[int, int], each: Callable[[Any], None]) -> kafka_clients.TopicRead:
+        def keep(record: Any) -> None:
+            handed.append(record)
+            each(record)
+
+        return reading(start, keep)
+
+    starting.read_output = counted
+
+    assert 0 == starting.tick()
+    assert [] == handed
+    with db.transaction():
+        outbox.enqueue(db, "acme", [emitted("new1", "ann@example.com"), emitted("new2", "bob@example.com")])
+    assert 2 == starting.tick()
+    assert [] == handed  # a slice sent and marked leaves nothing to recover either
+    on_topic = [json.loads(r.value)["event_id"] for r in read_topic(kafka_bootstrap, topics.output)]
+    assert 2_002 == len(on_topic) and {"new1", "new2"} <= set(on_topic)
+    assert 0 == outbox.unpublished_count(db)
