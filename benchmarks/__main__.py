@@ -576,7 +576,8 @@ def ratio_rounds(
     """Worker / set-based ceiling from neighbouring runs, `rounds` times (the first is the main
     run's): how busy the machine is moves both, so a ratio is only as good as its two runs are
     close in time. Each further worker round runs on a fresh database and publishes to a topic
-    of its own, deleted after it (the embedded broker keeps every record in memory)."""
+    of its own, deleted after it: a relay on a fresh database reads a reused topic to its end,
+    and the embedded broker keeps every record in memory."""
     first = figures["throughput"]
     each = [_round(first, figures["set_based_events_per_s"])]
     for number in range(2, rounds + 1):
