@@ -589,8 +589,7 @@ def ratio_rounds(
             run = run_worker(worker_env(url, bootstrap), topic, output=output)
         delete_topic(bootstrap, output)
         each.append(_round(run, set_based_rate(rows, admin_url, customers, bootstrap, topic, events)))
-    ratios = [r["ratio"] for r in each]
-    return {"rounds": each, "ratios": ratios, "median": round(statistics.median(ratios), 3)}
+    return {"rounds": each, "median": round(statistics.median(r["ratio"] for r in each), 3)}
 
 
 def _round(run: dict[str, Any], ceiling: int) -> dict[str, Any]:
@@ -698,8 +697,8 @@ def _rss_rows(rss: dict[Any, float]) -> list[tuple[str, str, str]]:
 def _rounds_row(rounds: dict[str, Any] | None) -> list[tuple[str, str, str]]:
     if rounds is None:
         return []
-    each = ", ".join(f"{r:.2f}" for r in rounds["ratios"])
-    return [("  median of rounds", f"{rounds['median']:.2f}", f"{len(rounds['ratios'])} rounds: {each}")]
+    each = ", ".join(f"{r['ratio']:.2f}" for r in rounds["rounds"])
+    return [("  median of rounds", f"{rounds['median']:.2f}", f"{len(rounds['rounds'])} rounds: {each}")]
 
 
 def report(f: dict[str, Any]) -> None:

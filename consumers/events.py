@@ -79,7 +79,7 @@ class DeadLetter:
         """
         original = self.record.value or b""
         key = self.record.key
-        cut = key is not None and len(key) > MAX_DEAD_KEY_BYTES
+        cut = key if key is not None and len(key) > MAX_DEAD_KEY_BYTES else None
         letter = DeadLetterRecord(
             reason=self.reason,
             source=DeadLetterSource(
@@ -90,8 +90,8 @@ class DeadLetter:
             original_sha256=hashlib.sha256(original).hexdigest(),
             original_truncated=len(original) > max_original,
             failed_at=failed_at,
-            key_size=len(key) if key is not None and cut else None,
-            key_sha256=hashlib.sha256(key).hexdigest() if key is not None and cut else None,
+            key_size=len(cut) if cut is not None else None,
+            key_sha256=hashlib.sha256(cut).hexdigest() if cut is not None else None,
         )
         return letter.wire()
 

@@ -194,7 +194,7 @@ class Worker:
         opened.callback(_closing, "consumer", self.input.close)
         # Stopped in reverse: the pruner and the syncs first, then the relay, which publishes
         # whatever the last batch queued before it ends.
-        self._relay = self.parts.start("relay", self._new_relay, self._relay_died)
+        self._relay = self.parts.start("relay", lambda: RelayProcess(self.config, self.database_url), self._relay_died)
         self._syncs = self.parts.start(
             "klaviyo_sync", lambda: SyncLoop(self.config, self.database_url, self.clock, self.metrics.syncs)
         )
@@ -205,9 +205,6 @@ class Worker:
         port = self.metrics_port if self._metrics_server is None else self._metrics_server.part.port
         assert port is not None
         return MetricsServer.bind(self.metrics, self.database_url, port)
-
-    def _new_relay(self) -> RelayProcess:
-        return RelayProcess(self.config, self.database_url)
 
     def _relay_died(self, dead: RelayProcess) -> None:
         self._published_by_dead_relays += dead.published

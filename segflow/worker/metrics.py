@@ -31,7 +31,6 @@ log = structlog.get_logger()
 OUTCOMES = ("applied", "duplicate", "dead_lettered", "stale")
 SYNC_OUTCOMES = ("synced", "failed")
 PRUNED_KINDS = ("event_ids", "runs", "journey_steps", "outbox_events", "flow_counts")
-PARTS = ("metrics_server", "relay", "klaviyo_sync", "pruner")
 STALE_AFTER_S = 15.0
 """`/healthz` answers 503 once the consumer loop has not turned for this long."""
 NO_PARTITIONS_WARN_AFTER_S = 30.0
@@ -80,9 +79,7 @@ class Metrics:
             "Parts of the worker (relay, klaviyo_sync, pruner, metrics_server) started again after dying.",
             ["part"],
             registry=self.registry,
-        )
-        for part in PARTS:
-            self.restarted.labels(part)
+        )  # a part's label is there from its start (segflow.worker.parts)
         rss = Gauge("segflow_process_rss_bytes", "Resident memory of the worker process.", registry=self.registry)
         rss.set_function(lambda: current_rss_mb() * 2**20)
         self.registry.register(_Scraped(published, database_url))

@@ -71,6 +71,8 @@ class Parts:
         """Make and start a part; it is stopped by `stop`, after every part started later."""
         part = make()
         part.start()
+        if self._restarted is not None:
+            self._restarted.labels(name)  # 0 until it dies: an alert needs the series to exist
         running = Running(name, make, on_death, part, started_at=self._clock())
         self._running.append(running)  # type: ignore[arg-type]  # held as a Part; the caller keeps its type
         return running

@@ -113,8 +113,7 @@ class RelayProcess:
     """One relay child process and what the worker knows of it (a part of the worker:
     segflow.worker.parts). A dead one is replaced by a new RelayProcess, never restarted."""
 
-    def __init__(self, config: Config, database_url: str, grace_s: float = STOP_GRACE_S) -> None:
-        self.grace_s = grace_s
+    def __init__(self, config: Config, database_url: str) -> None:
         context = multiprocessing.get_context("spawn")
         self._reader, self._writer = context.Pipe(duplex=False)
         self._finishing = context.RawValue("b", 0)  # written by the worker
@@ -177,13 +176,13 @@ class RelayProcess:
         return float(self._last_published_at.value) or None
 
     def stop(self) -> None:
-        """Publish what is queued, then stop; a relay still at it after its grace is killed (the
+        """Publish what is queued, then stop; a relay still at it after STOP_GRACE_S is killed (the
         next one recovers what it left half done)."""
         self._finishing.value = 1
         self.wake()
-        self._process.join(self.grace_s)
+        self._process.join(STOP_GRACE_S)
         if self._process.is_alive():
-            log.warning("relay_killed_after_grace", grace_s=self.grace_s)
+            log.warning("relay_killed_after_grace", grace_s=STOP_GRACE_S)
             self._process.kill()
             self._process.join(5)
         self._writer.close()
